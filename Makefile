@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Every other target is a step
+# they take; each is skipped when its inputs have not changed, so a second run is fast.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test setup setup-test bench clean
+
+run: setup
+	$(BIN)/python serve.py $(ARGS)
+
+test: setup setup-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.runtime node_modules/.installed build/wheels/.installed
+
+setup-test: setup $(VENV)/.test /usr/bin/chromium
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test: requirements-test.txt $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+# Browser assets come from the npm registry, pinned exactly by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+build/wheels/.installed: requirements-browser.txt $(VENV)/.runtime
+	rm -rf build/wheels
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps \
+		--only-binary=:all: --dest build/wheels -r requirements-browser.txt
+	touch $@
+
+# Debian's Chromium drives the browser tests; Playwright's own browser download is never used.
+/usr/bin/chromium:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+clean:
+	rm -rf $(VENV) node_modules build

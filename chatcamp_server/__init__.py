@@ -1,0 +1,1 @@
+"""A self-hosted server that the unmodified ChatCamp JavaScript SDK authenticates against."""

@@ -1,0 +1,84 @@
+"""Assembling the server: one aiohttp application, one store, one secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from . import static_files
+from .apps import create_app
+from .auth import Authenticator
+from .chat_socket import ChatSocket
+from .demo import DemoBackend
+from .http_support import Cors, client_api_not_implemented, json_errors
+from .keys import ServerKeys, load_or_create_secret
+from .live import LiveSessions
+from .server_api import ServerApi
+from .settings import DEFAULT_LIMITS, Limits
+from .sqlite_store import SQLiteStore
+from .store import Store
+from .users import Users
+
+
+@dataclass
+class Server:
+    """Everything one running server holds; built by ``open_server``, torn down by ``close``."""
+
+    store: Store
+    keys: ServerKeys
+    limits: Limits
+    auth: Authenticator
+    users: Users
+    live: LiveSessions
+    demo: DemoBackend
+    web_app: web.Application
+    missing_assets: list[str] = field(default_factory=list)
+
+    async def close_sockets(self) -> None:
+        """Close every live socket without ending its session, so clients resume after a restart."""
+        for session in self.live.all():
+            await session.close(None, False)
+
+    async def close(self) -> None:
+        await self.close_sockets()
+        await self.demo.stop()
+        await self.store.close()
+
+
+async def open_store(db_path: str | Path, secret_path: str | Path) -> tuple[Store, ServerKeys]:
+    keys = ServerKeys(load_or_create_secret(Path(secret_path)))
+    store = SQLiteStore(db_path)
+    await store.open()
+    return store, keys
+
+
+async def open_server(db_path: str | Path, secret_path: str | Path,
+                      limits: Limits = DEFAULT_LIMITS) -> tuple[Server, tuple[str, str] | None]:
+    """Open storage and build the app; on first start also create the default app.
+
+    Returns the server and, when a default app was just made, its (app ID, API key), which
+    the caller prints once: the key is not kept anywhere readable afterwards.
+    """
+    store, keys = await open_store(db_path, secret_path)
+    live = LiveSessions()
+    auth = Authenticator(store, keys, limits)
+    users = Users(store, keys, limits, live)
+    demo = DemoBackend(store, keys, limits)
+    created = None
+    if not await demo.load():
+        name = "default" if not await store.list_apps() else "demo"
+        app, api_key = await create_app(store, keys, limits, name)
+        await demo.configure(app.id, api_key)
+        created = (app.id, api_key)
+
+    web_app = web.Application(client_max_size=limits.transport_max_bytes,
+                              middlewares=[json_errors, Cors(store).middleware])
+    web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
+    web_app.router.add_route("POST", "/api/2.0/{method}", ServerApi(auth, users, limits).handle)
+    web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
+    demo.add_routes(web_app)
+    missing = static_files.add_routes(web_app)
+    server = Server(store, keys, limits, auth, users, live, demo, web_app, missing)
+    return server, created

@@ -1,0 +1,105 @@
+"""The WebSocket adapter for ``/chat/2.0``: moves frames between aiohttp and the protocol core.
+
+Credentials are checked before the upgrade; the upgrade still happens on failure because
+the SDK learns why only from a pushed ``users.auth.ack``, after which the socket is closed
+(left open, the SDK would sit in CONNECTING forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from . import protocol
+from .auth import Authenticator, Login
+from .errors import ServerError
+from .live import LiveSession, LiveSessions
+from .settings import Limits
+from .users import Users
+
+log = logging.getLogger("chatcamp_server.socket")
+
+CLIENT_DISCONNECT_CODES = (0, 1005)
+"""The SDK's ``disconnect()`` sends a close frame with no status code (1005 on the wire), which
+aiohttp reports as 0.  A dropped connection reports something else and keeps the session key."""
+
+
+class ChatSocket:
+    def __init__(self, auth: Authenticator, users: Users, live: LiveSessions,
+                 limits: Limits) -> None:
+        self.auth = auth
+        self.users = users
+        self.live = live
+        self.limits = limits
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=self.limits.transport_max_bytes,
+                                   receive_timeout=self.limits.idle_timeout,
+                                   heartbeat=None, autoping=True)
+        if not ws.can_prepare(request).ok:
+            raise web.HTTPBadRequest(text="This endpoint speaks WebSocket only.\n")
+        try:
+            creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
+            login = await self.auth.login(creds)
+        except ServerError as exc:
+            await ws.prepare(request)
+            await ws.send_str(protocol.encode(protocol.auth_failure(exc.code, exc.message)))
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
+            return ws
+        await ws.prepare(request)
+        await self._serve(request, ws, login)
+        return ws
+
+    async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login) -> None:
+        ended_by_server = False
+
+        async def close(final_frame: dict[str, Any] | None, end: bool) -> None:
+            nonlocal ended_by_server
+            ended_by_server = end
+            if final_frame is not None and not ws.closed:
+                await ws.send_str(protocol.encode(final_frame))
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION if end else WSCloseCode.GOING_AWAY,
+                           message=b"session ended" if end else b"server shutting down")
+
+        session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
+                              time.time(), request.remote or "",
+                              request.headers.get("User-Agent", "")[:512], close)
+        self.live.add(session)
+        try:
+            user = protocol.wire_user(login.user, True, login.access_token)
+            await ws.send_str(protocol.encode(protocol.auth_ok(user, login.session_key)))
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_text(ws, login, message.data)
+                elif message.type == WSMsgType.BINARY:
+                    log.debug("binary frame of %d bytes dropped", len(message.data))
+        except asyncio.TimeoutError:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle timeout")
+        finally:
+            self.live.remove(session)
+            if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
+                await self.auth.end_session(login)
+
+    async def _on_text(self, ws: web.WebSocketResponse, login: Login, text: str) -> None:
+        try:
+            request = protocol.parse_frame(text, self.limits)
+            action = protocol.decide(request, login.user.id, self.limits)
+        except protocol.FrameError as exc:
+            action = protocol.frame_error_action(exc)
+        if isinstance(action, protocol.UpdateProfile):
+            try:
+                user = await self.users.update_own_profile(login.app.id, login.user.id,
+                                                           action.changes)
+            except ServerError as exc:
+                if action.rid is not None:
+                    await ws.send_str(protocol.encode(protocol.error_ack(
+                        "users.update", action.rid, exc.code, exc.message)))
+                return
+            await ws.send_str(protocol.encode(protocol.ack("users.update", action.rid,
+                                                           {"user": user})))
+        elif isinstance(action, protocol.Reply):
+            await ws.send_str(protocol.encode(action.frame))

@@ -1,0 +1,134 @@
+"""The command line: ``serve.py`` serves; ``serve.py apps create|list`` manages apps."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from aiohttp import web
+
+from .app import Server, open_server, open_store
+from .apps import create_app
+from .errors import ServerError
+from .http_support import RedactingAccessLogger
+from .settings import DEFAULT_LIMITS
+from .static_files import ROOT
+
+DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    storage = argparse.ArgumentParser(add_help=False)
+    storage.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                         help=f"SQLite database file (default: {DEFAULT_DB})")
+    storage.add_argument("--secret-file", metavar="PATH", default=argparse.SUPPRESS,
+                         help="file holding the server secret that keys every token hash and "
+                              "seal; created on first start; keep it out of database backups "
+                              "(default: the database path with .secret appended)")
+    parser = argparse.ArgumentParser(
+        prog="serve.py", parents=[storage],
+        description="Serve the ChatCamp-compatible chat server, the pages and their assets, "
+                    "and the demo integrator backend from one process.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log verbosity (default: INFO); secrets are never logged")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    apps = commands.add_parser("apps", parents=[storage], help="create or list apps",
+                               description="Create or list apps.")
+    apps_commands = apps.add_subparsers(dest="apps_command", metavar="ACTION", required=True)
+    create = apps_commands.add_parser(
+        "create", parents=[storage], help="create an app and print its app_id and api_key",
+        description='Create an app; print {"app_id": "...", "api_key": "..."} as one JSON line. '
+                    "The API key is shown only this once.")
+    create.add_argument("name", help="a name for the app")
+    create.add_argument("--app-id", help="keep an existing ChatCamp app ID (19 digits) instead "
+                                         "of generating one")
+    create.add_argument("--api-key", help="keep an existing ChatCamp API key instead of "
+                                          "generating one (at least 16 characters)")
+    create.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a browser origin (https://host[:port]) allowed to call the REST "
+                             "paths with credentials; repeatable (default: only this server)")
+    apps_commands.add_parser("list", parents=[storage], help="list apps (never their keys)",
+                             description="List apps as JSON lines; API keys are not stored "
+                                         "readably and are never shown.")
+    return parser
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    db = Path(getattr(args, "db", DEFAULT_DB))
+    secret = Path(getattr(args, "secret_file", str(db) + ".secret"))
+    return db, secret
+
+
+async def _apps(args: argparse.Namespace) -> None:
+    store, keys = await open_store(*_paths(args))
+    try:
+        if args.apps_command == "create":
+            app, api_key = await create_app(store, keys, DEFAULT_LIMITS, args.name, args.app_id,
+                                            args.api_key, tuple(args.allowed_origin))
+            print(json.dumps({"app_id": app.id, "api_key": api_key}))
+        else:
+            for app in await store.list_apps():
+                print(json.dumps({"app_id": app.id, "name": app.name,
+                                  "allowed_origins": list(app.allowed_origins)}))
+    finally:
+        await store.close()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server, created = await open_server(*_paths(args))
+    if created:
+        print("Created an app for this server. Its API key is shown only now:\n"
+              f"  APP_ID  {created[0]}\n  API_KEY {created[1]}", flush=True)
+    for folder in server.missing_assets:
+        logging.warning("%s is missing: run the set-up (make setup) so the pages can load", folder)
+    runner = web.AppRunner(server.web_app, access_log_class=RedactingAccessLogger,
+                           handle_signals=False, shutdown_timeout=5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, args.host, args.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        await server.close()
+        raise ServerError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}",
+                          "LISTEN_FAILED") from None
+    local = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    if ":" in local:
+        local = f"[{local}]" if local != "::" else "[::1]"
+    await server.demo.start(f"http://{local}:{args.port}")
+    print(f"Serving on http://{local}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await _shutdown(server, runner)
+
+
+async def _shutdown(server: Server, runner: web.AppRunner) -> None:
+    await server.close_sockets()
+    await runner.cleanup()
+    await server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_apps(args) if args.command == "apps" else _serve(args))
+    except ServerError as exc:
+        print(f"serve.py: error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,127 @@
+"""HTTP plumbing shared by every route: CORS, JSON errors, and an access log without secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Awaitable, Callable
+from urllib.parse import unquote
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from .errors import NotFound, ServerError
+from .server_api import error_response
+from .store import App, Store
+
+log = logging.getLogger("chatcamp_server.http")
+
+REST_PREFIXES = ("/api/", "/client-api/")
+ASSET_PREFIXES = ("/static/", "/vendor/", "/chatcamp_web/")
+ALLOW_HEADERS = "content-type, x-api-key, x-session-key, iflychat-token, x-csrf-token"
+SECRET_PARAMS = frozenset({"access_token", "session_key", "api_key", "x-api-key",
+                           "user_access_token"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def redact_query(raw_query: str) -> str:
+    """The query with the value of every secret-bearing parameter replaced by ``[redacted]``."""
+    parts = []
+    for segment in raw_query.split("&"):
+        name, sep, _ = segment.partition("=")
+        if unquote(name).lower() in SECRET_PARAMS:
+            segment = f"{name}{sep}[redacted]"
+        parts.append(segment)
+    return "&".join(parts)
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """One line per request; query secrets redacted, no headers (so no x-api-key) logged."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        url = request.rel_url
+        target = url.raw_path + ("?" + redact_query(url.raw_query_string)
+                                 if url.raw_query_string else "")
+        self.logger.info('%s "%s %s" %s %.1fms', request.remote, request.method,
+                         _printable(target), response.status, time * 1000)
+
+
+def _printable(text: str) -> str:
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:2000]
+
+
+class Cors:
+    """CORS for the REST paths: the exact origin echoed with credentials, only when allowed.
+
+    Allowed means the server's own origin, or an origin the app lists.  A preflight carries
+    no API key, so it is answered for any origin that some app allows; the actual response
+    then checks the origin against the app the key belongs to.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _allowed(self, request: web.Request, origin: str, app: App | None) -> bool:
+        if origin == f"{request.scheme}://{request.host}":
+            return True
+        if app is not None:
+            return origin in app.allowed_origins
+        return any(origin in a.allowed_origins for a in await self.store.list_apps())
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(ASSET_PREFIXES):
+            response = await handler(request)
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            return response
+        if not path.startswith(REST_PREFIXES):
+            return await handler(request)
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS":
+            if origin is None or not await self._allowed(request, origin, None):
+                return web.Response(status=403, text="origin not allowed\n")
+            return web.Response(status=204, headers={
+                **_cors_headers(origin),
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+            })
+        response = await handler(request)
+        if origin is not None and await self._allowed(request, origin,
+                                                      request.get("chatcamp_app")):
+            response.headers.update(_cors_headers(origin))
+        return response
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """REST paths answer every failure in JSON; no path ever shows a client a traceback."""
+    rest = request.path.startswith(REST_PREFIXES)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not rest or exc.status < 400:
+            raise
+        code = "METHOD_NOT_ALLOWED" if exc.status == 405 else "HTTP_%d" % exc.status
+        if exc.status == 404:
+            return error_response(NotFound("no such endpoint", "UNKNOWN_METHOD"))
+        return error_response(ServerError(exc.reason, code), exc.status)
+    except ServerError as exc:
+        return error_response(exc)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if rest:
+            return error_response(ServerError("internal server error"))
+        return web.Response(status=500, text="internal server error\n")
+
+
+async def client_api_not_implemented(request: web.Request) -> web.Response:
+    """``/client-api/2.0`` uploads are not served yet; say so in the SDK's terms."""
+    return error_response(ServerError("uploads are not supported by this server",
+                                      "NOT_IMPLEMENTED"), 501)

@@ -1,0 +1,93 @@
+"""The server-to-server API, ``POST /api/2.0/<method>``, keyed by the ``x-api-key`` header.
+
+Shaped after what real ChatCamp integrations send (protocol spec §7 and §11): JSON bodies
+(form bodies of the old 1.0 API are accepted too), unknown keys ignored, the app found
+from the API key alone.  Every answer is JSON: ``{"ok": true, ...}`` or
+``{"ok": false, "error": {"code", "message"}}`` with the matching HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from .auth import Authenticator
+from .errors import BadRequest, NotFound, PayloadTooLarge, ServerError, Unauthorized
+from .settings import Limits
+from .store import App
+from .users import Users
+
+Method = Callable[[App, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(payload, status=status,
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def error_response(error: ServerError, status: int | None = None) -> web.Response:
+    return json_response({"ok": False, "error": error.as_dict()}, status or error.http_status)
+
+
+class ServerApi:
+    def __init__(self, auth: Authenticator, users: Users, limits: Limits) -> None:
+        self.auth = auth
+        self.limits = limits
+        self.methods: dict[str, Method] = {
+            "users.create": users.create,
+            "users.get": users.get,
+            "users.update": users.update,
+            "users.tokens.issue": users.issue_token,
+            "users.tokens.list": users.list_tokens,
+            "users.tokens.revoke": users.revoke_tokens,
+            "users.sessions.list": users.list_sessions,
+            "users.sessions.end": users.end_session,
+        }
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            method = self.methods.get(request.match_info["method"])
+            if method is None:
+                raise NotFound(f"unknown method {request.match_info['method']!r}",
+                               "UNKNOWN_METHOD")
+            app = await self._app(request)
+            request["chatcamp_app"] = app
+            body = await self._body(request)
+            return json_response({"ok": True, **await method(app, body)})
+        except ServerError as exc:
+            return error_response(exc)
+
+    async def _app(self, request: web.Request) -> App:
+        key = request.headers.get("x-api-key", "")
+        app = await self.auth.app_for_api_key(key) if key else None
+        if app is None:
+            raise Unauthorized("a valid x-api-key header is required", "INVALID_API_KEY")
+        return app
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_length is not None and \
+                request.content_length > self.limits.max_api_body_bytes:
+            raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
+        raw = await request.content.read(self.limits.max_api_body_bytes + 1)
+        if len(raw) > self.limits.max_api_body_bytes:
+            raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
+        if request.content_type == "application/x-www-form-urlencoded":
+            return await self._form(raw)
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise BadRequest("the body is not valid JSON", "INVALID_JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object", "INVALID_JSON")
+        return body
+
+    @staticmethod
+    async def _form(raw: bytes) -> dict[str, Any]:
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                  errors="strict", max_num_fields=100))
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("the form body is not valid", "INVALID_FORM") from None

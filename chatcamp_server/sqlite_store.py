@@ -1,0 +1,316 @@
+"""SQLite implementation of the Store: one connection on one thread, WAL journal.
+
+One thread owns the connection, so writes are serialised without a lock and the event loop
+never blocks on disk.  ``BEGIN IMMEDIATE`` makes each write transaction take the write lock
+up front, so a second process (``serve.py apps create`` beside a running server) waits
+instead of failing halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .errors import Conflict, StorageUnavailable
+from .store import PROFILE_TOKEN, App, Store, Token, User
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    api_key_mac BLOB NOT NULL UNIQUE,
+    allowed_origins TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    app_id TEXT NOT NULL REFERENCES apps(id),
+    id TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    avatar_url TEXT NOT NULL DEFAULT '',
+    profile_url TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    check_access_token INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (app_id, id)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    mac BLOB NOT NULL,
+    sealed BLOB,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL,
+    FOREIGN KEY (app_id, user_id) REFERENCES users(app_id, id)
+);
+CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (app_id, user_id, mac);
+CREATE TABLE IF NOT EXISTS revoked_sessions (id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS demo_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+USER_COLUMNS = (
+    "app_id, id, display_name, avatar_url, profile_url, data, metadata, check_access_token,"
+    " created_at, updated_at"
+)
+TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
+APP_COLUMNS = "id, name, allowed_origins, created_at"
+
+
+def _app(row: tuple[Any, ...]) -> App:
+    return App(row[0], row[1], tuple(json.loads(row[2])), row[3])
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
+                bool(row[7]), row[8], row[9])
+
+
+def _token(row: tuple[Any, ...]) -> Token:
+    return Token(*row)
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StorageUnavailable("the store is not open")
+        return self._db
+
+    # lifecycle
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                 timeout=10.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                       (str(SCHEMA_VERSION),))
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StorageUnavailable(
+                f"cannot open the database {self.path}: {exc} "
+                "(is it a ChatCamp database, and is no other program holding it locked?)"
+            ) from None
+        if int(version[0]) != SCHEMA_VERSION:
+            db.close()
+            raise StorageUnavailable(
+                f"the database {self.path} has schema version {version[0]}, "
+                f"this server needs {SCHEMA_VERSION}"
+            )
+        self._db = db
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def close(self) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    # apps
+
+    async def create_app(self, app: App, api_key_mac: bytes) -> App:
+        def op(db: sqlite3.Connection) -> App:
+            if db.execute("SELECT 1 FROM apps WHERE id=?", (app.id,)).fetchone():
+                raise Conflict(f"an app with ID {app.id} already exists", "APP_EXISTS")
+            if db.execute("SELECT 1 FROM apps WHERE api_key_mac=?", (api_key_mac,)).fetchone():
+                raise Conflict("that API key is already used by another app", "API_KEY_IN_USE")
+            db.execute("INSERT INTO apps VALUES (?, ?, ?, ?, ?)",
+                       (app.id, app.name, api_key_mac, json.dumps(list(app.allowed_origins)),
+                        app.created_at))
+            return app
+        return await self._run(self._write, op)
+
+    async def get_app(self, app_id: str) -> App | None:
+        return await self._one(f"SELECT {APP_COLUMNS} FROM apps WHERE id=?", (app_id,), _app)
+
+    async def find_app_by_key(self, api_key_mac: bytes) -> App | None:
+        return await self._one(f"SELECT {APP_COLUMNS} FROM apps WHERE api_key_mac=?",
+                               (api_key_mac,), _app)
+
+    async def list_apps(self) -> list[App]:
+        return await self._all(f"SELECT {APP_COLUMNS} FROM apps ORDER BY created_at", (), _app)
+
+    # users
+
+    async def get_user(self, app_id: str, user_id: str) -> User | None:
+        return await self._one(f"SELECT {USER_COLUMNS} FROM users WHERE app_id=? AND id=?",
+                               (app_id, user_id), _user)
+
+    async def get_or_create_user(self, app_id: str, user_id: str, now: float) -> User:
+        def op(db: sqlite3.Connection) -> User:
+            db.execute(
+                "INSERT INTO users (app_id, id, created_at, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (app_id, user_id, now, now))
+            row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE app_id=? AND id=?",
+                             (app_id, user_id)).fetchone()
+            return _user(row)
+        return await self._run(self._write, op)
+
+    async def create_user(self, user: User, token: Token | None) -> User:
+        def op(db: sqlite3.Connection) -> User:
+            try:
+                db.execute(
+                    f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
+                     user.data, json.dumps(user.metadata), int(user.check_access_token),
+                     user.created_at, user.updated_at))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"user {user.id!r} already exists", "USER_EXISTS") from None
+            if token is not None:
+                self._insert_token(db, token)
+            return user
+        return await self._run(self._write, op)
+
+    async def update_user(
+        self, app_id: str, user_id: str, changes: dict[str, Any], now: float,
+        new_profile_token: Token | None = None,
+    ) -> User | None:
+        def op(db: sqlite3.Connection) -> User | None:
+            columns = dict(changes)
+            if "metadata" in columns:
+                columns["metadata"] = json.dumps(columns["metadata"])
+            if "check_access_token" in columns:
+                columns["check_access_token"] = int(columns["check_access_token"])
+            columns["updated_at"] = now
+            assignments = ", ".join(f"{name}=?" for name in columns)
+            cursor = db.execute(f"UPDATE users SET {assignments} WHERE app_id=? AND id=?",
+                                (*columns.values(), app_id, user_id))
+            if cursor.rowcount == 0:
+                return None
+            if new_profile_token is not None:
+                db.execute(
+                    "UPDATE tokens SET revoked_at=?, sealed=NULL"
+                    " WHERE app_id=? AND user_id=? AND kind=? AND revoked_at IS NULL",
+                    (now, app_id, user_id, PROFILE_TOKEN))
+                self._insert_token(db, new_profile_token)
+            row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE app_id=? AND id=?",
+                             (app_id, user_id)).fetchone()
+            return _user(row)
+        return await self._run(self._write, op)
+
+    # tokens
+
+    @staticmethod
+    def _insert_token(db: sqlite3.Connection, token: Token) -> None:
+        db.execute(f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (token.id, token.app_id, token.user_id, token.kind, token.mac, token.sealed,
+                    token.created_at, token.expires_at, token.revoked_at))
+
+    async def add_token(self, token: Token) -> None:
+        await self._run(self._write, lambda db: self._insert_token(db, token))
+
+    async def find_token(self, app_id: str, user_id: str, mac: bytes) -> Token | None:
+        return await self._one(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id=? AND user_id=? AND mac=?"
+            " ORDER BY revoked_at IS NULL DESC LIMIT 1", (app_id, user_id, mac), _token)
+
+    async def get_token(self, token_id: str) -> Token | None:
+        return await self._one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id=?", (token_id,),
+                               _token)
+
+    async def profile_token(self, app_id: str, user_id: str) -> Token | None:
+        return await self._one(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id=? AND user_id=? AND kind=?"
+            " AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            (app_id, user_id, PROFILE_TOKEN), _token)
+
+    async def list_tokens(self, app_id: str, user_id: str) -> list[Token]:
+        return await self._all(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id=? AND user_id=?"
+            " ORDER BY created_at", (app_id, user_id), _token)
+
+    async def revoke_tokens(
+        self, app_id: str, user_id: str, now: float, token_id: str | None = None,
+    ) -> list[str]:
+        def op(db: sqlite3.Connection) -> list[str]:
+            query = ("SELECT id FROM tokens WHERE app_id=? AND user_id=? AND revoked_at IS NULL")
+            args: tuple[Any, ...] = (app_id, user_id)
+            if token_id is not None:
+                query += " AND id=?"
+                args += (token_id,)
+            ids = [row[0] for row in db.execute(query, args)]
+            db.executemany("UPDATE tokens SET revoked_at=?, sealed=NULL WHERE id=?",
+                           [(now, i) for i in ids])
+            return ids
+        return await self._run(self._write, op)
+
+    # session keys
+
+    async def revoke_session(self, session_id: str, expires_at: float, now: float) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (now,))
+            db.execute("INSERT OR IGNORE INTO revoked_sessions VALUES (?, ?)",
+                       (session_id, expires_at))
+        await self._run(self._write, op)
+
+    async def is_session_revoked(self, session_id: str) -> bool:
+        return await self._one("SELECT 1 FROM revoked_sessions WHERE id=?", (session_id,),
+                               lambda row: True) or False
+
+    # demo integrator
+
+    async def demo_get(self, key: str) -> bytes | None:
+        return await self._one("SELECT value FROM demo_kv WHERE key=?", (key,), lambda r: r[0])
+
+    async def demo_put(self, key: str, value: bytes) -> None:
+        await self._run(self._write, lambda db: db.execute(
+            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value)))
+
+    async def demo_delete(self, key: str) -> None:
+        await self._run(self._write, lambda db: db.execute("DELETE FROM demo_kv WHERE key=?",
+                                                           (key,)))
+
+    # helpers
+
+    async def _one(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> T | None:
+        def op() -> T | None:
+            row = self._conn().execute(sql, args).fetchone()
+            return None if row is None else convert(row)
+        return await self._run(op)
+
+    async def _all(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> list[T]:
+        def op() -> list[T]:
+            return [convert(row) for row in self._conn().execute(sql, args)]
+        return await self._run(op)

@@ -1,0 +1,142 @@
+"""The storage interface: what the server keeps, independent of the database behind it.
+
+SQLite implements it today (``sqlite_store.py``); PostgreSQL can implement the same methods
+later and run the same contract tests.  Methods are coroutines so a networked database fits
+without changing callers.  Secrets never cross this interface in plaintext: callers pass
+keyed hashes (``*_mac``) and sealed blobs made by ``keys.ServerKeys``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class App:
+    id: str
+    name: str
+    allowed_origins: tuple[str, ...]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class User:
+    app_id: str
+    id: str
+    display_name: str = ""
+    avatar_url: str = ""
+    profile_url: str = ""
+    data: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    check_access_token: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+PROFILE_TOKEN = "profile"
+"""The one readable token per user, set through users.create/users.update (ChatCamp's)."""
+ISSUED_TOKEN = "issued"
+"""Tokens minted by the server's own token API: keyed hash only, shown once."""
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    app_id: str
+    user_id: str
+    kind: str
+    mac: bytes
+    sealed: bytes | None
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+    def usable(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+class Store(abc.ABC):
+    """Durable state of apps, users and tokens, plus the session-key revocation list."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema; raise StorageUnavailable with a clear message."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # apps
+    @abc.abstractmethod
+    async def create_app(self, app: App, api_key_mac: bytes) -> App:
+        """Raise Conflict when the app ID or the API key is taken."""
+
+    @abc.abstractmethod
+    async def get_app(self, app_id: str) -> App | None: ...
+
+    @abc.abstractmethod
+    async def find_app_by_key(self, api_key_mac: bytes) -> App | None: ...
+
+    @abc.abstractmethod
+    async def list_apps(self) -> list[App]: ...
+
+    # users
+    @abc.abstractmethod
+    async def get_user(self, app_id: str, user_id: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def get_or_create_user(self, app_id: str, user_id: str, now: float) -> User:
+        """Atomic: any number of concurrent callers for a new ID end with exactly one user."""
+
+    @abc.abstractmethod
+    async def create_user(self, user: User, token: Token | None) -> User:
+        """Create the user and its profile token together; raise Conflict if the ID exists."""
+
+    @abc.abstractmethod
+    async def update_user(
+        self, app_id: str, user_id: str, changes: dict[str, Any], now: float,
+        new_profile_token: Token | None = None,
+    ) -> User | None:
+        """Apply the changes (and replace the profile token) atomically; None if no such user."""
+
+    # tokens
+    @abc.abstractmethod
+    async def add_token(self, token: Token) -> None: ...
+
+    @abc.abstractmethod
+    async def find_token(self, app_id: str, user_id: str, mac: bytes) -> Token | None: ...
+
+    @abc.abstractmethod
+    async def get_token(self, token_id: str) -> Token | None: ...
+
+    @abc.abstractmethod
+    async def profile_token(self, app_id: str, user_id: str) -> Token | None:
+        """The user's current unrevoked profile token, if any."""
+
+    @abc.abstractmethod
+    async def list_tokens(self, app_id: str, user_id: str) -> list[Token]: ...
+
+    @abc.abstractmethod
+    async def revoke_tokens(
+        self, app_id: str, user_id: str, now: float, token_id: str | None = None,
+    ) -> list[str]:
+        """Revoke one token, or all of the user's when ``token_id`` is None; return the IDs."""
+
+    # session keys
+    @abc.abstractmethod
+    async def revoke_session(self, session_id: str, expires_at: float, now: float) -> None:
+        """Remember an ended session until its key would have expired anyway."""
+
+    @abc.abstractmethod
+    async def is_session_revoked(self, session_id: str) -> bool: ...
+
+    # the demo integrator's own table (it is a separate party; it shares only the file)
+    @abc.abstractmethod
+    async def demo_get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def demo_put(self, key: str, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def demo_delete(self, key: str) -> None: ...

@@ -1,0 +1,178 @@
+"""Managing users and their tokens on behalf of an app: the logic behind the server API.
+
+Two kinds of token, as ChatCamp compatibility and good practice each require:
+
+* the *profile token*, set (or generated) through ``users.create``/``users.update``; the
+  iFlyChat plugin hands ``users.get``'s token to the browser, so it is kept sealed
+  (AES-GCM under the server secret) beside its keyed hash and can be read back;
+* *issued tokens* from ``users.tokens.issue``: keyed hash only, shown once, optional expiry.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from . import protocol, validation
+from .auth import TOKEN_MAC
+from .errors import BadRequest, NotFound
+from .keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
+from .live import LiveSessions
+from .settings import Limits
+from .store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+
+MAX_TOKEN_LIFETIME = 10 * 365 * 86400.0
+
+
+def _seal_context(app_id: str, user_id: str) -> str:
+    return f"profile-token\0{app_id}\0{user_id}"
+
+
+class Users:
+    def __init__(self, store: Store, keys: ServerKeys, limits: Limits, live: LiveSessions,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.keys = keys
+        self.limits = limits
+        self.live = live
+        self.clock = clock
+
+    # views
+
+    def _view(self, user: User, access_token: str | None) -> dict[str, Any]:
+        online = self.live.is_online(user.app_id, user.id)
+        return {"user": protocol.wire_user(user, online, access_token),
+                "access_token": access_token}
+
+    async def _readable_token(self, user: User) -> str | None:
+        token = await self.store.profile_token(user.app_id, user.id)
+        if token is None or token.sealed is None:
+            return None
+        return self.keys.unseal(token.sealed, _seal_context(user.app_id, user.id))
+
+    def _profile_token(self, app_id: str, user_id: str, plaintext: str, now: float) -> Token:
+        return Token(random_id(), app_id, user_id, PROFILE_TOKEN,
+                     self.keys.mac(TOKEN_MAC, plaintext),
+                     self.keys.seal(plaintext, _seal_context(app_id, user_id)), now)
+
+    async def _existing(self, app: App, body: dict[str, Any]) -> User:
+        user_id = validation.user_id(body.get("id"), self.limits)
+        user = await self.store.get_user(app.id, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id!r} does not exist", "USER_NOT_FOUND")
+        return user
+
+    # users.*
+
+    async def create(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a user; its token is the caller's ``access_token`` or a generated one.
+
+        ``check_access_token`` defaults to true: a user created through the server API is
+        meant for token login, and ID-only login for it must be asked for explicitly.
+        """
+        user_id = validation.user_id(body.get("id"), self.limits)
+        changes = validation.profile_changes(body, self.limits)
+        check = validation.flag(body.get("check_access_token", True), "check_access_token")
+        supplied = body.get("access_token")
+        plaintext = (validation.access_token(supplied, self.limits) if supplied is not None
+                     else random_secret(TOKEN_PREFIX))
+        now = self.clock()
+        user = User(app.id, user_id, check_access_token=check, created_at=now, updated_at=now,
+                    **changes)
+        await self.store.create_user(user, self._profile_token(app.id, user_id, plaintext, now))
+        return self._view(user, plaintext)
+
+    async def get(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        user = await self._existing(app, body)
+        return self._view(user, await self._readable_token(user))
+
+    async def update(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        """Change profile fields; a new ``access_token`` replaces (revokes) the old one."""
+        user = await self._existing(app, body)
+        changes = validation.profile_changes(body, self.limits)
+        if "check_access_token" in body:
+            changes["check_access_token"] = validation.flag(body["check_access_token"],
+                                                            "check_access_token")
+        now = self.clock()
+        new_token = None
+        plaintext = None
+        if body.get("access_token") is not None:
+            plaintext = validation.access_token(body["access_token"], self.limits)
+            new_token = self._profile_token(app.id, user.id, plaintext, now)
+        updated = await self.store.update_user(app.id, user.id, changes, now, new_token)
+        if updated is None:
+            raise NotFound(f"user {user.id!r} does not exist", "USER_NOT_FOUND")
+        if plaintext is None:
+            plaintext = await self._readable_token(updated)
+        return self._view(updated, plaintext)
+
+    async def update_own_profile(self, app_id: str, user_id: str,
+                                 changes: dict[str, Any]) -> dict[str, Any]:
+        """``users.update`` from the SDK: the session's own user, profile fields only."""
+        updated = await self.store.update_user(app_id, user_id, changes, self.clock())
+        if updated is None:
+            raise NotFound("the session's user no longer exists", "USER_NOT_FOUND")
+        return protocol.wire_user(updated, True)
+
+    # users.tokens.*
+
+    async def issue_token(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        user = await self._existing(app, body)
+        now = self.clock()
+        expires_at = None
+        if body.get("expires_in") is not None:
+            lifetime = body["expires_in"]
+            if (isinstance(lifetime, bool) or not isinstance(lifetime, (int, float))
+                    or not 0 < lifetime <= MAX_TOKEN_LIFETIME):
+                raise BadRequest("expires_in must be a number of seconds, at most ten years",
+                                 "INVALID_FIELD")
+            expires_at = now + float(lifetime)
+        plaintext = random_secret(TOKEN_PREFIX)
+        token = Token(random_id(), app.id, user.id, ISSUED_TOKEN,
+                      self.keys.mac(TOKEN_MAC, plaintext), None, now, expires_at)
+        await self.store.add_token(token)
+        return {"access_token": plaintext, "token": self._describe(token)}
+
+    async def list_tokens(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        user = await self._existing(app, body)
+        tokens = await self.store.list_tokens(app.id, user.id)
+        return {"tokens": [self._describe(t) for t in tokens]}
+
+    async def revoke_tokens(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        """Revoke one token (``token_id``) or all of the user's; their live sessions end now."""
+        user = await self._existing(app, body)
+        token_id = body.get("token_id")
+        if token_id is not None and not isinstance(token_id, str):
+            raise BadRequest("token_id must be a string", "INVALID_FIELD")
+        revoked = await self.store.revoke_tokens(app.id, user.id, self.clock(), token_id)
+        if token_id is not None and not revoked:
+            raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
+        closed = await self._close(self.live.on_tokens(app.id, user.id, revoked),
+                                   "Access token revoked")
+        return {"revoked": revoked, "sessions_closed": closed}
+
+    @staticmethod
+    def _describe(token: Token) -> dict[str, Any]:
+        return {"id": token.id, "kind": token.kind, "created_at": token.created_at,
+                "expires_at": token.expires_at, "revoked_at": token.revoked_at}
+
+    # users.sessions.*
+
+    async def list_sessions(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        user_id = validation.user_id(body.get("id"), self.limits)
+        return {"sessions": [s.describe() for s in self.live.for_user(app.id, user_id)]}
+
+    async def end_session(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        user_id = validation.user_id(body.get("id"), self.limits)
+        session = self.live.get(body.get("session_id")) if isinstance(
+            body.get("session_id"), str) else None
+        if session is None or (session.app_id, session.user_id) != (app.id, user_id):
+            raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
+        await self._close([session], "Session ended by the server")
+        return {"sessions_closed": 1}
+
+    async def _close(self, sessions: list[Any], message: str) -> int:
+        """Push a stopping failure ack and close, so the SDK does not reconnect with the key."""
+        for session in sessions:
+            await session.close(protocol.auth_failure("NOT_AUTHORIZED", message), True)
+        return len(sessions)

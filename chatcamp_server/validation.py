@@ -1,0 +1,133 @@
+"""Checks on identifiers and profile fields shared by the socket and the server API.
+
+Everything a client sends passes through here before it reaches storage, so the error a
+user sees for a bad ID is the same whether it arrived in a query string or a JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from .errors import BadRequest, PayloadTooLarge
+from .settings import Limits
+
+APP_ID_RE = re.compile(r"[A-Za-z0-9_]+")
+"""ChatCamp app IDs were 19-digit numbers; letters and ``_`` are allowed for new apps, ``-`` is
+not, because the iFlyChat plugin refuses an app ID containing one."""
+
+PROFILE_FIELDS = ("display_name", "avatar_url", "profile_url")
+
+
+def _has_control_chars(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
+
+
+def user_id(value: Any, limits: Limits, field: str = "id") -> str:
+    """A user ID: 1–128 printable characters, no leading or trailing white space."""
+    if not isinstance(value, str) or value == "":
+        raise BadRequest(f"{field} is required and must be a non-empty string", "INVALID_USER_ID")
+    if len(value) > limits.max_user_id_chars:
+        raise BadRequest(
+            f"{field} is longer than {limits.max_user_id_chars} characters", "INVALID_USER_ID"
+        )
+    if _has_control_chars(value) or value != value.strip():
+        raise BadRequest(
+            f"{field} contains control characters or surrounding white space", "INVALID_USER_ID"
+        )
+    return value
+
+
+def app_id(value: Any, limits: Limits) -> str:
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= limits.max_app_id_chars
+        or not APP_ID_RE.fullmatch(value)
+    ):
+        raise BadRequest(
+            f"app_id must be 1-{limits.max_app_id_chars} letters, digits or '_'", "INVALID_APP_ID"
+        )
+    return value
+
+
+def access_token(value: Any, limits: Limits, field: str = "access_token") -> str:
+    """A caller-chosen token: long enough that guessing it is hopeless, printable ASCII."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string", "INVALID_ACCESS_TOKEN")
+    if not limits.min_token_chars <= len(value) <= limits.max_token_chars:
+        raise BadRequest(
+            f"{field} must be {limits.min_token_chars}-{limits.max_token_chars} characters",
+            "INVALID_ACCESS_TOKEN",
+        )
+    if not all("!" <= ch <= "~" for ch in value):
+        raise BadRequest(f"{field} must be printable ASCII without spaces", "INVALID_ACCESS_TOKEN")
+    return value
+
+
+def text_field(value: Any, name: str, max_chars: int) -> str:
+    """Profile text is stored verbatim (integrations compare it byte for byte), only bounded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string", "INVALID_FIELD")
+    if len(value) > max_chars:
+        raise PayloadTooLarge(f"{name} is longer than {max_chars} characters")
+    if "\x00" in value or not _encodable(value):
+        raise BadRequest(f"{name} must be text without NUL characters or lone surrogates",
+                         "INVALID_FIELD")
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def metadata(value: Any, limits: Limits) -> dict[str, Any]:
+    """An object; form-encoded clients of the old API send it as JSON text, which is accepted."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadRequest("metadata must be a JSON object", "INVALID_FIELD") from None
+    if not isinstance(value, dict):
+        raise BadRequest("metadata must be a JSON object", "INVALID_FIELD")
+    encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not _encodable(encoded):
+        raise BadRequest("metadata must not contain lone surrogates", "INVALID_FIELD")
+    if len(encoded.encode()) > limits.max_metadata_bytes:
+        raise PayloadTooLarge(f"metadata is larger than {limits.max_metadata_bytes} bytes")
+    if "\\u0000" in encoded:
+        raise BadRequest("metadata must not contain NUL characters", "INVALID_FIELD")
+    return value
+
+
+def flag(value: Any, name: str) -> bool:
+    """A boolean; the old form-encoded API sent ``true``/``false``/``1``/``0`` as text."""
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise BadRequest(f"{name} must be true or false", "INVALID_FIELD")
+
+
+def profile_changes(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """The profile fields present in ``body``, validated; absent fields are left unchanged."""
+    changes: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        if name in body:
+            changes[name] = text_field(body[name], name, limits.max_profile_field_chars)
+    if "data" in body:
+        changes["data"] = text_field(body["data"], "data", limits.max_data_chars)
+    if "metadata" in body:
+        changes["metadata"] = metadata(body["metadata"], limits)
+    return changes

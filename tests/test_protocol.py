@@ -1,0 +1,191 @@
+"""In-process: the protocol core turns queries and frames into decisions without any I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatcamp_server import protocol
+from chatcamp_server.errors import SESSION_KEY_INVALID
+from chatcamp_server.protocol import ConnectRefused, Credentials, FrameError
+from chatcamp_server.settings import Limits
+from chatcamp_server.store import User
+
+LIMITS = Limits()
+
+
+def parse(query: str) -> Credentials:
+    return protocol.parse_connect_query(query, LIMITS)
+
+
+def refused(query: str) -> ConnectRefused:
+    with pytest.raises(ConnectRefused) as info:
+        parse(query)
+    return info.value
+
+
+def test_id_login_query() -> None:
+    """app_id + user_id, percent-decoded as encodeURIComponent wrote them."""
+    assert parse("app_id=1234&user_id=al%C3%AFce%20b") == Credentials("1234", "alïce b")
+
+
+def test_token_login_query() -> None:
+    """access_token travels beside app_id and user_id."""
+    assert parse("app_id=1&user_id=u&access_token=t%2Bk") == Credentials("1", "u", "t+k")
+
+
+def test_session_key_alone_is_a_complete_credential() -> None:
+    """The SDK resumes with ?session_key=… and nothing else."""
+    assert parse("session_key=ccs_abc") == Credentials(session_key="ccs_abc")
+
+
+def test_unknown_parameters_are_ignored() -> None:
+    """Cache busters and other parameters do not matter."""
+    assert parse("v=2&app_id=1&user_id=u&_=123") == Credentials("1", "u")
+
+
+@pytest.mark.parametrize("query", ["app_id=1&user_id=a&user_id=b", "app_id=1&app_id=1&user_id=a",
+                                   "session_key=a&session_key=b",
+                                   "app_id=1&user_id=a&access_token=x&access_token=y"])
+def test_duplicated_credentials_are_refused(query: str) -> None:
+    """A credential given twice is refused with a reason, never guessed at."""
+    error = refused(query)
+    assert error.code == "NOT_AUTHORIZED" and "more than once" in error.message
+
+
+def test_missing_app_id_is_not_found() -> None:
+    """Without an app there is nothing to log in to."""
+    assert refused("user_id=u").code == "NOT_FOUND"
+
+
+def test_app_id_split_by_unencoded_ampersand_is_not_found() -> None:
+    """The SDK does not encode app_id: 'app 1&x' arrives split and matches no app."""
+    error = refused("app_id=app%201&x&user_id=u")
+    assert (error.code, error.message) == ("NOT_FOUND", "App not found")
+
+
+@pytest.mark.parametrize("user_id,reason", [
+    ("", "required"), ("x" * 129, "longer than 128"), ("a%00b", "control"),
+    ("a%0Ab", "control"), ("%E2%80%AEevil", "control"), ("%20padded", "white space"),
+])
+def test_bad_user_ids_are_refused_with_reason(user_id: str, reason: str) -> None:
+    """Missing, empty, over-long or control-character IDs get NOT_AUTHORIZED and why."""
+    error = refused(f"app_id=1&user_id={user_id}")
+    assert error.code == "NOT_AUTHORIZED" and reason in error.message
+
+
+def test_user_id_of_128_characters_is_accepted() -> None:
+    """The documented maximum itself is fine."""
+    assert parse("app_id=1&user_id=" + "x" * 128).user_id == "x" * 128
+
+
+def test_invalid_utf8_in_query_is_refused() -> None:
+    """Percent-escapes that are not UTF-8 are a clear refusal, not a crash."""
+    assert "UTF-8" in refused("app_id=1&user_id=%FF%FE").message
+
+
+def test_too_many_parameters_are_refused() -> None:
+    """A query with hundreds of parameters is refused before any work is done on it."""
+    assert refused("&".join(f"p{i}=1" for i in range(40)) + "&app_id=1&user_id=u").code == \
+        "NOT_AUTHORIZED"
+
+
+# frames
+
+
+def test_parse_request_envelope() -> None:
+    """{t, d, r} becomes a Request."""
+    frame = protocol.parse_frame('{"t":"users.update","d":{"display_name":"A"},"r":3}', LIMITS)
+    assert frame == protocol.Request("users.update", {"display_name": "A"}, 3)
+
+
+@pytest.mark.parametrize("text,code,rid", [
+    ("not json", "INVALID_JSON", None),
+    ("[1,2]", "INVALID_FRAME", None),
+    ('"just a string"', "INVALID_FRAME", None),
+    ('{"d":{},"r":4}', "INVALID_FRAME", 4),
+    ('{"t":5,"r":4}', "INVALID_FRAME", 4),
+    ('{"t":"users.update","d":[],"r":4}', "INVALID_FRAME", 4),
+    ('{"t":"x","r":true}', None, None),
+    pytest.param("[" * 50000, "INVALID_JSON", None, id="deeply-nested"),
+])
+def test_malformed_frames(text: str, code: str | None, rid: int | None) -> None:
+    """Malformed frames raise FrameError carrying r when the frame had a usable one."""
+    if code is None:
+        assert protocol.parse_frame(text, LIMITS).rid is None
+        return
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(text, LIMITS)
+    assert (info.value.code, info.value.rid) == (code, rid)
+
+
+def test_oversized_frame_is_refused_with_its_request_id() -> None:
+    """A frame over the 64 KiB cap gets PAYLOAD_TOO_LARGE addressed to its r."""
+    text = json.dumps({"t": "users.update", "d": {"data": "x" * 70000}, "r": 9})
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(text, LIMITS)
+    assert (info.value.code, info.value.rid, info.value.type) == ("PAYLOAD_TOO_LARGE", 9,
+                                                                   "users.update")
+
+
+def test_multibyte_frame_over_cap_in_bytes_is_refused() -> None:
+    """The cap counts bytes: 30k three-byte characters exceed 64 KiB."""
+    text = json.dumps({"t": "x", "d": {"v": "€" * 30000}, "r": 1}, ensure_ascii=False)
+    with pytest.raises(FrameError):
+        protocol.parse_frame(text, LIMITS)
+
+
+# decisions
+
+
+def test_ping_is_accepted_silently() -> None:
+    """ping gets no reply (the SDK expects none)."""
+    assert protocol.decide(protocol.Request("ping", {}, 6), "u", LIMITS) == protocol.Ignore()
+
+
+def test_unknown_type_with_r_gets_error_ack() -> None:
+    """An unsupported request is answered so the SDK callback does not hang forever."""
+    action = protocol.decide(protocol.Request("open_channels.get", {"id": "c"}, 7), "u", LIMITS)
+    assert action == protocol.Reply({"t": "open_channels.get.ack", "to": 7, "d": {
+        "ok": False, "error": {"code": "NOT_IMPLEMENTED",
+                               "message": "open_channels.get is not supported by this server"}}})
+
+
+def test_unknown_type_without_r_is_dropped() -> None:
+    """Without r there is nobody to answer."""
+    assert protocol.decide(protocol.Request("x", {}, None), "u", LIMITS) == protocol.Ignore()
+
+
+def test_users_update_of_own_profile() -> None:
+    """users.update keeps only profile fields, validated."""
+    request = protocol.Request("users.update", {"id": "u", "display_name": "A", "evil": 1}, 1)
+    assert protocol.decide(request, "u", LIMITS) == protocol.UpdateProfile(1, {"display_name": "A"})
+
+
+def test_users_update_of_another_user_is_refused() -> None:
+    """A session cannot rename somebody else."""
+    action = protocol.decide(protocol.Request("users.update", {"id": "v", "display_name": "A"}, 2),
+                             "u", LIMITS)
+    assert isinstance(action, protocol.Reply)
+    assert action.frame["d"]["error"]["code"] == "NOT_AUTHORIZED"
+
+
+def test_users_update_with_bad_field_is_refused() -> None:
+    """A non-string display name gets an error ack, not a crash."""
+    action = protocol.decide(protocol.Request("users.update", {"display_name": 5}, 2), "u", LIMITS)
+    assert isinstance(action, protocol.Reply)
+    assert action.frame["d"]["error"]["code"] == "INVALID_FIELD"
+
+
+# frames out
+
+
+def test_auth_ack_shapes() -> None:
+    """users.auth.ack ok carries the user and session key; failure carries code and message."""
+    user = protocol.wire_user(User("a", "u", display_name="U"), True, "tok")
+    assert protocol.auth_ok(user, "ccs_k") == {"t": "users.auth.ack", "d": {
+        "ok": True, "user": user, "session_key": "ccs_k"}}
+    assert user["access_token"] == "tok" and user["display_name"] == "U"
+    assert protocol.session_key_invalid()["d"]["error"] == {"code": "NOT_AUTHORIZED",
+                                                            "message": SESSION_KEY_INVALID}

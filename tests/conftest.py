@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from test_site import TestSite
+from site_server import PageSite
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -153,15 +153,15 @@ class BrowserGuard:
 
 
 @pytest.fixture(scope="session")
-def site() -> Iterator[TestSite]:
+def site() -> Iterator[PageSite]:
     """Test pages on their own origin, as an integrator's site would serve them."""
-    test_site = TestSite()
+    test_site = PageSite()
     yield test_site
     test_site.close()
 
 
 @pytest.fixture
-def guard(context: Any, server: ServerProcess, site: TestSite) -> Iterator[BrowserGuard]:
+def guard(context: Any, server: ServerProcess, site: PageSite) -> Iterator[BrowserGuard]:
     """Abort and record any request off the test server and test site; collect errors."""
     guard = BrowserGuard({server.base_url, site.origin})
 
@@ -195,3 +195,9 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) ->
             assert value, f"condition not met within {timeout} s (last value: {value!r})"
             return value
         time.sleep(interval)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API leaves an event loop marked running on the
+    main thread, after which pytest-asyncio cannot start its own loop for async tests."""
+    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))

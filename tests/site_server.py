@@ -16,7 +16,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-class TestSite:
+class PageSite:
     """Serves ``tests/pages`` on a free loopback port in a background thread."""
 
     def __init__(self, root: Path = PAGES) -> None:

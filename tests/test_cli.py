@@ -1,0 +1,98 @@
+"""Real processes: serve.py's command line, first start, and clear errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, ServerProcess
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_apps_create_prints_one_json_line(tmp_path: Path) -> None:
+    """apps create NAME prints {"app_id", "api_key"}; the ID has 19 digits, no dash."""
+    result = run("apps", "create", "shop", "--db", str(tmp_path / "a.db"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    created = json.loads(lines[0])
+    assert set(created) == {"app_id", "api_key"}
+    assert re.fullmatch(r"[1-9]\d{18}", created["app_id"])
+    assert created["api_key"].startswith("cck_")
+
+
+def test_apps_create_keeps_existing_chatcamp_ids(tmp_path: Path) -> None:
+    """--app-id and --api-key keep an integrator's existing configuration; --db before or after."""
+    db = str(tmp_path / "a.db")
+    result = run("--db", db, "apps", "create", "moved", "--app-id", "6346990561630613504",
+                 "--api-key", "my-old-chatcamp-api-key")
+    assert json.loads(result.stdout) == {"app_id": "6346990561630613504",
+                                         "api_key": "my-old-chatcamp-api-key"}
+    listed = run("apps", "list", "--db", db)
+    assert json.loads(listed.stdout)["app_id"] == "6346990561630613504"
+    assert "my-old-chatcamp-api-key" not in listed.stdout
+
+
+def test_apps_create_errors_are_sentences(tmp_path: Path) -> None:
+    """Bad or taken IDs and short keys fail with one clear line and exit code 1."""
+    db = str(tmp_path / "a.db")
+    run("apps", "create", "a", "--db", db, "--app-id", "1111111111111111111")
+    for args, words in ((["--app-id", "has-dash"], "letters, digits or '_'"),
+                        (["--app-id", "1111111111111111111"], "already exists"),
+                        (["--api-key", "short"], "at least 16"),
+                        (["--allowed-origin", "shop.example"], "is not an origin")):
+        result = run("apps", "create", "b", "--db", db, *args)
+        assert result.returncode == 1 and words in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_help_documents_every_option() -> None:
+    """--help names every option of the server and of apps create."""
+    main = run("--help").stdout
+    for option in ("--host", "--port", "--db", "--secret-file", "--log-level"):
+        assert option in main
+    create = run("apps", "create", "--help").stdout
+    for option in ("--app-id", "--api-key", "--allowed-origin", "--db"):
+        assert option in create
+
+
+def test_first_start_prints_app_once_and_restart_keeps_it(tmp_path: Path) -> None:
+    """The first start creates and prints an app; the second start prints none and keeps it."""
+    server = ServerProcess(tmp_path)
+    server.start()
+    first_app = server.app_id
+    assert re.fullmatch(r"\d{19}", first_app) and server.api_key.startswith("cck_")
+    printed_before = len(server.output)
+    server.restart()
+    assert not any("API_KEY" in line for line in server.output[printed_before:])
+    listed = json.loads(server.run_cli("apps", "list").stdout)
+    assert listed["app_id"] == first_app
+    server.stop()
+
+
+def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
+    """A file that is not a database stops start-up with a sentence, not a traceback."""
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    result = run("--db", str(db), "--port", "0")
+    assert result.returncode == 1
+    assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    """A taken port stops start-up with a sentence, not a traceback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run("--db", str(tmp_path / "a.db"), "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,8 @@
-"""A separate static web server for test pages: another origin, like an integrator's site."""
+"""A separate web server for test pages: another origin, like an integrator's own site.
+
+Besides the files in ``tests/pages`` it answers any path a test puts in ``responses`` with a
+fixed status and JSON or text body (for example a token endpoint of the integrator).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,32 @@ from typing import Any
 PAGES = Path(__file__).resolve().parent / "pages"
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class _Handler(SimpleHTTPRequestHandler):
+    site: "PageSite"
+
+    def do_GET(self) -> None:
+        canned = self.site.responses.get(self.path.split("?")[0])
+        if canned is None:
+            return super().do_GET()
+        status, content_type, body = canned
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 class PageSite:
-    """Serves ``tests/pages`` on a free loopback port in a background thread."""
+    """Serves ``tests/pages`` (and canned responses) on a free loopback port."""
 
     def __init__(self, root: Path = PAGES) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.responses: dict[str, tuple[int, str, str]] = {}
+        handler_class = type("Handler", (_Handler,), {"site": self})
+        handler = functools.partial(handler_class, directory=str(root))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -1,0 +1,18 @@
+"""chatcamp_web: the ChatCamp SDK from Python in the browser (Pyodide or MicroPython).
+
+    from chatcamp_web import ChatCamp, ConnectionState, fetch_access_token
+    cc = ChatCamp(app_id)                          # host and port default to the page's origin
+    user = await cc.connect("alice")               # ID login; the user is created if unknown
+    user = await cc.connect("bob", access_token=await fetch_access_token("/demo/token"))
+    await cc.disconnect()
+"""
+
+from .client import ChatCamp, User
+from .errors import (AppNotFoundError, ChatCampError, ConnectTimeoutError, InvalidStateError,
+                     NetworkError, NotAuthorizedError, TokenFetchError)
+from .state import ConnectionState, StateChange
+from .tokens import fetch_access_token
+
+__all__ = ["ChatCamp", "User", "ConnectionState", "StateChange", "fetch_access_token",
+           "ChatCampError", "NotAuthorizedError", "AppNotFoundError", "ConnectTimeoutError",
+           "InvalidStateError", "NetworkError", "TokenFetchError"]

@@ -1,0 +1,197 @@
+"""The one place where Python meets JavaScript.
+
+Everything else in chatcamp_web imports from here and never touches ``js``, ``pyodide.ffi``
+or ``pyscript.ffi``.  The SDK is driven through a small JavaScript helper built once below,
+for two reasons:
+
+* MicroPython cannot catch an exception thrown by JavaScript (it kills the script), so every
+  SDK call goes through a ``try``/``catch`` on the JavaScript side and comes back as a value;
+* the SDK reports through callbacks; the helper turns each call into a Promise, which both
+  interpreters can ``await``, so no Python callable is handed to the SDK per call and
+  nothing can leak per connect or disconnect.
+
+The only Python callable JavaScript keeps is a ChatCamp instance's connection listener,
+created with ``create_proxy`` and destroyed by ``release``.
+"""
+
+import sys
+
+import js
+from pyscript.ffi import create_proxy
+
+RUNTIME = "micropython" if sys.implementation.name == "micropython" else "pyodide"
+
+_HELPER_SOURCE = """
+const fail = (e, code) => ({ok: false, code: (e && e.code) || code || "JS_ERROR",
+                            message: String((e && e.message) || e)});
+// Absent values come back as false or "", never null or undefined: the two interpreters
+// convert those differently (MicroPython keeps undefined as a proxy), but agree on booleans.
+const wireUser = (u) => u ? {id: u.id || "", displayName: u.displayName || "",
+                             avatarUrl: u.avatarUrl || "", accessToken: u.accessToken || ""}
+                          : false;
+return {
+  available() { return typeof globalThis.ChatCamp === "function"; },
+  instance() { return globalThis.ChatCamp && globalThis.ChatCamp.getInstance
+               ? (globalThis.ChatCamp.getInstance() || false) : false; },
+  create(appId) {
+    try { return {ok: true, client: new globalThis.ChatCamp({appId})}; }
+    catch (e) { return fail(e); }
+  },
+  appId(cc) { return cc && cc.app ? String(cc.app.id) : ""; },
+  connect(cc, userId, token, host, port) {
+    return new Promise((resolve) => {
+      const done = (err, user) => resolve(err
+        ? {ok: false, code: err.code || "UNKNOWN", message: err.message || String(err)}
+        : {ok: true, user: wireUser(user)});
+      try {
+        if (token) cc.connect(userId, token, host, String(port), done);
+        else cc.connect(userId, host, String(port), done);
+      } catch (e) { resolve(fail(e)); }
+    });
+  },
+  disconnect(cc) {
+    return new Promise((resolve) => {
+      try {
+        // The SDK keeps the old user and reconnects as them if connect() comes soon after;
+        // without it, its pending reconnect uses the new connect()'s user instead.
+        cc.disconnect(() => { cc.user = null; resolve({ok: true, state: cc.getConnectionState()}); });
+      } catch (e) { resolve(fail(e)); }
+    });
+  },
+  state(cc) { try { return cc.getConnectionState(); } catch (e) { return 3; } },
+  autoReconnect(cc) { try { return !!cc.isAutoReconnectEnabled(); } catch (e) { return false; } },
+  enableAutoReconnect(cc) { try { cc.setAutoReconnectEnabled(true); } catch (e) {} },
+  currentUser(cc) { try { return wireUser(cc.getCurrentUser()); } catch (e) { return false; } },
+  listen(cc, id, fn) {
+    const listener = new cc.ConnectionListener();
+    listener.onConnectionChanged = (connected) => fn(!!connected);
+    cc.addConnectionListener(id, listener);
+  },
+  unlisten(cc, id) { try { cc.removeConnectionListener(id); } catch (e) {} },
+  listenerCount(cc) { try { return cc.getConnectionListenersMap().size
+                              ?? Object.keys(cc.getConnectionListenersMap()).length; }
+                      catch (e) { return -1; } },
+  deferred() { let resolve; const promise = new Promise((r) => { resolve = r; });
+               return {promise, resolve}; },
+  withTimeout(promise, ms) {
+    let timer;
+    const timeout = new Promise((r) => { timer = setTimeout(() => r({ok: false, code: "TIMEOUT",
+      message: "no answer within " + (ms / 1000) + " s"}), ms); });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  },
+  sleep(ms) { return new Promise((r) => setTimeout(r, ms)); },
+  now() { return Date.now() / 1000; },
+  origin() { const l = globalThis.location;
+             return {host: l.hostname, port: l.port || (l.protocol === "https:" ? "443" : "80")}; },
+  async fetchJson(url, credentials) {
+    try {
+      // fetch() here rather than pyscript.fetch: a network failure then comes back as a value,
+      // where under MicroPython a thrown JavaScript error would end the whole script.
+      const reply = await fetch(url, {credentials: credentials ? "include" : "same-origin",
+                                      headers: {Accept: "application/json"}});
+      return {ok: true, status: reply.status, text: await reply.text()};
+    } catch (e) { return fail(e, "NETWORK"); }
+  },
+};
+"""
+
+_helper = js.Function.new(_HELPER_SOURCE)()
+_proxies = []
+
+
+def sdk_available():
+    return bool(_helper.available())
+
+
+def existing_client():
+    """The page's SDK instance, or None before the first ``new ChatCamp``."""
+    return _helper.instance() or None
+
+
+def create_client(app_id):
+    return _helper.create(app_id)
+
+
+def client_app_id(client):
+    return _helper.appId(client)
+
+
+def connect(client, user_id, token, host, port, timeout):
+    """A Promise of ``{ok, user}`` or ``{ok: false, code, message}``; never rejects."""
+    return _helper.withTimeout(_helper.connect(client, user_id, token or "", host, port),
+                               int(timeout * 1000))
+
+
+def disconnect(client):
+    return _helper.disconnect(client)
+
+
+def sdk_state(client):
+    return int(_helper.state(client))
+
+
+def auto_reconnect(client):
+    return bool(_helper.autoReconnect(client))
+
+
+def enable_auto_reconnect(client):
+    """The SDK turns reconnecting off for good after NOT_AUTHORIZED/NOT_FOUND; a later successful
+    connect must turn it back on, or the next network blip would end the session."""
+    _helper.enableAutoReconnect(client)
+
+
+def current_user(client):
+    """The SDK's current user as ``{id, displayName, avatarUrl, accessToken}``, or None."""
+    return _helper.currentUser(client) or None
+
+
+def listen(client, listener_id, fn):
+    """Register ``fn(connected: bool)`` with the SDK; the proxy lives until ``unlisten``."""
+    proxy = create_proxy(fn)
+    _proxies.append((listener_id, proxy))
+    _helper.listen(client, listener_id, proxy)
+
+
+def unlisten(client, listener_id):
+    _helper.unlisten(client, listener_id)
+    for entry in [e for e in _proxies if e[0] == listener_id]:
+        _proxies.remove(entry)
+        destroy = getattr(entry[1], "destroy", None)
+        if destroy is not None:
+            destroy()
+
+
+def live_proxies():
+    """How many Python callables JavaScript currently holds through this module."""
+    return len(_proxies)
+
+
+def sdk_listener_count(client):
+    return int(_helper.listenerCount(client))
+
+
+def deferred():
+    return _helper.deferred()
+
+
+def with_timeout(promise, seconds):
+    return _helper.withTimeout(promise, int(seconds * 1000))
+
+
+def sleep(seconds):
+    return _helper.sleep(int(seconds * 1000))
+
+
+def now():
+    return float(_helper.now())
+
+
+def page_origin():
+    origin = _helper.origin()
+    return str(origin.host), str(origin.port)
+
+
+def fetch_text(url, credentials):
+    """A Promise of ``{ok, status, text}`` or ``{ok: false, code: "NETWORK", message}``."""
+    return _helper.fetchJson(url, bool(credentials))
+

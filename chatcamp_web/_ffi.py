@@ -81,6 +81,7 @@ return {
   },
   sleep(ms) { return new Promise((r) => setTimeout(r, ms)); },
   now() { return Date.now() / 1000; },
+  absolute(url) { return new URL(url, globalThis.location.href).href; },
   origin() { const l = globalThis.location;
              return {host: l.hostname, port: l.port || (l.protocol === "https:" ? "443" : "80")}; },
   async fetchJson(url, credentials) {
@@ -189,6 +190,11 @@ def now():
 def page_origin():
     origin = _helper.origin()
     return str(origin.host), str(origin.port)
+
+
+def absolute_url(url):
+    """``url`` resolved against the page's address, as the browser would."""
+    return str(_helper.absolute(url))
 
 
 def fetch_text(url, credentials):

@@ -50,8 +50,10 @@ def _urllib_get(url):
 async def fetch_access_token(url, field="access_token", credentials=False):
     """GET ``url`` and return the JSON field ``field`` (the integrator's token endpoint).
 
-    ``credentials=True`` sends cookies to a token endpoint on another origin (fetch only).
+    ``url`` may be relative to the page.  ``credentials=True`` sends cookies to a token
+    endpoint on another origin (fetch only).
     """
+    url = _ffi.absolute_url(url)
     if _ffi.RUNTIME == "pyodide" and not credentials:
         status, text = _urllib_get(url)
     else:

@@ -1,0 +1,84 @@
+# The session page: signs in to the demo backend, fetches the token with ordinary urllib, and
+# shows the ChatCamp session state live. Everything shown is set as text, never as HTML.
+import json
+import time
+import urllib.request
+
+import pyodide_http
+from pyscript import document, when, window
+
+from chatcamp_web import ChatCamp, ChatCampError, fetch_access_token
+
+pyodide_http.patch_all()
+
+
+def element(id_):
+    return document.getElementById(id_)
+
+
+def get_json(url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(window.location.origin + url, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read())
+
+
+def show_error(error):
+    box = element("error")
+    if error is None:
+        box.hidden = True
+        box.textContent = ""
+    else:
+        box.hidden = False
+        box.textContent = "Error: %s (%s)" % (error.message, error.code)
+
+
+def render(change=None):
+    element("state").textContent = cc.state
+    user = cc.user
+    element("user").textContent = ("%s (%s)" % (user.id, user.display_name or "no display name")
+                                   if user else "none")
+    element("token-used").textContent = "used" if user and user.access_token else "not used"
+    element("connect").disabled = cc.state in ("connecting", "closing")
+    element("disconnect").disabled = cc.state in ("initialized", "closed")
+    if change is not None:
+        item = document.createElement("li")
+        stamp = time.strftime("%H:%M:%S", time.localtime(change.at))
+        reason = " — %s (%s)" % (change.reason.message, change.reason.code) if change.reason else ""
+        item.textContent = "%s.%03d %s → %s%s" % (stamp, int(change.at * 1000) % 1000,
+                                                 change.previous, change.current, reason)
+        element("timeline").appendChild(item)
+        show_error(change.reason if change.current == "failed" else None)
+
+
+@when("submit", "#session-form")
+async def on_connect(event):
+    user_id = element("user-id").value.strip()
+    try:
+        token = None
+        if element("use-token").checked:
+            get_json("/demo/signin", {"username": user_id})
+            token = await fetch_access_token("/demo/token")
+        await cc.connect(user_id, access_token=token)
+    except ChatCampError as error:
+        show_error(error)
+    except Exception as error:  # e.g. the demo backend refusing the sign-in
+        show_error(ChatCampError(str(error), "PAGE_ERROR"))
+    render()
+
+
+@when("click", "#disconnect")
+async def on_disconnect(event):
+    try:
+        await cc.disconnect()
+    except ChatCampError as error:
+        show_error(error)
+    render()
+
+
+cc = ChatCamp(get_json("/demo/config")["app_id"])
+cc.add_listener(render)
+render()
+element("loading").remove()
+element("user-id").focus()

@@ -1,0 +1,165 @@
+"""Real browser: the Pyodide session page (index.html) against the real serve.py."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import BrowserGuard, ServerProcess, wait_until
+
+BOOT_TIMEOUT = 120_000
+
+
+def open_page(browser: Any, server: ServerProcess) -> tuple[Any, Any, BrowserGuard]:
+    """A fresh context with the offline guard, on the booted session page."""
+    from urllib.parse import urlsplit
+
+    context = browser.new_context()
+    guard = BrowserGuard({server.base_url})
+
+    def route(route: Any) -> None:
+        parts = urlsplit(route.request.url)
+        if f"{parts.scheme}://{parts.netloc}" in guard.allowed_origins:
+            route.fallback()
+        else:
+            guard.off_origin.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and guard.errors.append(m.text))
+    page.on("pageerror", lambda e: guard.errors.append(str(e)))
+    page.on("dialog", lambda d: (guard.errors.append("dialog: " + d.message), d.dismiss()))
+    page.goto(server.base_url + "/")
+    page.get_by_role("progressbar", name="Starting Python").wait_for(state="visible",
+                                                                timeout=10_000)
+    page.get_by_role("button", name="Connect", exact=True).wait_for(state="visible")
+    page.wait_for_function("!document.getElementById('connect').disabled", timeout=BOOT_TIMEOUT)
+    return context, page, guard
+
+
+@pytest.fixture(scope="module")
+def session_page(browser: Any, server: ServerProcess) -> Iterator[tuple[Any, BrowserGuard]]:
+    """One booted page shared by this module's tests (Pyodide takes seconds to start)."""
+    context, page, guard = open_page(browser, server)
+    yield page, guard
+    context.close()
+
+
+def status(page: Any) -> str:
+    return page.get_by_role("status").inner_text()
+
+
+def connect(page: Any, user_id: str, with_token: bool = False) -> None:
+    page.get_by_label("User ID").fill(user_id)
+    page.get_by_label("Use access token").set_checked(with_token)
+    page.get_by_role("button", name="Connect", exact=True).click()
+
+
+def disconnect(page: Any) -> None:
+    page.get_by_role("button", name="Disconnect", exact=True).click()
+    wait_until(lambda: "State: closed" in status(page))
+
+
+def test_page_boots_offline_without_errors(session_page: Any) -> None:
+    """The page boots on Pyodide: loading indicator gone, state initialized, nothing off-origin."""
+    page, guard = session_page
+    assert page.get_by_role("progressbar", name="Starting Python").count() == 0
+    assert "State: initialized" in status(page)
+    guard.check()
+
+
+def test_id_login_shows_connected_user(session_page: Any, api: Any) -> None:
+    """ID login → connected as that user, no token, state changes in the timeline."""
+    page, guard = session_page
+    connect(page, "page-alice")
+    wait_until(lambda: "State: connected" in status(page))
+    text = status(page)
+    assert "User: page-alice" in text and "Access token: not used" in text
+    assert "initialized → connecting" in text and "connecting → connected" in text
+    disconnect(page)
+    guard.check()
+
+
+def test_token_login_through_the_demo_backend(session_page: Any, api: Any) -> None:
+    """With the checkbox: sign in to the backend, fetch the token, connect with it."""
+    page, guard = session_page
+    connect(page, "page-bob", with_token=True)
+    wait_until(lambda: "State: connected" in status(page))
+    assert "User: page-bob" in status(page) and "Access token: used" in status(page)
+    sessions = api("users.sessions.list", {"id": "page-bob"})[1]["sessions"]
+    assert len(sessions) == 1 and sessions[0]["token_id"] is not None
+    disconnect(page)
+    wait_until(lambda: api("users.sessions.list", {"id": "page-bob"})[1]["sessions"] == [])
+    guard.check()
+
+
+def test_revoked_token_fails_without_retry(session_page: Any, api: Any,
+                                          server: ServerProcess) -> None:
+    """A token the server no longer accepts → failed, NOT_AUTHORIZED shown, no reconnect loop."""
+    page, guard = session_page
+    connect(page, "page-carol", with_token=True)
+    wait_until(lambda: "State: connected" in status(page))
+    disconnect(page)
+    assert api("users.tokens.revoke", {"id": "page-carol"})[0] == 200
+    connect(page, "page-carol", with_token=True)
+    wait_until(lambda: "State: failed" in status(page))
+    assert "Error: Access token revoked (NOT_AUTHORIZED)" in status(page)
+    attempts = server.log().count("user_id=page-carol")
+    page.wait_for_timeout(2500)  # longer than the SDK's first reconnect delay
+    assert server.log().count("user_id=page-carol") == attempts
+    assert "State: failed" in status(page)
+    guard.check()
+
+
+def test_switching_from_user_a_to_b(session_page: Any) -> None:
+    """Connect as A, disconnect, connect as B at once → connected as B."""
+    page, guard = session_page
+    connect(page, "page-a")
+    wait_until(lambda: "User: page-a" in status(page) and "State: connected" in status(page))
+    page.get_by_role("button", name="Disconnect", exact=True).click()
+    wait_until(lambda: "State: closed" in status(page))
+    connect(page, "page-b")
+    wait_until(lambda: "State: connected" in status(page))
+    assert "User: page-b" in status(page)
+    page.wait_for_timeout(1500)  # past the SDK's reconnect timer, which used to switch back to A
+    assert "User: page-b" in status(page)
+    disconnect(page)
+    guard.check()
+
+
+def test_hostile_display_name_stays_text(session_page: Any, api: Any) -> None:
+    """A display name made of HTML is shown as that text; nothing is injected or run."""
+    page, guard = session_page
+    hostile = "<img src=x onerror=alert(1)>"
+    api("users.create", {"id": "page-evil", "display_name": hostile, "check_access_token": False})
+    connect(page, "page-evil")
+    wait_until(lambda: "State: connected" in status(page))
+    assert f"User: page-evil ({hostile})" in status(page)
+    assert page.locator("#session img").count() == 0
+    disconnect(page)
+    guard.check()
+
+
+@pytest.fixture
+def own_server(tmp_path: Any) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def test_server_restart_shows_disconnected_then_connected(browser: Any,
+                                                          own_server: ServerProcess) -> None:
+    """Restarting the server: the page shows disconnected, then connected again by itself."""
+    context, page, guard = open_page(browser, own_server)
+    connect(page, "page-restart")
+    wait_until(lambda: "State: connected" in status(page))
+    own_server.restart()
+    wait_until(lambda: "connected → disconnected" in status(page), timeout=20)
+    wait_until(lambda: "disconnected → connected" in status(page), timeout=20)
+    assert "State: connected" in status(page)
+    guard.errors = [e for e in guard.errors if "WebSocket" not in e and "ERR_CONNECTION" not in e]
+    guard.check()
+    context.close()

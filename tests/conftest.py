@@ -160,10 +160,10 @@ def site() -> Iterator[PageSite]:
     test_site.close()
 
 
-@pytest.fixture
-def guard(context: Any, server: ServerProcess, site: PageSite) -> Iterator[BrowserGuard]:
-    """Abort and record any request off the test server and test site; collect errors."""
-    guard = BrowserGuard({server.base_url, site.origin})
+def install_guard(context: Any, origins: set[str]) -> BrowserGuard:
+    """Abort and record any request off ``origins``; collect console errors, page errors and
+    dialogs of every page of ``context``."""
+    guard = BrowserGuard(origins)
 
     def route(route: Any) -> None:
         parts = urlsplit(route.request.url)
@@ -179,11 +179,18 @@ def guard(context: Any, server: ServerProcess, site: PageSite) -> Iterator[Brows
     def on_page(page: Any) -> None:
         page.on("console", lambda m: m.type == "error" and guard.errors.append(m.text))
         page.on("pageerror", lambda e: guard.errors.append(str(e)))
+        page.on("dialog", lambda d: (guard.errors.append("dialog: " + d.message), d.dismiss()))
 
     for page in context.pages:
         on_page(page)
     context.on("page", on_page)
-    yield guard
+    return guard
+
+
+@pytest.fixture
+def guard(context: Any, server: ServerProcess, site: PageSite) -> BrowserGuard:
+    """The offline guard for the test server and the test site."""
+    return install_guard(context, {server.base_url, site.origin})
 
 
 def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

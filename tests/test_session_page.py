@@ -6,31 +6,16 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import BrowserGuard, ServerProcess, wait_until
+from conftest import BrowserGuard, ServerProcess, install_guard, wait_until
 
 BOOT_TIMEOUT = 120_000
 
 
 def open_page(browser: Any, server: ServerProcess) -> tuple[Any, Any, BrowserGuard]:
     """A fresh context with the offline guard, on the booted session page."""
-    from urllib.parse import urlsplit
-
     context = browser.new_context()
-    guard = BrowserGuard({server.base_url})
-
-    def route(route: Any) -> None:
-        parts = urlsplit(route.request.url)
-        if f"{parts.scheme}://{parts.netloc}" in guard.allowed_origins:
-            route.fallback()
-        else:
-            guard.off_origin.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
+    guard = install_guard(context, {server.base_url})
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and guard.errors.append(m.text))
-    page.on("pageerror", lambda e: guard.errors.append(str(e)))
-    page.on("dialog", lambda d: (guard.errors.append("dialog: " + d.message), d.dismiss()))
     page.goto(server.base_url + "/")
     page.get_by_role("progressbar", name="Starting Python").wait_for(state="visible",
                                                                 timeout=10_000)

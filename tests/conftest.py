@@ -207,4 +207,4 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) ->
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run browser tests last: Playwright's sync API leaves an event loop marked running on the
     main thread, after which pytest-asyncio cannot start its own loop for async tests."""
-    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

@@ -152,6 +152,16 @@ class ChatCamp:
         """Disconnect; harmless before any connect and when already disconnected."""
         await self._serialized(self._disconnect, self.timeout if timeout is None else timeout)
 
+    async def close(self, timeout=None):
+        """Disconnect and let go of the SDK: the listener proxy is destroyed, and the next
+        ``ChatCamp(...)`` (same app: the SDK keeps its app for the page) starts afresh."""
+        global _instance
+        await self.disconnect(timeout)
+        _ffi.unlisten(self._client, LISTENER_ID)
+        self._listeners = []
+        if _instance is self:
+            _instance = None
+
     async def _serialized(self, operation, *args):
         previous = self._tail
         done = _ffi.deferred()

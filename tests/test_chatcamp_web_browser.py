@@ -28,6 +28,7 @@ CASES = [
     "test_connect_timeout",
     "test_overlapping_calls_complete_in_call_order",
     "test_hundred_cycles_leak_nothing",
+    "test_close_releases_the_listener_proxy",
 ]
 
 
@@ -50,7 +51,7 @@ def suite(request: Any, browser: Any, server: ServerProcess, site: Any) -> Itera
     query = urlencode({"server": server.base_url, "app": server.app_id, "site": site.origin,
                        "interpreter": interpreter, "token_user": user})
     page.goto(f"{site.origin}/api_suite.html?{query}")
-    page.wait_for_function("window.suiteResults !== undefined", timeout=120_000)
+    page.wait_for_function("window.suiteResults !== undefined", timeout=400_000)
     outcome = json.loads(page.evaluate("window.suiteResults"))
     assert outcome["runtime"] == interpreter
     yield {"results": {r["name"]: r for r in outcome["results"]}, "errors": errors}

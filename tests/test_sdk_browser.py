@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -103,3 +102,24 @@ def test_sdk_reconnects_by_itself_after_server_restart(page: Any, context: Any,
     assert page.evaluate("state()") == OPEN
     assert "session_key=" in page.evaluate("lastUrl")
     assert page.evaluate("cc.getCurrentUser().id") == "frank-browser"
+
+
+def test_sdk_updates_profile_fields(page: Any, guard: Any, server: ServerProcess, site: Any,
+                                    api: Any) -> None:
+    """The SDK's own updateUser* calls change display name, avatar, profile URL, data, metadata."""
+    open_sdk_page(page, site.origin, server.port, server.app_id)
+    assert "user" in page.evaluate("connectAs('gina-browser')")
+    calls = [("updateUserDisplayName", "Gina", "display_name"),
+             ("updateUserAvatarUrl", "https://img.example/g.png", "avatar_url"),
+             ("updateUserProfileUrl", "https://example.com/gina", "profile_url"),
+             ("updateUserData", "some data", "data"),
+             ("updateUserMetadata", {"team": "blue"}, "metadata")]
+    for method, value, _ in calls:
+        error = page.evaluate(
+            "([m, v]) => new Promise((r) => cc[m](v, (err) => r(err ? err.code || String(err) : null)))",
+            [method, value])
+        assert error is None, (method, error)
+    user = api("users.get", {"id": "gina-browser"})[1]["user"]
+    assert {field: user[field] for _, _, field in calls} == {field: value
+                                                              for _, value, field in calls}
+    guard.check()

@@ -5,7 +5,7 @@ import json
 
 import js
 
-from chatcamp_web import (AppNotFoundError, ChatCamp, ChatCampError, ConnectionState,
+from chatcamp_web import (ChatCamp, ChatCampError, ConnectionState,
                           InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError,
                           fetch_access_token)
 from chatcamp_web import _ffi
@@ -182,11 +182,24 @@ async def test_bad_arguments_raise_before_touching_the_sdk():
 
 async def test_hundred_cycles_leak_nothing():
     proxies, listeners = _ffi.live_proxies(), _ffi.sdk_listener_count(cc._client)
-    for i in range(100):
+    for _ in range(100):
         await cc.connect("web-cycle")
         await cc.disconnect()
     expect(_ffi.live_proxies() == proxies, "proxies %d -> %d" % (proxies, _ffi.live_proxies()))
     expect(_ffi.sdk_listener_count(cc._client) == listeners, "SDK listeners grew")
+
+
+async def test_close_releases_the_listener_proxy():
+    global cc
+    await cc.connect("web-closing")
+    await cc.close()
+    expect(cc.state == ConnectionState.CLOSED, cc.state)
+    expect(_ffi.live_proxies() == 0, "proxies left: %d" % _ffi.live_proxies())
+    fresh = ChatCamp(CONFIG["app"], host=HOST, port=PORT)
+    expect(fresh is not cc and fresh.state == ConnectionState.INITIALIZED, fresh.state)
+    expect((await fresh.connect("web-reopened")).id == "web-reopened", "reconnect after close")
+    await fresh.close()
+    cc = fresh
 
 
 TESTS = [
@@ -207,6 +220,7 @@ TESTS = [
     test_connect_timeout,
     test_overlapping_calls_complete_in_call_order,
     test_hundred_cycles_leak_nothing,
+    test_close_releases_the_listener_proxy,
 ]
 
 

@@ -68,11 +68,11 @@ class Authenticator:
             raise ConnectRefused("App not found", "NOT_FOUND")
         if creds.access_token is not None:
             user, token = await self._check_token(app, creds.user_id, creds.access_token)
-            return await self._start(app, user, token, creds.access_token)
+            return self._issue(app, user, token.id, creds.access_token, self.clock())
         user = await self.store.get_or_create_user(app.id, creds.user_id, self.clock())
         if user.check_access_token:
             raise _refused("An access token is required for this user")
-        return await self._start(app, user, None, None)
+        return self._issue(app, user, None, None, self.clock())
 
     async def verify_token(self, app: App, user_id: str, access_token: str) -> Token:
         """The stored token matching ``access_token``; refuses unknown, revoked or expired ones."""
@@ -119,10 +119,6 @@ class Authenticator:
                 raise _refused("Access token expired")
         await self.store.revoke_session(claims.session_id, claims.expires_at, now)
         return self._issue(app, user, claims.token_id, claims.access_token, now)
-
-    async def _start(self, app: App, user: User, token: Token | None,
-                     access_token: str | None) -> Login:
-        return self._issue(app, user, token.id if token else None, access_token, self.clock())
 
     def _issue(self, app: App, user: User, token_id: str | None, access_token: str | None,
                now: float) -> Login:

@@ -86,12 +86,7 @@ class DemoBackend:
         try:
             if request.content_type != "application/json":
                 raise BadRequest("send JSON: {\"username\": \"...\"}", "INVALID_JSON")
-            try:
-                body = json.loads(await request.content.read(4096) or b"{}")
-            except (ValueError, RecursionError):
-                raise BadRequest("the body is not valid JSON", "INVALID_JSON") from None
-            if not isinstance(body, dict):
-                raise BadRequest("the body must be a JSON object", "INVALID_JSON")
+            body = validation.json_object(await request.content.read(4096))
             username = validation.user_id(body.get("username"), self.limits, "username")
         except ServerError as exc:
             return error_response(exc)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from . import validation
 from .auth import Authenticator
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServerError, Unauthorized
 from .settings import Limits
@@ -76,13 +77,7 @@ class ServerApi:
             raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
         if request.content_type == "application/x-www-form-urlencoded":
             return await self._form(raw)
-        try:
-            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BadRequest("the body is not valid JSON", "INVALID_JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object", "INVALID_JSON")
-        return body
+        return validation.json_object(raw)
 
     @staticmethod
     async def _form(raw: bytes) -> dict[str, Any]:

@@ -21,6 +21,17 @@ not, because the iFlyChat plugin refuses an app ID containing one."""
 PROFILE_FIELDS = ("display_name", "avatar_url", "profile_url")
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; an empty body is the empty object."""
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON", "INVALID_JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", "INVALID_JSON")
+    return body
+
+
 def _has_control_chars(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
 

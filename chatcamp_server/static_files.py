@@ -5,10 +5,15 @@ Only named folders are exposed: the page, its config, the ``chatcamp_web`` packa
 Set-up (``make setup``) fills ``node_modules/`` and ``build/wheels/``; nothing vendored is
 committed.  Content types are set here rather than guessed from the machine's MIME table,
 because Pyodide hangs silently on a ``.wasm`` not served as ``application/wasm``.
+
+Text and WebAssembly are sent gzip-compressed (the MicroPython widget's whole download shrinks
+to about a third), from a small in-memory cache, with an ETag so a reload costs a 304.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -44,16 +49,82 @@ CONTENT_TYPES = {
 }
 
 
-def _send(path: Path) -> web.FileResponse:
+COMPRESSIBLE = frozenset({".html", ".js", ".mjs", ".css", ".json", ".map", ".wasm", ".py",
+                          ".toml", ".svg"})
+CACHE_BYTES = 64 * 1024 * 1024
+"""Upper bound on the compressed copies kept in memory (all assets together need ~10 MiB)."""
+
+SCOPED_SDK_URL = "/vendor/chatcamp/ChatCamp.scoped.js"
+SCOPED_SDK_WRAPPER = ("/* chatcamp@2.4.6 unmodified, run where no AMD define or CommonJS module "
+                      "is visible, so it sets window.ChatCamp even on a page with an AMD "
+                      "loader. */\n(function (define, module, exports) {\n", "\n})();\n")
+"""The SDK's UMD wrapper hands itself to ``define`` when the page has an AMD loader (spec §8),
+and ``window.ChatCamp`` then never appears; the widget loads it through this wrapper."""
+
+
+class _Compressed:
+    """gzip copies of served files, keyed by path and invalidated by mtime and size."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Path, tuple[tuple[int, int], bytes]] = {}
+        self._size = 0
+
+    async def get(self, path: Path, stamp: tuple[int, int], make: Callable[[], bytes]) -> bytes:
+        entry = self._entries.get(path)
+        if entry is not None and entry[0] == stamp:
+            return entry[1]
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: gzip.compress(make(), compresslevel=6, mtime=0))
+        if self._size + len(body) > CACHE_BYTES:
+            self._entries.clear()
+            self._size = 0
+        old = self._entries.pop(path, None)
+        self._size += len(body) - (len(old[1]) if old else 0)
+        self._entries[path] = (stamp, body)
+        return body
+
+
+_compressed = _Compressed()
+
+
+async def _send(request: web.Request, path: Path,
+                transform: Callable[[bytes], bytes] | None = None) -> web.StreamResponse:
+    """The file, compressed when the client accepts gzip, revalidated by ETag."""
     content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-    return web.FileResponse(path, headers={"Content-Type": content_type})
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    etag = '"%x-%x%s"' % (stamp[0], stamp[1], "-s" if transform else "")
+    headers = {"Content-Type": content_type, "ETag": etag, "Cache-Control": "no-cache",
+               "Vary": "Accept-Encoding"}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={k: headers[k] for k in ("ETag", "Cache-Control")})
+    compress = path.suffix in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", "")
+    if not compress and transform is None:
+        return web.FileResponse(path, headers=headers)
+
+    def read() -> bytes:
+        data = path.read_bytes()
+        return transform(data) if transform else data
+
+    if compress:
+        key = path.with_name(path.name + ".scoped") if transform else path
+        body = await _compressed.get(key, stamp, read)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await asyncio.get_running_loop().run_in_executor(None, read)
+    return web.Response(body=body, headers=headers)
+
+
+def _scoped(sdk: bytes) -> bytes:
+    head, tail = SCOPED_SDK_WRAPPER
+    return head.encode() + sdk + tail.encode()
 
 
 def _file(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not path.is_file():
             raise web.HTTPNotFound(text="not found\n")
-        return _send(path)
+        return await _send(request, path)
     return handler
 
 
@@ -64,7 +135,7 @@ def _folder(base: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         target = (base / request.match_info["path"]).resolve()
         if not target.is_relative_to(base) or not target.is_file():
             raise web.HTTPNotFound(text="not found\n")
-        return _send(target)
+        return await _send(request, target)
     return handler
 
 
@@ -73,6 +144,14 @@ def add_routes(app: web.Application, root: Path = ROOT) -> list[str]:
     for url in ("/", "/index.html"):
         app.router.add_get(url, _file(root / "index.html"))
     app.router.add_get("/pyscript.toml", _file(root / "pyscript.toml"))
+    sdk = root / FOLDERS["/vendor/chatcamp"] / "ChatCamp.min.js"
+
+    async def scoped_sdk(request: web.Request) -> web.StreamResponse:
+        if not sdk.is_file():
+            raise web.HTTPNotFound(text="not found\n")
+        return await _send(request, sdk, _scoped)
+
+    app.router.add_get(SCOPED_SDK_URL, scoped_sdk)
     missing = []
     for url, folder in FOLDERS.items():
         app.router.add_get(url + "/{path:.+}", _folder(root / folder))

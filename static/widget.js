@@ -1,0 +1,196 @@
+/* The chatcamp-web widget loader: one <script> tag on any site mounts a ChatCamp session widget.
+
+   <script src="http://CHAT-SERVER/static/widget.js" data-app-id="…" data-user-id="…" async></script>
+
+   This file only bootstraps. It renders the widget's skeleton in a shadow root at once, loads
+   the SDK, PyScript and the interpreter from the server it came from, and hands the widget to
+   Python (static/chatcamp_widget.py), which runs chatcamp_web. Every attribute is documented in
+   the README ("Embedding the widget"). */
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script) return;  // only reachable if someone runs this file as a module or by eval
+  const base = new URL(script.src, location.href);
+  const origin = base.origin;
+  const INTERPRETERS = {
+    micropython: {type: "mpy", url: "/vendor/micropython/micropython.mjs", files: {}},
+    pyodide: {type: "py", url: "/vendor/pyodide/pyodide.mjs",
+              files: {"/vendor/wheels/pyodide_http-0.2.2-py3-none-any.whl": "./*"}},
+  };
+  const MODULES = ["__init__", "_ffi", "client", "errors", "state", "tokens"];
+  // One registry per page, shared by every copy of this script: the SDK, PyScript and the
+  // interpreter are loaded once, and the widgets share the SDK's single session.
+  const registry = window.chatcampWidget || (window.chatcampWidget = {count: 0, interpreter: ""});
+
+  const attr = (name) => (script.getAttribute("data-" + name) || "").trim();
+  const options = {
+    appId: attr("app-id"),
+    userId: attr("user-id"),
+    tokenUrl: attr("token-url"),
+    interpreter: (attr("interpreter") || "micropython").toLowerCase(),
+    host: attr("host") || base.hostname,
+    port: attr("port") || base.port || (base.protocol === "https:" ? "443" : "80"),
+    autoConnect: !/^(false|no|0|off)$/i.test(attr("auto-connect")),
+    target: attr("target"),
+  };
+
+  function problem() {
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(options.appId))
+      return options.appId ? "data-app-id must be letters, digits or _ (at most 64)"
+                           : "data-app-id is missing";
+    if (!INTERPRETERS[options.interpreter])
+      return 'data-interpreter must be "micropython" or "pyodide"';
+    if (!/^[1-9][0-9]{0,4}$/.test(options.port) || Number(options.port) > 65535)
+      return "data-port must be a TCP port number";
+    if (!/^[A-Za-z0-9.:\[\]-]{1,253}$/.test(options.host))
+      return "data-host must be a host name or address";
+    if (options.userId.length > 128)
+      return "data-user-id is longer than 128 characters";
+    if (!registry.pyscript && (customElements.get("py-script") || customElements.get("mpy-script")))
+      return "this page runs its own PyScript; the widget needs a page without it";
+    if (registry.interpreter && registry.interpreter !== options.interpreter)
+      return "another ChatCamp widget on this page runs on " + registry.interpreter +
+             "; every widget on one page must use the same data-interpreter";
+    return "";
+  }
+
+  const STYLE = `
+    :host { all: initial !important; display: block !important; contain: content; }
+    .ccw { font: 14px/1.4 system-ui, sans-serif; color: #1b1b1b; background: #fff;
+           border: 1px solid #8a8a8a; border-radius: 8px; padding: 10px 12px;
+           max-width: 24rem; box-sizing: border-box; text-align: left; }
+    .ccw p { margin: 0 0 8px; padding: 0; }
+    .title { font-weight: 600; }
+    .status { color: #1b1b1b; }
+    .status[data-state="connected"] { color: #0a6b2b; }
+    .status[data-state="failed"] { color: #a30000; }
+    .error { color: #a30000; }
+    .error[hidden] { display: none; }
+    button { font: inherit; color: #fff; background: #2457c5; border: 1px solid #1c449b;
+             border-radius: 5px; padding: 4px 12px; margin: 0 6px 0 0; cursor: pointer; }
+    button:focus-visible { outline: 2px solid #1c449b; outline-offset: 2px; }
+    button:disabled { background: #9aa7c4; border-color: #9aa7c4; cursor: default; }
+  `;
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function render(host) {
+    const shadow = host.attachShadow({mode: "open"});
+    const style = element("style");
+    style.textContent = STYLE;
+    const box = element("section", "ccw");
+    box.setAttribute("aria-label", "ChatCamp session");
+    const who = element("p", "who", options.userId ? "Signed in as " + options.userId
+                                                   : "Not signed in on this site");
+    const status = element("p", "status", "Starting…");
+    status.setAttribute("role", "status");
+    status.setAttribute("aria-live", "polite");
+    status.dataset.state = "loading";
+    const error = element("p", "error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const buttons = element("p", "buttons");
+    for (const name of ["Connect", "Disconnect"]) {
+      const button = element("button", name.toLowerCase(), name);
+      button.type = "button";
+      button.disabled = true;
+      buttons.append(button);
+    }
+    box.append(element("p", "title", "ChatCamp"), who, status, error, buttons);
+    shadow.append(style, box);
+    return {status, error};
+  }
+
+  function fail(view, message) {
+    view.status.textContent = "State: failed · " + message;
+    view.status.dataset.state = "failed";
+    view.error.hidden = false;
+    view.error.textContent = "ChatCamp widget: " + message;
+    console.error("ChatCamp widget: " + message);
+  }
+
+  // Resolves to "" once window.ChatCamp exists, or to the reason it cannot; never rejects,
+  // because MicroPython cannot catch a rejected promise it awaits.
+  function loadSdk() {
+    if (!registry.sdk) {
+      registry.sdk = typeof window.ChatCamp === "function" ? Promise.resolve("") :
+        new Promise((resolve) => {
+          const tag = document.createElement("script");
+          tag.src = origin + "/vendor/chatcamp/ChatCamp.scoped.js";
+          tag.onload = () => resolve("");
+          tag.onerror = () => resolve("could not load the ChatCamp SDK from " + origin);
+          document.head.append(tag);
+        });
+    }
+    return registry.sdk;
+  }
+
+  // PyScript reads its configuration from the scripts present when it is imported, so it is
+  // imported only after the first widget's script is in the page.
+  function loadPyScript() {
+    if (!registry.pyscript) {
+      registry.pyscript = import(origin + "/vendor/pyscript/core.js").then(() => "", () =>
+        "could not load PyScript from " + origin);
+    }
+    return registry.pyscript;
+  }
+
+  function config(interpreter) {
+    const files = {};
+    for (const name of MODULES)
+      files[origin + "/chatcamp_web/" + name + ".py"] = "./chatcamp_web/" + name + ".py";
+    files[origin + "/static/chatcamp_widget.py"] = "./chatcamp_widget.py";
+    for (const [url, to] of Object.entries(interpreter.files)) files[origin + url] = to;
+    // "!error": PyScript would otherwise print Python errors into the host page's body.
+    return JSON.stringify({interpreter: origin + interpreter.url, files, plugins: ["!error"]});
+  }
+
+  function mount(put, reason) {
+    const host = document.createElement("chatcamp-widget");
+    host.id = "chatcamp-widget-" + (++registry.count);
+    put(host);
+    const view = render(host);
+    reason = reason || problem();
+    if (reason) return fail(view, reason);
+    registry.interpreter = options.interpreter;
+    for (const [key, value] of Object.entries(options)) host.dataset[key] = String(value);
+    const interpreter = INTERPRETERS[options.interpreter];
+    loadSdk();
+    const code = document.createElement("script");
+    code.type = interpreter.type;
+    code.setAttribute("config", config(interpreter));
+    code.textContent = "import chatcamp_widget\nawait chatcamp_widget.mount(" +
+                       JSON.stringify(host.id) + ")\n";
+    host.append(code);
+    loadPyScript().then((reason) => reason && fail(view, reason));
+  }
+
+  function place() {
+    let target = null;
+    let reason = "";
+    if (options.target) {
+      try {
+        target = document.querySelector(options.target);
+      } catch (e) {
+        reason = "data-target is not a valid CSS selector";
+      }
+      if (!target && !reason) {
+        if (document.readyState === "loading")
+          return document.addEventListener("DOMContentLoaded", place, {once: true});
+        reason = "data-target " + JSON.stringify(options.target) + " matches no element";
+      }
+    }
+    mount(target ? (host) => target.append(host) : (host) => script.after(host), reason);
+  }
+
+  try {
+    place();
+  } catch (e) {
+    console.error("ChatCamp widget: " + (e && e.message || e));
+  }
+})();

@@ -105,6 +105,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if ":" in local:
         local = f"[{local}]" if local != "::" else "[::1]"
     await server.demo.start(f"http://{local}:{args.port}")
+    print(f"Widget demo: http://{local}:{args.port}/static/widget_demo.html?user=alice")
     print(f"Serving on http://{local}:{args.port}/ (Ctrl-C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -93,12 +93,12 @@ async def _send(request: web.Request, path: Path,
     content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
-    etag = '"%x-%x%s"' % (stamp[0], stamp[1], "-s" if transform else "")
+    compress = path.suffix in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", "")
+    etag = '"%x-%x%s%s"' % (stamp[0], stamp[1], "-s" if transform else "", "-gz" if compress else "")
     headers = {"Content-Type": content_type, "ETag": etag, "Cache-Control": "no-cache",
                "Vary": "Accept-Encoding"}
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={k: headers[k] for k in ("ETag", "Cache-Control")})
-    compress = path.suffix in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", "")
     if not compress and transform is None:
         return web.FileResponse(path, headers=headers)
 

@@ -13,10 +13,14 @@
   const base = new URL(script.src, location.href);
   const origin = base.origin;
   const INTERPRETERS = {
-    micropython: {type: "mpy", url: "/vendor/micropython/micropython.mjs", files: {}},
-    pyodide: {type: "py", url: "/vendor/pyodide/pyodide.mjs",
+    micropython: {type: "mpy", url: "/vendor/micropython/micropython.mjs", files: {},
+                  fetches: ["/vendor/micropython/micropython.wasm"]},
+    pyodide: {type: "py", url: "/vendor/pyodide/pyodide.mjs", fetches: [],
               files: {"/vendor/wheels/pyodide_http-0.2.2-py3-none-any.whl": "./*"}},
   };
+  // PyScript's optional plugins (editor, terminal, game, …) would load before the interpreter.
+  const PLUGINS_OFF = ["error", "deprecations-manager", "donkey", "py-editor", "py-game",
+                       "py-terminal", "codemirror"].map((name) => "!" + name);
   const MODULES = ["__init__", "_ffi", "client", "errors", "state", "tokens"];
   // One registry per page, shared by every copy of this script: the SDK, PyScript and the
   // interpreter are loaded once, and the widgets share the SDK's single session.
@@ -140,14 +144,37 @@
     return registry.pyscript;
   }
 
-  function config(interpreter) {
+  function files(interpreter) {
     const files = {};
     for (const name of MODULES)
       files[origin + "/chatcamp_web/" + name + ".py"] = "./chatcamp_web/" + name + ".py";
     files[origin + "/static/chatcamp_widget.py"] = "./chatcamp_widget.py";
     for (const [url, to] of Object.entries(interpreter.files)) files[origin + url] = to;
-    // "!error": PyScript would otherwise print Python errors into the host page's body.
-    return JSON.stringify({interpreter: origin + interpreter.url, files, plugins: ["!error"]});
+    return files;
+  }
+
+  function config(interpreter) {
+    // "!error" also keeps PyScript from printing Python errors into the host page's body.
+    return JSON.stringify({interpreter: origin + interpreter.url, files: files(interpreter),
+                           plugins: PLUGINS_OFF});
+  }
+
+  // PyScript fetches the interpreter, then its binary, then our files, one after another;
+  // telling the browser about all of them at once takes those round trips off the start.
+  function preload(interpreter) {
+    if (registry.preloaded) return;
+    registry.preloaded = true;
+    const link = (rel, href, as) => {
+      const tag = document.createElement("link");
+      tag.rel = rel;
+      tag.href = href;
+      tag.crossOrigin = "anonymous";
+      if (as) tag.as = as;
+      document.head.append(tag);
+    };
+    link("modulepreload", origin + interpreter.url);
+    for (const url of interpreter.fetches) link("preload", origin + url, "fetch");
+    for (const url of Object.keys(files(interpreter))) link("preload", url, "fetch");
   }
 
   function mount(put, reason) {
@@ -160,6 +187,7 @@
     registry.interpreter = options.interpreter;
     for (const [key, value] of Object.entries(options)) host.dataset[key] = String(value);
     const interpreter = INTERPRETERS[options.interpreter];
+    preload(interpreter);
     loadSdk();
     const code = document.createElement("script");
     code.type = interpreter.type;

@@ -7,8 +7,7 @@ from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import pytest
-
-from conftest import ServerProcess
+from server_process import ServerProcess
 
 CASES = [
     "test_disconnect_before_connect_is_harmless",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, ServerProcess
+from server_process import ROOT, ServerProcess
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

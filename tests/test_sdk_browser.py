@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from conftest import ServerProcess, wait_until
+from conftest import wait_until
 from sdk_page import open_sdk_page
+from server_process import ServerProcess
 
 OPEN, CONNECTING, CLOSED = 0, 1, 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.cookiejar
 import json
 import re
@@ -10,8 +11,10 @@ import urllib.request
 from typing import Any
 
 import pytest
+from conftest import wait_until
+from server_process import ROOT, ServerProcess
 
-from conftest import ServerProcess, wait_until
+from chatcamp_server.static_files import SCOPED_SDK_URL, SCOPED_SDK_WRAPPER
 
 
 def http_call(url: str, method: str = "GET", body: bytes | None = None,
@@ -178,6 +181,46 @@ def test_pyodide_http_wheel_is_served(server: ServerProcess) -> None:
     status, _, _ = http_call(server.base_url + "/vendor/wheels/pyodide_http-0.2.2-py3-none-any.whl",
                              "HEAD")
     assert status == 200
+
+
+def test_assets_are_gzipped_and_revalidated_by_etag(server: ServerProcess) -> None:
+    """WebAssembly goes out gzip-compressed with an ETag; the same ETag back gets a 304."""
+    url = server.base_url + "/vendor/micropython/micropython.wasm"
+    original = (ROOT / "node_modules/@micropython/micropython-webassembly-pyscript"
+                "/micropython.wasm").read_bytes()
+    status, headers, raw = http_call(url, headers={"Accept-Encoding": "gzip, br"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw) == original and len(raw) < len(original) // 2
+    assert headers["Vary"] == "Accept-Encoding" and headers["Cache-Control"] == "no-cache"
+    status, _, raw = http_call(url, headers={"Accept-Encoding": "gzip",
+                                             "If-None-Match": headers["ETag"]})
+    assert status == 304 and raw == b""
+    status, plain_headers, raw = http_call(url)
+    assert status == 200 and raw == original and "Content-Encoding" not in plain_headers
+
+
+def test_widget_sdk_is_the_unmodified_sdk_in_a_scope(server: ServerProcess) -> None:
+    """The widget's SDK URL serves ChatCamp.min.js byte for byte inside a function that hides
+    AMD and CommonJS names, to any origin."""
+    status, headers, raw = http_call(server.base_url + SCOPED_SDK_URL,
+                                     headers={"Origin": "https://shop.example"})
+    original = (ROOT / "node_modules/chatcamp/ChatCamp.min.js").read_bytes()
+    head, tail = SCOPED_SDK_WRAPPER
+    assert status == 200 and raw == head.encode() + original + tail.encode()
+    assert head.rstrip().endswith("(function (define, module, exports) {")
+    assert headers["Content-Type"].startswith("text/javascript")
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_widget_loader_is_served_to_any_origin(server: ServerProcess) -> None:
+    """widget.js and the widget's Python are fetchable cross-origin, with script types."""
+    for path, mime in (("/static/widget.js", "text/javascript"),
+                       ("/static/chatcamp_widget.py", "text/x-python"),
+                       ("/chatcamp_web/client.py", "text/x-python")):
+        status, headers, _ = http_call(server.base_url + path,
+                                       headers={"Origin": "https://shop.example"})
+        assert status == 200 and headers["Content-Type"].split(";")[0] == mime
+        assert headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_no_path_escapes_the_served_folders(server: ServerProcess) -> None:

@@ -10,8 +10,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-
-from conftest import ServerProcess
+from server_process import ServerProcess
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
-
-from conftest import BrowserGuard, ServerProcess, install_guard, wait_until
+from conftest import BrowserGuard, install_guard, wait_until
+from server_process import ServerProcess
 
 BOOT_TIMEOUT = 120_000
 

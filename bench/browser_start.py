@@ -1,0 +1,161 @@
+"""Browser start: navigation → connected, for the MicroPython widget against a plain-JS page.
+
+Both pages live on a host origin of their own (as an integrator's site would), load everything
+from a fresh ``serve.py`` on another port, and connect by user ID. Each round opens both pages,
+in alternating order, in a fresh browser context (cold: empty HTTP and code caches), then
+reloads each (warm). The time is the page's own ``performance.now()`` at the moment the session
+is connected, i.e. milliseconds since navigation start.
+
+    .venv/bin/python bench/browser_start.py --runs 7
+
+Prints a table of medians with min–max, the widget/plain ratios (medians of the per-round
+ratios, so both sides of a ratio share the machine's momentary load) and bytes transferred.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from server_process import CHROMIUM, ServerProcess  # noqa: E402
+from site_server import PageSite  # noqa: E402
+
+GOALS = {"widget": ("plain", 4.0)}
+"""scenario → (baseline it is compared with, highest acceptable ratio)."""
+MAX_WIDGET_BYTES = 1_200_000
+
+HEAD = '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+
+
+def plain_page(server: ServerProcess, user: str) -> str:
+    """The same connect, written directly against the SDK."""
+    return f"""{HEAD}<title>plain</title></head><body><p id="state">connecting</p>
+<script src="{server.base_url}/vendor/chatcamp/ChatCamp.min.js"></script>
+<script>
+new ChatCamp({{appId: "{server.app_id}"}}).connect("{user}", "127.0.0.1", "{server.port}",
+  (error) => {{ window.connectedAt = error ? -1 : performance.now();
+               document.getElementById("state").textContent = error ? "failed" : "connected"; }});
+</script></body></html>"""
+
+
+def widget_page(server: ServerProcess, user: str) -> str:
+    """The one-line snippet, plus a watcher that notes when the widget says connected."""
+    return f"""{HEAD}<title>widget</title>
+<script>
+new MutationObserver((changes, observer) => {{
+  const widget = document.querySelector("chatcamp-widget");
+  if (!widget || !widget.shadowRoot) return;
+  observer.disconnect();
+  new MutationObserver(() => {{
+    const state = widget.shadowRoot.querySelector(".status").dataset.state;
+    if (state === "connected" && !window.connectedAt) window.connectedAt = performance.now();
+    if (state === "failed") window.connectedAt = -1;
+  }}).observe(widget.shadowRoot, {{subtree: true, attributes: true}});
+}}).observe(document, {{childList: true, subtree: true}});
+</script></head><body><h1>An existing site</h1>
+<script src="{server.base_url}/static/widget.js" data-app-id="{server.app_id}"
+        data-user-id="{user}" async></script>
+</body></html>"""
+
+
+PAGES: dict[str, Callable[[ServerProcess, str], str]] = {"plain": plain_page,
+                                                         "widget": widget_page}
+
+
+def measure(page: Any, url: str, origins: set[str], reload: bool = False) -> tuple[float, int]:
+    """(ms from navigation start to connected, bytes transferred) for one load."""
+    sizes: list[int] = []
+    off_origin: list[str] = []
+
+    def on_finished(request: Any) -> None:
+        parts = urlsplit(request.url)
+        if f"{parts.scheme}://{parts.netloc}" not in origins and parts.scheme != "data":
+            off_origin.append(request.url)
+        measured = request.sizes()
+        sizes.append(measured["responseBodySize"] + measured["responseHeadersSize"])
+
+    page.on("requestfinished", on_finished)
+    if reload:
+        page.reload()
+    else:
+        page.goto(url)
+    page.wait_for_function("window.connectedAt", timeout=120_000, polling=50)
+    elapsed = page.evaluate("window.connectedAt")
+    page.remove_listener("requestfinished", on_finished)
+    if elapsed < 0:
+        raise SystemExit(f"{url}: the session failed")
+    if off_origin:
+        raise SystemExit(f"{url}: requests left the two origins: {off_origin}")
+    return elapsed, sum(sizes)
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):8.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="rounds (default 7, at least 5)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as workdir:
+        server = ServerProcess(Path(workdir))
+        server.start()
+        site = PageSite()
+        origins = {server.base_url, site.origin}
+        times: dict[tuple[str, str], list[float]] = {}
+        transferred: dict[str, list[int]] = {}
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                     args=["--no-sandbox", "--disable-gpu"])
+                for round_ in range(args.runs):
+                    order = list(PAGES) if round_ % 2 == 0 else list(reversed(PAGES))
+                    for name in order:
+                        user = f"bench-{name}-{round_}"
+                        site.responses[f"/{name}.html"] = (200, "text/html",
+                                                           PAGES[name](server, user))
+                        context = browser.new_context()
+                        page = context.new_page()
+                        cold, size = measure(page, f"{site.origin}/{name}.html", origins)
+                        warm, _ = measure(page, "", origins, reload=True)
+                        context.close()
+                        times.setdefault((name, "cold"), []).append(cold)
+                        times.setdefault((name, "warm"), []).append(warm)
+                        transferred.setdefault(name, []).append(size)
+                browser.close()
+        finally:
+            site.close()
+            server.stop()
+
+    print(f"{args.runs} rounds; ms from navigation start to connected: median (min–max)")
+    print(f"{'page':8} {'cold ms':>20} {'warm ms':>20} {'transferred':>12}")
+    for name in PAGES:
+        print(f"{name:8} {spread(times[name, 'cold']):>20} {spread(times[name, 'warm']):>20} "
+              f"{statistics.median(transferred[name]) / 1e6:>9.2f} MB")
+    failed = []
+    for name, (baseline, goal) in GOALS.items():
+        for kind in ("cold", "warm"):
+            ratios = [a / b for a, b in zip(times[name, kind], times[baseline, kind])]
+            verdict = "ok" if statistics.median(ratios) <= goal else "MISSED"
+            print(f"ratio {name}/{baseline} {kind}: median {statistics.median(ratios):.2f}× "
+                  f"(min {min(ratios):.2f}×, max {max(ratios):.2f}×), goal ≤ {goal}×: {verdict}")
+            if verdict != "ok" and kind == "cold":
+                failed.append(f"{name} {kind}")
+    widget_bytes = statistics.median(transferred["widget"])
+    print(f"widget transferred: {widget_bytes / 1e6:.2f} MB, goal ≤ "
+          f"{MAX_WIDGET_BYTES / 1e6:.1f} MB: {'ok' if widget_bytes <= MAX_WIDGET_BYTES else 'MISSED'}")
+    if failed or widget_bytes > MAX_WIDGET_BYTES:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

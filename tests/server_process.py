@@ -1,0 +1,89 @@
+"""``serve.py`` in a subprocess, for the tests and the benchmarks (which import this file)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """``serve.py`` in a subprocess on a free port, with its own database and secret."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    app_id: str = ""
+    api_key: str = ""
+    proc: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/chat/2.0"
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "chat.sqlite3"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(ROOT / "serve.py"), "--db", str(self.db), *args]
+
+    def start(self, timeout: float = 20.0) -> None:
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            self.command("--port", str(self.port)), cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=log, text=True, bufsize=1)
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"serve.py exited early:\n{self.log_path.read_text()}")
+            self.output.append(line)
+            if match := re.match(r"\s+APP_ID\s+(\S+)", line):
+                self.app_id = match.group(1)
+            if match := re.match(r"\s+API_KEY\s+(\S+)", line):
+                self.api_key = match.group(1)
+            if line.startswith("Serving on"):
+                return
+        raise RuntimeError("serve.py did not start in time")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args), cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)

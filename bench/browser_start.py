@@ -3,10 +3,11 @@
 Both pages live on a host origin of their own (as an integrator's site would), load everything
 from a fresh ``serve.py`` on another port, and connect by user ID. Each round opens both pages,
 in alternating order, in a fresh browser context (cold: empty HTTP and code caches), then
-reloads each (warm). The time is the page's own ``performance.now()`` at the moment the session
+reloads each (warm). One unrecorded round first lets the server fill its compression cache,
+so "cold" means a cold browser, not a server's first request. The time is the page's own ``performance.now()`` at the moment the session
 is connected, i.e. milliseconds since navigation start.
 
-    .venv/bin/python bench/browser_start.py --runs 7
+    .venv/bin/python bench/browser_start.py --runs 9
 
 Prints a table of medians with min–max, the widget/plain ratios (medians of the per-round
 ratios, so both sides of a ratio share the machine's momentary load) and bytes transferred.
@@ -102,7 +103,7 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="rounds (default 7, at least 5)")
+    parser.add_argument("--runs", type=int, default=9, help="rounds (default 9, at least 5)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -117,7 +118,7 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                      args=["--no-sandbox", "--disable-gpu"])
-                for round_ in range(args.runs):
+                for round_ in range(-1, args.runs):  # round -1 warms the server, not recorded
                     order = list(PAGES) if round_ % 2 == 0 else list(reversed(PAGES))
                     for name in order:
                         user = f"bench-{name}-{round_}"
@@ -128,6 +129,8 @@ def main() -> None:
                         cold, size = measure(page, f"{site.origin}/{name}.html", origins)
                         warm, _ = measure(page, "", origins, reload=True)
                         context.close()
+                        if round_ < 0:
+                            continue
                         times.setdefault((name, "cold"), []).append(cold)
                         times.setdefault((name, "warm"), []).append(warm)
                         transferred.setdefault(name, []).append(size)

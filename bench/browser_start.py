@@ -1,8 +1,10 @@
 """Browser start: navigation → connected, for the MicroPython widget against a plain-JS page.
 
+A third page, PyScript's MicroPython running one line, shows the floor the widget stands on.
+
 Both pages live on a host origin of their own (as an integrator's site would), load everything
-from a fresh ``serve.py`` on another port, and connect by user ID. Each round opens both pages,
-in alternating order, in a fresh browser context (cold: empty HTTP and code caches), then
+from a fresh ``serve.py`` on another port, and connect by user ID. Each round opens every page,
+in rotating order, in a fresh browser context (cold: empty HTTP and code caches), then
 reloads each (warm). One unrecorded round first lets the server fill its compression cache,
 so "cold" means a cold browser, not a server's first request. The time is the page's own ``performance.now()`` at the moment the session
 is connected, i.e. milliseconds since navigation start.
@@ -66,8 +68,22 @@ new MutationObserver((changes, observer) => {{
 </body></html>"""
 
 
-PAGES: dict[str, Callable[[ServerProcess, str], str]] = {"plain": plain_page,
-                                                         "widget": widget_page}
+def micropython_hello_page(server: ServerProcess, user: str) -> str:
+    """PyScript's MicroPython doing nothing but note the time: the floor under the widget."""
+    config = f'{{"interpreter": "{server.base_url}/vendor/micropython/micropython.mjs"}}'
+    return f"""{HEAD}<title>hello</title>
+<script type="mpy" config='{config}'>
+import js
+js.window.connectedAt = js.performance.now()
+</script>
+<script type="module" src="{server.base_url}/vendor/pyscript/core.js"></script>
+</head><body></body></html>"""
+
+
+PAGES: dict[str, Callable[[ServerProcess, str], str]] = {
+    "plain": plain_page, "widget": widget_page, "mpy-hello": micropython_hello_page}
+INFORMATIONAL = {"mpy-hello": "plain"}
+"""scenario → baseline, ratios printed without a goal."""
 
 
 def measure(page: Any, url: str, origins: set[str], reload: bool = False) -> tuple[float, int]:
@@ -119,7 +135,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                      args=["--no-sandbox", "--disable-gpu"])
                 for round_ in range(-1, args.runs):  # round -1 warms the server, not recorded
-                    order = list(PAGES) if round_ % 2 == 0 else list(reversed(PAGES))
+                    order = list(PAGES)[round_ % len(PAGES):] + list(PAGES)[:round_ % len(PAGES)]
                     for name in order:
                         user = f"bench-{name}-{round_}"
                         site.responses[f"/{name}.html"] = (200, "text/html",
@@ -145,6 +161,10 @@ def main() -> None:
         print(f"{name:8} {spread(times[name, 'cold']):>20} {spread(times[name, 'warm']):>20} "
               f"{statistics.median(transferred[name]) / 1e6:>9.2f} MB")
     failed = []
+    for name, baseline in INFORMATIONAL.items():
+        ratios = [a / b for a, b in zip(times[name, "cold"], times[baseline, "cold"])]
+        print(f"ratio {name}/{baseline} cold: median {statistics.median(ratios):.2f}× "
+              f"(min {min(ratios):.2f}×, max {max(ratios):.2f}×), for reference")
     for name, (baseline, goal) in GOALS.items():
         for kind in ("cold", "warm"):
             ratios = [a / b for a, b in zip(times[name, kind], times[baseline, kind])]

@@ -21,6 +21,7 @@
   // PyScript's optional plugins (editor, terminal, game, …) would load before the interpreter.
   const PLUGINS_OFF = ["error", "deprecations-manager", "donkey", "py-editor", "py-game",
                        "py-terminal", "codemirror"].map((name) => "!" + name);
+  const SDK = "/vendor/chatcamp/ChatCamp.scoped.js";
   const MODULES = ["__init__", "_ffi", "client", "errors", "state", "tokens"];
   // One registry per page, shared by every copy of this script: the SDK, PyScript and the
   // interpreter are loaded once, and the widgets share the SDK's single session.
@@ -120,16 +121,17 @@
 
   // Resolves to "" once window.ChatCamp exists, or to the reason it cannot; never rejects,
   // because MicroPython cannot catch a rejected promise it awaits.
-  function loadSdk() {
+  function loadSdk(after) {
     if (!registry.sdk) {
       registry.sdk = typeof window.ChatCamp === "function" ? Promise.resolve("") :
-        new Promise((resolve) => {
+        after.then(() => new Promise((resolve) => {
           const tag = document.createElement("script");
-          tag.src = origin + "/vendor/chatcamp/ChatCamp.scoped.js";
+          tag.src = origin + SDK;
+          tag.crossOrigin = "anonymous";
           tag.onload = () => resolve("");
           tag.onerror = () => resolve("could not load the ChatCamp SDK from " + origin);
           document.head.append(tag);
-        });
+        }));
     }
     return registry.sdk;
   }
@@ -173,6 +175,7 @@
       document.head.append(tag);
     };
     link("modulepreload", origin + interpreter.url);
+    link("preload", origin + SDK, "script");
     for (const url of interpreter.fetches) link("preload", origin + url, "fetch");
     for (const url of Object.keys(files(interpreter))) link("preload", url, "fetch");
   }
@@ -188,14 +191,15 @@
     for (const [key, value] of Object.entries(options)) host.dataset[key] = String(value);
     const interpreter = INTERPRETERS[options.interpreter];
     preload(interpreter);
-    loadSdk();
     const code = document.createElement("script");
     code.type = interpreter.type;
     code.setAttribute("config", config(interpreter));
     code.textContent = "import chatcamp_widget\nawait chatcamp_widget.mount(" +
                        JSON.stringify(host.id) + ")\n";
     host.append(code);
-    loadPyScript().then((reason) => reason && fail(view, reason));
+    const started = loadPyScript();
+    started.then((reason) => reason && fail(view, reason));
+    loadSdk(started);
   }
 
   function place() {

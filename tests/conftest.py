@@ -110,7 +110,12 @@ def guard(context: Any, server: ServerProcess, site: PageSite) -> BrowserGuard:
 
 
 def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail with its last value."""
+    """Poll ``condition`` until it returns something truthy; fail with its last value.
+
+    It sleeps without calling Playwright, and the offline guard's route handler runs only
+    inside Playwright calls: while it polls, a page's new requests stall. Wait on the page
+    (a locator) for anything that needs the page to load more.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

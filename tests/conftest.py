@@ -22,9 +22,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc.stop()
 
 
-@pytest.fixture
-def api(server: ServerProcess) -> Any:
-    """A synchronous server-API caller: ``api("users.create", {...}) -> (status, body)``."""
+def api_caller(server: ServerProcess) -> Any:
+    """A synchronous server-API caller: ``call("users.create", {...}) -> (status, body)``."""
     import urllib.error
     import urllib.request
 
@@ -43,6 +42,12 @@ def api(server: ServerProcess) -> Any:
             return err.code, json.loads(err.read())
 
     return call
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Any:
+    """The server API of the module's server (see ``api_caller``)."""
+    return api_caller(server)
 
 
 # Debian's Chromium for pytest-playwright (Playwright's own browser download is never used).

@@ -6,7 +6,7 @@ import html
 import json
 from typing import Any
 
-from conftest import BrowserGuard, install_guard, wait_until
+from conftest import BrowserGuard, api_caller, install_guard, wait_until
 from server_process import ServerProcess
 
 BOOT = 60_000
@@ -287,3 +287,22 @@ def test_demo_page_embeds_the_widget(page: Any, server: ServerProcess, api: Any)
     wait_state(widget, "connected")
     assert len(live_sessions(api, "wid-demo")) == 1
     guard.check()
+
+
+def test_widget_talks_to_the_chat_server_named_by_data_host_and_port(
+        page: Any, server: ServerProcess, site: Any, tmp_path: Any) -> None:
+    """With data-host/data-port the widget loads from one server and logs in to another."""
+    chat = ServerProcess(tmp_path)
+    chat.start()
+    try:
+        guard = install_guard(page.context, {server.base_url, chat.base_url, site.origin})
+        page.goto(host_page(site, "/elsewhere.html", snippet(
+            server, app_id=chat.app_id, user_id="wid-lee", host="127.0.0.1", port=str(chat.port))))
+        wait_state(widgets(page).first, "connected")
+        assert len(live_sessions(api_caller(chat), "wid-lee")) == 1
+        loaded = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        assert any(url.startswith(server.base_url + "/vendor/") for url in loaded)
+        assert not any(url.startswith(chat.base_url) for url in loaded)
+        guard.check()
+    finally:
+        chat.stop()

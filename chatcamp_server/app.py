@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -20,6 +23,10 @@ from .settings import DEFAULT_LIMITS, Limits
 from .sqlite_store import SQLiteStore
 from .store import Store
 from .users import Users
+
+log = logging.getLogger("chatcamp_server")
+EXPIRY_SWEEP_SECONDS = 0.5
+"""How often sessions on expired tokens are looked for: they end within this time."""
 
 
 @dataclass
@@ -75,6 +82,7 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
 
     web_app = web.Application(client_max_size=limits.transport_max_bytes,
                               middlewares=[json_errors, Cors(store).middleware])
+    web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
     web_app.router.add_route("POST", "/api/2.0/{method}", ServerApi(auth, users, limits).handle)
     web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
@@ -82,3 +90,17 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
     missing = static_files.add_routes(web_app)
     server = Server(store, keys, limits, auth, users, live, demo, web_app, missing)
     return server, created
+
+
+async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            try:
+                await users.end_expired_sessions()
+            except Exception:
+                log.exception("ending sessions on expired tokens failed")
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()

@@ -7,10 +7,12 @@ import time
 
 from . import validation
 from .auth import API_KEY_MAC
-from .errors import BadRequest
+from .errors import BadRequest, NotFound
 from .keys import API_KEY_PREFIX, ServerKeys, random_secret
 from .settings import Limits
 from .store import App, Store
+
+MAX_ALLOWED_ORIGINS = 100
 
 MIN_API_KEY_CHARS = 16
 
@@ -31,7 +33,8 @@ def check_origin(origin: str) -> str:
 
 async def create_app(store: Store, keys: ServerKeys, limits: Limits, name: str,
                      app_id: str | None = None, api_key: str | None = None,
-                     allowed_origins: tuple[str, ...] = ()) -> tuple[App, str]:
+                     origins: tuple[str, ...] = (),
+                     require_access_token: bool = False) -> tuple[App, str]:
     """Make an app; an integrator moving from ChatCamp may keep their app ID and API key."""
     app_id = validation.app_id(app_id, limits) if app_id is not None else new_app_id()
     if api_key is None:
@@ -40,6 +43,34 @@ async def create_app(store: Store, keys: ServerKeys, limits: Limits, name: str,
         raise BadRequest(f"an API key must be at least {MIN_API_KEY_CHARS} printable characters",
                          "INVALID_API_KEY")
     name = validation.text_field(name, "name", 200)
-    app = App(app_id, name, tuple(check_origin(o) for o in allowed_origins), time.time())
+    app = App(app_id, name, tuple(check_origin(o) for o in origins), time.time(),
+              require_access_token)
     await store.create_app(app, keys.mac(API_KEY_MAC, api_key))
     return app, api_key
+
+
+def describe(app: App) -> dict[str, object]:
+    """An app as the server API and the CLI show it: never its API key."""
+    return {"app_id": app.id, "name": app.name, "allowed_origins": list(app.allowed_origins),
+            "require_access_token": app.require_access_token, "created_at": app.created_at}
+
+
+def allowed_origins(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_ALLOWED_ORIGINS or \
+            not all(isinstance(o, str) for o in value):
+        raise BadRequest(f"allowed_origins must be a list of at most {MAX_ALLOWED_ORIGINS} "
+                         "origins", "INVALID_FIELD")
+    return tuple(dict.fromkeys(check_origin(o) for o in value))
+
+
+async def update_policies(store: Store, app_id: str, body: dict[str, object]) -> App:
+    """Apply ``allowed_origins`` and/or ``require_access_token`` from ``body``."""
+    origins = allowed_origins(body["allowed_origins"]) if "allowed_origins" in body else None
+    require = (validation.flag(body["require_access_token"], "require_access_token")
+               if "require_access_token" in body else None)
+    if origins is None and require is None:
+        raise BadRequest("give allowed_origins and/or require_access_token", "NOTHING_TO_UPDATE")
+    app = await store.update_app(app_id, origins, require)
+    if app is None:
+        raise NotFound(f"no app {app_id}", "APP_NOT_FOUND")
+    return app

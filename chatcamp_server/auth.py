@@ -1,9 +1,14 @@
 """Who may connect: the login decisions for ID, token and session-key credentials.
 
 Each path ends in a ``Login`` or raises ``ConnectRefused`` with the code the SDK needs:
-``NOT_FOUND`` for an unknown app, ``NOT_AUTHORIZED`` for bad credentials (both stop the
-SDK's reconnect loop) and ``NOT_AUTHORIZED``/``Session Key Invalid`` when only the session
-key is stale, which makes the SDK retry with its user ID and token.
+``NOT_FOUND`` for an unknown app, ``NOT_AUTHORIZED`` for bad credentials or an app policy
+(both stop the SDK's reconnect loop), ``NOT_AUTHORIZED``/``Session Key Invalid`` when only
+the session key is stale, which makes the SDK retry with its user ID and token, and
+``RATE_LIMITED`` after too many failures (``rate_limit.py``), which the SDK retries later.
+
+A valid session key resumes even while its user is locked out by failed logins: it proves
+an earlier successful login and cannot be guessed, so an attacker hammering one user ID
+does not cut that user's live sessions off.
 """
 
 from __future__ import annotations
@@ -16,11 +21,33 @@ from typing import Callable
 from .errors import SESSION_KEY_INVALID
 from .keys import ServerKeys, SessionClaims, random_id
 from .protocol import ConnectRefused, Credentials
+from .rate_limit import FailedLogins
 from .settings import Limits
 from .store import App, Store, Token, User
 
 TOKEN_MAC = "token"
 API_KEY_MAC = "api_key"
+APP_CACHE_SECONDS = 2.0
+"""How long a looked-up app (and its policies) is reused; a change made through the server API
+applies at once, one made by ``serve.py apps update`` in another process within this time."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a connect comes from: its address, and the page's origin if a browser sent one.
+
+    ``own_origin`` is the server's own origin, which an app's origin list always allows."""
+
+    address: str = ""
+    origin: str | None = None
+    own_origin: str = ""
+
+
+class BadCredential(ConnectRefused):
+    """A credential was tried and was wrong: the kind of refusal a brute force produces."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "NOT_AUTHORIZED")
 
 
 @dataclass(frozen=True)
@@ -32,46 +59,86 @@ class Login:
     token_id: str | None
     access_token: str | None
     expires_at: float
+    token_expires_at: float | None = None
+    """When the token this session rests on expires; the server ends the session then."""
 
 
 def _refused(message: str) -> ConnectRefused:
     return ConnectRefused(message, "NOT_AUTHORIZED")
 
 
+def _check_origin(app: App, client: Client) -> None:
+    """Browsers always send Origin on a WebSocket; a client without one is not a browser, and
+    could claim any origin anyway, so only a present, unlisted origin is refused."""
+    origin = client.origin
+    if app.allowed_origins and origin is not None and origin != client.own_origin \
+            and origin not in app.allowed_origins:
+        raise _refused(f"Origin {origin[:200]} is not allowed for this app")
+
+
 class Authenticator:
     def __init__(self, store: Store, keys: ServerKeys, limits: Limits,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 failures: FailedLogins | None = None) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
         self.clock = clock
-        self._apps: dict[str, App] = {}
+        self.failures = failures or FailedLogins(limits)
+        self._apps: dict[str, tuple[float, App]] = {}
 
     async def app(self, app_id: str) -> App | None:
-        """Apps are immutable once made, so a found app is cached; a miss always asks the store."""
-        app = self._apps.get(app_id)
+        """The app, from a short-lived cache; a miss always asks the store."""
+        cached = self._apps.get(app_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < APP_CACHE_SECONDS:
+            return cached[1]
+        app = await self.store.get_app(app_id)
         if app is None:
-            app = await self.store.get_app(app_id)
-            if app is not None:
-                self._apps[app_id] = app
+            self._apps.pop(app_id, None)
+        else:
+            if len(self._apps) > 10_000:
+                self._apps.clear()
+            self._apps[app_id] = (now, app)
         return app
+
+    def forget_app(self, app_id: str) -> None:
+        """The app's policies changed: the next connect must see the new ones."""
+        self._apps.pop(app_id, None)
 
     async def app_for_api_key(self, api_key: str) -> App | None:
         return await self.store.find_app_by_key(self.keys.mac(API_KEY_MAC, api_key))
 
-    async def login(self, creds: Credentials) -> Login:
-        if creds.session_key is not None:
-            return await self._resume(creds)
+    async def login(self, creds: Credentials, client: Client = Client()) -> Login:
+        resuming = creds.session_key is not None
+        self.failures.check(client.address, None if resuming else creds.app_id,
+                            None if resuming else creds.user_id)
+        try:
+            if resuming:
+                return await self._resume(creds, client)
+            return await self._login(creds, client)
+        except BadCredential:
+            self.failures.failed(client.address, creds.app_id, creds.user_id)
+            raise
+        except ConnectRefused as exc:
+            if exc.code == "NOT_FOUND":
+                self.failures.failed(client.address, None, None)
+            raise
+
+    async def _login(self, creds: Credentials, client: Client) -> Login:
         assert creds.app_id is not None and creds.user_id is not None
         app = await self.app(creds.app_id)
         if app is None:
             raise ConnectRefused("App not found", "NOT_FOUND")
+        _check_origin(app, client)
         if creds.access_token is not None:
             user, token = await self._check_token(app, creds.user_id, creds.access_token)
-            return self._issue(app, user, token.id, creds.access_token, self.clock())
+            return self._issue(app, user, token, creds.access_token, self.clock())
+        if app.require_access_token:
+            raise _refused("This app requires an access token")
         user = await self.store.get_or_create_user(app.id, creds.user_id, self.clock())
         if user.check_access_token:
-            raise _refused("An access token is required for this user")
+            raise BadCredential("An access token is required for this user")
         return self._issue(app, user, None, None, self.clock())
 
     async def verify_token(self, app: App, user_id: str, access_token: str) -> Token:
@@ -79,21 +146,21 @@ class Authenticator:
         mac = self.keys.mac(TOKEN_MAC, access_token)
         token = await self.store.find_token(app.id, user_id, mac)
         if token is None or not hmac.compare_digest(token.mac, mac):
-            raise _refused("Invalid access token")
+            raise BadCredential("Invalid access token")
         if token.revoked_at is not None:
-            raise _refused("Access token revoked")
+            raise BadCredential("Access token revoked")
         if token.expires_at is not None and self.clock() >= token.expires_at:
-            raise _refused("Access token expired")
+            raise BadCredential("Access token expired")
         return token
 
     async def _check_token(self, app: App, user_id: str, access_token: str) -> tuple[User, Token]:
         token = await self.verify_token(app, user_id, access_token)
         user = await self.store.get_user(app.id, user_id)
         if user is None:
-            raise _refused("Invalid access token")
+            raise BadCredential("Invalid access token")
         return user, token
 
-    async def _resume(self, creds: Credentials) -> Login:
+    async def _resume(self, creds: Credentials, client: Client) -> Login:
         assert creds.session_key is not None
         claims = self.keys.open_session(creds.session_key)
         now = self.clock()
@@ -108,7 +175,11 @@ class Authenticator:
         user = await self.store.get_user(claims.app_id, claims.user_id) if app else None
         if app is None or user is None:
             raise _refused(SESSION_KEY_INVALID)
+        _check_origin(app, client)
+        token = None
         if claims.token_id is None:
+            if app.require_access_token:
+                raise _refused("This app requires an access token")
             if user.check_access_token:
                 raise _refused(SESSION_KEY_INVALID)
         else:
@@ -118,15 +189,17 @@ class Authenticator:
             if token.expires_at is not None and now >= token.expires_at:
                 raise _refused("Access token expired")
         await self.store.revoke_session(claims.session_id, claims.expires_at, now)
-        return self._issue(app, user, claims.token_id, claims.access_token, now)
+        return self._issue(app, user, token, claims.access_token, now)
 
-    def _issue(self, app: App, user: User, token_id: str | None, access_token: str | None,
+    def _issue(self, app: App, user: User, token: Token | None, access_token: str | None,
                now: float) -> Login:
         session_id = random_id()
         expires = int(now + self.limits.session_key_ttl)
+        token_id = token.id if token else None
         key = self.keys.seal_session(SessionClaims(
             app.id, user.id, session_id, token_id, access_token, int(now), expires))
-        return Login(app, user, session_id, key, token_id, access_token, expires)
+        return Login(app, user, session_id, key, token_id, access_token, expires,
+                     token.expires_at if token else None)
 
     async def end_session(self, login: Login) -> None:
         """The user disconnected on purpose: their session key must not resume anything."""

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
-from .auth import Authenticator, Login
+from .auth import Authenticator, Client, Login
 from .errors import ServerError
 from .live import LiveSession, LiveSessions
 from .settings import Limits
@@ -44,7 +44,9 @@ class ChatSocket:
             raise web.HTTPBadRequest(text="This endpoint speaks WebSocket only.\n")
         try:
             creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
-            login = await self.auth.login(creds)
+            login = await self.auth.login(creds, Client(
+                request.remote or "", request.headers.get("Origin"),
+                f"{request.scheme}://{request.host}"))
         except ServerError as exc:
             await ws.prepare(request)
             await ws.send_str(protocol.encode(protocol.auth_failure(exc.code, exc.message)))
@@ -67,7 +69,8 @@ class ChatSocket:
 
         session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
                               time.time(), request.remote or "",
-                              request.headers.get("User-Agent", "")[:512], close)
+                              request.headers.get("User-Agent", "")[:512], close,
+                              login.token_expires_at)
         self.live.add(session)
         try:
             user = protocol.wire_user(login.user, True, login.access_token)

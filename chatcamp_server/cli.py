@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Sequence
 from aiohttp import web
 
 from .app import Server, open_server, open_store
-from .apps import create_app
+from .apps import allowed_origins, create_app, describe, update_policies
 from .errors import ServerError
 from .http_support import RedactingAccessLogger
 from .settings import DEFAULT_LIMITS
@@ -38,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--failed-logins-per-address", type=int, metavar="N",
+                        default=DEFAULT_LIMITS.failed_logins_per_address,
+                        help="failed logins and wrong API keys allowed from one address per "
+                             f"{DEFAULT_LIMITS.failed_login_window:.0f} s before it must wait "
+                             f"(default: {DEFAULT_LIMITS.failed_logins_per_address}; 0 turns "
+                             "it off, for a proxy that hides client addresses)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
@@ -45,8 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     apps = commands.add_parser("apps", parents=[storage], help="create or list apps",
                                description="Create or list apps.")
     apps_commands = apps.add_subparsers(dest="apps_command", metavar="ACTION", required=True)
+    policies = argparse.ArgumentParser(add_help=False)
+    policies.add_argument("--allowed-origin", action="append", metavar="ORIGIN",
+                          help="a browser origin (https://host[:port]) allowed to open the "
+                               "WebSocket and to call the REST paths with credentials; "
+                               "repeatable (default: any page may connect, and only this "
+                               "server's own origin gets CORS)")
+    policies.add_argument("--require-access-token", action=argparse.BooleanOptionalAction,
+                          help="refuse logins by user ID alone, and with them the creation of "
+                               "users by whoever connects first (default: off)")
     create = apps_commands.add_parser(
-        "create", parents=[storage], help="create an app and print its app_id and api_key",
+        "create", parents=[storage, policies],
+        help="create an app and print its app_id and api_key",
         description='Create an app; print {"app_id": "...", "api_key": "..."} as one JSON line. '
                     "The API key is shown only this once.")
     create.add_argument("name", help="a name for the app")
@@ -54,12 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
                                          "of generating one")
     create.add_argument("--api-key", help="keep an existing ChatCamp API key instead of "
                                           "generating one (at least 16 characters)")
-    create.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
-                        help="a browser origin (https://host[:port]) allowed to call the REST "
-                             "paths with credentials; repeatable (default: only this server)")
+    update = apps_commands.add_parser(
+        "update", parents=[storage, policies], help="change an app's policies",
+        description="Change an app's policies and print the app as one JSON line. A running "
+                    "server applies the change within a few seconds.")
+    update.add_argument("app_id", help="the app to change")
+    update.add_argument("--any-origin", action="store_true",
+                        help="forget the allowed origins: any page may connect again")
     apps_commands.add_parser("list", parents=[storage], help="list apps (never their keys)",
-                             description="List apps as JSON lines; API keys are not stored "
-                                         "readably and are never shown.")
+                             description="List apps and their policies as JSON lines; API "
+                                         "keys are not stored readably and are never shown.")
     return parser
 
 
@@ -73,19 +95,39 @@ async def _apps(args: argparse.Namespace) -> None:
     store, keys = await open_store(*_paths(args))
     try:
         if args.apps_command == "create":
-            app, api_key = await create_app(store, keys, DEFAULT_LIMITS, args.name, args.app_id,
-                                            args.api_key, tuple(args.allowed_origin))
+            app, api_key = await create_app(
+                store, keys, DEFAULT_LIMITS, args.name, args.app_id, args.api_key,
+                allowed_origins(args.allowed_origin or []), bool(args.require_access_token))
             print(json.dumps({"app_id": app.id, "api_key": api_key}))
+        elif args.apps_command == "update":
+            changes: dict[str, object] = {}
+            if args.any_origin or args.allowed_origin:
+                changes["allowed_origins"] = [] if args.any_origin else args.allowed_origin
+            if args.require_access_token is not None:
+                changes["require_access_token"] = args.require_access_token
+            if not changes:
+                raise ServerError("nothing to change: give --allowed-origin, --any-origin or "
+                                  "--[no-]require-access-token")
+            print(json.dumps(describe(await update_policies(store, args.app_id, changes))))
         else:
             for app in await store.list_apps():
-                print(json.dumps({"app_id": app.id, "name": app.name,
-                                  "allowed_origins": list(app.allowed_origins)}))
+                print(json.dumps(describe(app)))
     finally:
         await store.close()
 
 
+def _raise_file_limit() -> None:
+    """Every live session holds a socket: let the server use all the descriptors it may."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def _serve(args: argparse.Namespace) -> None:
-    server, created = await open_server(*_paths(args))
+    _raise_file_limit()
+    limits = dataclasses.replace(DEFAULT_LIMITS,
+                                 failed_logins_per_address=args.failed_logins_per_address)
+    server, created = await open_server(*_paths(args), limits)
     if created:
         print("Created an app for this server. Its API key is shown only now:\n"
               f"  APP_ID  {created[0]}\n  API_KEY {created[1]}", flush=True)

@@ -10,6 +10,7 @@ error body) without knowing which part of the server raised it::
     ├── NotFound                 404  unknown app, user, token or session
     ├── Conflict                 409  the thing already exists
     ├── PayloadTooLarge          413  over a documented size cap
+    ├── RateLimited              429  too many failed logins; ``retry_after`` seconds
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
     └── StorageUnavailable       503  the database cannot be opened or used
 
@@ -62,6 +63,15 @@ class Conflict(ServerError):
 class PayloadTooLarge(ServerError):
     http_status = 413
     default_code = "PAYLOAD_TOO_LARGE"
+
+
+class RateLimited(ServerError):
+    http_status = 429
+    default_code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamError(ServerError):

@@ -19,24 +19,25 @@ log = logging.getLogger("chatcamp_server.http")
 REST_PREFIXES = ("/api/", "/client-api/")
 ASSET_PREFIXES = ("/static/", "/vendor/", "/chatcamp_web/")
 ALLOW_HEADERS = "content-type, x-api-key, x-session-key, iflychat-token, x-csrf-token"
-SECRET_PARAMS = frozenset({"access_token", "session_key", "api_key", "x-api-key",
-                           "user_access_token"})
+LOGGED_PARAMS = frozenset({"app_id", "user_id", "user"})
+"""Query parameters whose values the access log keeps; every other value is redacted, so a
+secret under a name nobody expected (``?x=<token>``) stays out of the log too."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def redact_query(raw_query: str) -> str:
-    """The query with the value of every secret-bearing parameter replaced by ``[redacted]``."""
+    """The query with every value but those of ``LOGGED_PARAMS`` replaced by ``[redacted]``."""
     parts = []
     for segment in raw_query.split("&"):
-        name, sep, _ = segment.partition("=")
-        if unquote(name).lower() in SECRET_PARAMS:
+        name, sep, value = segment.partition("=")
+        if value and unquote(name) not in LOGGED_PARAMS:
             segment = f"{name}{sep}[redacted]"
         parts.append(segment)
     return "&".join(parts)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """One line per request; query secrets redacted, no headers (so no x-api-key) logged."""
+    """One line per request: no headers (so no x-api-key), query values redacted."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         url = request.rel_url

@@ -25,6 +25,7 @@ class LiveSession:
     remote: str
     user_agent: str
     close: Closer = field(repr=False)
+    token_expires_at: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "started_at": self.started_at,
@@ -68,3 +69,8 @@ class LiveSessions:
 
     def all(self) -> list[LiveSession]:
         return list(self._by_id.values())
+
+    def expired(self, now: float) -> list[LiveSession]:
+        """Sessions whose token has expired since they started."""
+        return [s for s in self._by_id.values()
+                if s.token_expires_at is not None and s.token_expires_at <= now]

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import validation
+from . import apps, validation
 from .auth import Authenticator
-from .errors import BadRequest, NotFound, PayloadTooLarge, ServerError, Unauthorized
+from .errors import BadRequest, NotFound, PayloadTooLarge, RateLimited, ServerError, Unauthorized
 from .settings import Limits
 from .store import App
 from .users import Users
@@ -30,7 +30,11 @@ def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
 
 
 def error_response(error: ServerError, status: int | None = None) -> web.Response:
-    return json_response({"ok": False, "error": error.as_dict()}, status or error.http_status)
+    response = json_response({"ok": False, "error": error.as_dict()},
+                             status or error.http_status)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 class ServerApi:
@@ -46,6 +50,8 @@ class ServerApi:
             "users.tokens.revoke": users.revoke_tokens,
             "users.sessions.list": users.list_sessions,
             "users.sessions.end": users.end_session,
+            "apps.get": self._get_app,
+            "apps.update": self._update_app,
         }
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -61,10 +67,23 @@ class ServerApi:
         except ServerError as exc:
             return error_response(exc)
 
+    async def _get_app(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        return {"app": apps.describe(app)}
+
+    async def _update_app(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        updated = await apps.update_policies(self.auth.store, app.id, body)
+        self.auth.forget_app(app.id)
+        return {"app": apps.describe(updated)}
+
     async def _app(self, request: web.Request) -> App:
+        """The app the API key belongs to; wrong keys count as failed logins of the address."""
+        address = request.remote or ""
+        self.auth.failures.check(address)
         key = request.headers.get("x-api-key", "")
         app = await self.auth.app_for_api_key(key) if key else None
         if app is None:
+            if key:
+                self.auth.failures.failed(address)
             raise Unauthorized("a valid x-api-key header is required", "INVALID_API_KEY")
         return app
 

@@ -27,6 +27,14 @@ class Limits:
     max_profile_field_chars: int = 2048
     max_data_chars: int = 16 * 1024
     max_metadata_bytes: int = 16 * 1024
+    failed_logins_per_user: int = 10
+    """Failed logins as one (app, user) within the window before that user is locked out."""
+    failed_logins_per_address: int = 100
+    """Failed logins (and wrong API keys) from one address within the window; 0 turns the
+    per-address limit off, for a server behind a proxy that hides client addresses."""
+    failed_login_window: float = 300.0
+    failed_login_keys: int = 100_000
+    """Users and addresses tracked at once; the least recently failed are forgotten first."""
 
 
 DEFAULT_LIMITS = Limits()

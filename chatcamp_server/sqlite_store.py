@@ -20,7 +20,7 @@ from .store import PROFILE_TOKEN, App, Store, Token, User
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS apps (
     name TEXT NOT NULL,
     api_key_mac BLOB NOT NULL UNIQUE,
     allowed_origins TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    require_access_token INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS users (
     app_id TEXT NOT NULL REFERENCES apps(id),
@@ -60,16 +61,21 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (id TEXT PRIMARY KEY, expires_at REA
 CREATE TABLE IF NOT EXISTS demo_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
+MIGRATIONS = {
+    1: "ALTER TABLE apps ADD COLUMN require_access_token INTEGER NOT NULL DEFAULT 0",
+}
+"""version → the statement that brings a database of that version to the next one."""
+
 USER_COLUMNS = (
     "app_id, id, display_name, avatar_url, profile_url, data, metadata, check_access_token,"
     " created_at, updated_at"
 )
 TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
-APP_COLUMNS = "id, name, allowed_origins, created_at"
+APP_COLUMNS = "id, name, allowed_origins, created_at, require_access_token"
 
 
 def _app(row: tuple[Any, ...]) -> App:
-    return App(row[0], row[1], tuple(json.loads(row[2])), row[3])
+    return App(row[0], row[1], tuple(json.loads(row[2])), row[3], bool(row[4]))
 
 
 def _user(row: tuple[Any, ...]) -> User:
@@ -118,19 +124,29 @@ class SQLiteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                       (str(SCHEMA_VERSION),))
+            fresh = db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None
+            if fresh:
+                db.executescript(SCHEMA)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                           (str(SCHEMA_VERSION),))
             version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            while version is not None and int(version[0]) in MIGRATIONS:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(MIGRATIONS[int(version[0])])
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                           (str(int(version[0]) + 1),))
+                db.execute("COMMIT")
+                version = db.execute("SELECT value FROM meta WHERE key='schema_version'"
+                                     ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise StorageUnavailable(
                 f"cannot open the database {self.path}: {exc} "
                 "(is it a ChatCamp database, and is no other program holding it locked?)"
             ) from None
-        if int(version[0]) != SCHEMA_VERSION:
+        if version is None or int(version[0]) != SCHEMA_VERSION:
             db.close()
             raise StorageUnavailable(
-                f"the database {self.path} has schema version {version[0]}, "
+                f"the database {self.path} has schema version {version and version[0]}, "
                 f"this server needs {SCHEMA_VERSION}"
             )
         self._db = db
@@ -155,9 +171,10 @@ class SQLiteStore(Store):
                 raise Conflict(f"an app with ID {app.id} already exists", "APP_EXISTS")
             if db.execute("SELECT 1 FROM apps WHERE api_key_mac=?", (api_key_mac,)).fetchone():
                 raise Conflict("that API key is already used by another app", "API_KEY_IN_USE")
-            db.execute("INSERT INTO apps VALUES (?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO apps (id, name, api_key_mac, allowed_origins, created_at,"
+                       " require_access_token) VALUES (?, ?, ?, ?, ?, ?)",
                        (app.id, app.name, api_key_mac, json.dumps(list(app.allowed_origins)),
-                        app.created_at))
+                        app.created_at, int(app.require_access_token)))
             return app
         return await self._run(self._write, op)
 
@@ -170,6 +187,19 @@ class SQLiteStore(Store):
 
     async def list_apps(self) -> list[App]:
         return await self._all(f"SELECT {APP_COLUMNS} FROM apps ORDER BY created_at", (), _app)
+
+    async def update_app(self, app_id: str, allowed_origins: tuple[str, ...] | None = None,
+                         require_access_token: bool | None = None) -> App | None:
+        def op(db: sqlite3.Connection) -> App | None:
+            if allowed_origins is not None:
+                db.execute("UPDATE apps SET allowed_origins=? WHERE id=?",
+                           (json.dumps(list(allowed_origins)), app_id))
+            if require_access_token is not None:
+                db.execute("UPDATE apps SET require_access_token=? WHERE id=?",
+                           (int(require_access_token), app_id))
+            row = db.execute(f"SELECT {APP_COLUMNS} FROM apps WHERE id=?", (app_id,)).fetchone()
+            return None if row is None else _app(row)
+        return await self._run(self._write, op)
 
     # users
 
@@ -262,6 +292,7 @@ class SQLiteStore(Store):
 
     async def revoke_tokens(
         self, app_id: str, user_id: str, now: float, token_id: str | None = None,
+        issued_before: float | None = None,
     ) -> list[str]:
         def op(db: sqlite3.Connection) -> list[str]:
             query = ("SELECT id FROM tokens WHERE app_id=? AND user_id=? AND revoked_at IS NULL")
@@ -269,6 +300,9 @@ class SQLiteStore(Store):
             if token_id is not None:
                 query += " AND id=?"
                 args += (token_id,)
+            if issued_before is not None:
+                query += " AND created_at < ?"
+                args += (issued_before,)
             ids = [row[0] for row in db.execute(query, args)]
             db.executemany("UPDATE tokens SET revoked_at=?, sealed=NULL WHERE id=?",
                            [(now, i) for i in ids])

@@ -15,10 +15,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class App:
+    """An app and its policies.
+
+    ``allowed_origins`` empty means any page may open the WebSocket and only the server's own
+    origin gets CORS; listed, only those origins (and the server's own) may do either.
+    ``require_access_token`` turns ID-only login off, and with it the creation of users by
+    whoever connects first.
+    """
+
     id: str
     name: str
     allowed_origins: tuple[str, ...]
     created_at: float
+    require_access_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_apps(self) -> list[App]: ...
 
+    @abc.abstractmethod
+    async def update_app(self, app_id: str, allowed_origins: tuple[str, ...] | None = None,
+                         require_access_token: bool | None = None) -> App | None:
+        """Change the given policies (None leaves one as it is); None if no such app."""
+
     # users
     @abc.abstractmethod
     async def get_user(self, app_id: str, user_id: str) -> User | None: ...
@@ -120,8 +134,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revoke_tokens(
         self, app_id: str, user_id: str, now: float, token_id: str | None = None,
+        issued_before: float | None = None,
     ) -> list[str]:
-        """Revoke one token, or all of the user's when ``token_id`` is None; return the IDs."""
+        """Revoke one token, or all of the user's (those created before ``issued_before``, if
+        given) when ``token_id`` is None; return the IDs revoked."""
 
     # session keys
     @abc.abstractmethod

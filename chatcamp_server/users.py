@@ -139,12 +139,21 @@ class Users:
         return {"tokens": [self._describe(t) for t in tokens]}
 
     async def revoke_tokens(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
-        """Revoke one token (``token_id``) or all of the user's; their live sessions end now."""
+        """Revoke one token (``token_id``), the user's tokens created before ``issued_before``
+        (Unix seconds), or all of them; the live sessions resting on them end now."""
         user = await self._existing(app, body)
         token_id = body.get("token_id")
         if token_id is not None and not isinstance(token_id, str):
             raise BadRequest("token_id must be a string", "INVALID_FIELD")
-        revoked = await self.store.revoke_tokens(app.id, user.id, self.clock(), token_id)
+        issued_before = body.get("issued_before")
+        if issued_before is not None:
+            if (isinstance(issued_before, bool) or not isinstance(issued_before, (int, float))
+                    or not 0 <= issued_before < 1e11):
+                raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
+            if token_id is not None:
+                raise BadRequest("give token_id or issued_before, not both", "INVALID_FIELD")
+        revoked = await self.store.revoke_tokens(app.id, user.id, self.clock(), token_id,
+                                                 issued_before)
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
         closed = await self._close(self.live.on_tokens(app.id, user.id, revoked),
@@ -170,6 +179,10 @@ class Users:
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
         await self._close([session], "Session ended by the server")
         return {"sessions_closed": 1}
+
+    async def end_expired_sessions(self) -> int:
+        """End the live sessions whose token has expired; the SDK gets a stopping refusal."""
+        return await self._close(self.live.expired(self.clock()), "Access token expired")
 
     async def _close(self, sessions: list[Any], message: str) -> int:
         """Push a stopping failure ack and close, so the SDK does not reconnect with the key."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from server_process import CHROMIUM, ServerProcess
 from site_server import PageSite
@@ -48,6 +49,13 @@ def api_caller(server: ServerProcess) -> Any:
 def api(server: ServerProcess) -> Any:
     """The server API of the module's server (see ``api_caller``)."""
     return api_caller(server)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client session for real-server tests (see ``ws_client.py``)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 # Debian's Chromium for pytest-playwright (Playwright's own browser download is never used).

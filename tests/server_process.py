@@ -29,6 +29,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     app_id: str = ""
     api_key: str = ""
+    options: tuple[str, ...] = ()
+    """Extra ``serve.py`` options, e.g. ``("--failed-logins-per-address", "3")``."""
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
 
@@ -54,7 +56,7 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> None:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            self.command("--port", str(self.port)), cwd=ROOT, stdout=subprocess.PIPE,
+            self.command("--port", str(self.port), *self.options), cwd=ROOT, stdout=subprocess.PIPE,
             stderr=log, text=True, bufsize=1)
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None

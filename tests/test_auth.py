@@ -226,3 +226,50 @@ async def test_app_with_existing_chatcamp_ids(world: World) -> None:
         await create_app(world.store, world.keys, world.limits, "again", "6346990561630613504")
     with pytest.raises(Conflict):
         await create_app(world.store, world.keys, world.limits, "dup", None, "their-old-api-key-123")
+
+
+async def test_policies_refuse_id_login_and_foreign_origins(world: World) -> None:
+    """require_access_token refuses ID login before any user is made; allowed origins refuse
+    other pages but not the server's own page nor origin-less clients."""
+    from chatcamp_server.auth import Client
+
+    await world.store.update_app(world.app.id, ("https://shop.example",), True)
+    world.auth.forget_app(world.app.id)
+    error = await world.refused(app_id=world.app.id, user_id="walk-in")
+    assert error.message == "This app requires an access token"
+    assert await world.store.get_user(world.app.id, "walk-in") is None
+    await world.store.update_app(world.app.id, require_access_token=False)
+    world.auth.forget_app(world.app.id)
+    creds = Credentials(app_id=world.app.id, user_id="page-user")
+    for origin in ("https://shop.example", "http://chat.local", None):
+        await world.auth.login(creds, Client("1.2.3.4", origin, "http://chat.local"))
+    with pytest.raises(ConnectRefused) as refused:
+        await world.auth.login(creds, Client("1.2.3.4", "https://evil.example",
+                                             "http://chat.local"))
+    assert refused.value.message == "Origin https://evil.example is not allowed for this app"
+
+
+async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
+    """A database from before app policies opens, keeps its apps, and gains the new column."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE apps (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            api_key_mac BLOB NOT NULL UNIQUE, allowed_origins TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL);
+        INSERT INTO apps VALUES ('1234567890123456789', 'old', x'00', '[]', 1.0);
+    """)
+    old.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        app = await store.get_app("1234567890123456789")
+        assert app is not None and app.name == "old" and app.require_access_token is False
+        updated = await store.update_app(app.id, require_access_token=True)
+        assert updated is not None and updated.require_access_token is True
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute(
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)

@@ -5,53 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
 from server_process import ServerProcess
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def login(http: aiohttp.ClientSession, server: ServerProcess, query: str
-                ) -> tuple[dict[str, Any], aiohttp.ClientWebSocketResponse]:
-    ws = await http.ws_connect(f"{server.ws_url}?{query}")
-    first = await ws.receive(timeout=5)
-    assert first.type == aiohttp.WSMsgType.TEXT, first
-    return json.loads(first.data), ws
-
-
-async def refusal(http: aiohttp.ClientSession, server: ServerProcess, query: str) -> dict[str, Any]:
-    """The failure ack for ``query``, after checking the server then closes the socket."""
-    ack, ws = await login(http, server, query)
-    assert ack["t"] == "users.auth.ack" and ack["d"]["ok"] is False, ack
-    closing = await ws.receive(timeout=5)
-    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    await ws.close()
-    return ack["d"]["error"]
-
-
-def id_query(server: ServerProcess, user_id: str) -> str:
-    return f"app_id={server.app_id}&user_id={quote(user_id, safe='')}"
-
-
-async def request(ws: aiohttp.ClientWebSocketResponse, frame: Any) -> dict[str, Any]:
-    await ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
-    reply = await ws.receive(timeout=5)
-    assert reply.type == aiohttp.WSMsgType.TEXT, reply
-    return json.loads(reply.data)
-
-
-async def assert_healthy(ws: aiohttp.ClientWebSocketResponse, rid: int = 900) -> None:
-    """The session still answers requests."""
-    reply = await request(ws, {"t": "users.update", "d": {"display_name": "still here"}, "r": rid})
-    assert reply["to"] == rid and reply["d"]["ok"] is True
+from ws_client import assert_healthy, id_query, login, refusal, request
 
 
 async def test_id_login_ack_carries_user_and_session_key(http: Any, server: ServerProcess) -> None:

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from . import static_files
+from . import openapi, static_files
 from .apps import create_app
 from .auth import Authenticator
 from .chat_socket import ChatSocket
@@ -84,6 +84,8 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
                               middlewares=[json_errors, Cors(store).middleware])
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
+    described = openapi.document(limits)
+    web_app.router.add_get("/api/2.0/openapi.json", lambda _: web.json_response(described))
     web_app.router.add_route("POST", "/api/2.0/{method}", ServerApi(auth, users, limits).handle)
     web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
     demo.add_routes(web_app)

@@ -10,6 +10,7 @@ error body) without knowing which part of the server raised it::
     ├── NotFound                 404  unknown app, user, token or session
     ├── Conflict                 409  the thing already exists
     ├── PayloadTooLarge          413  over a documented size cap
+    ├── UnsupportedMediaType     415  a body that is neither JSON nor a form
     ├── RateLimited              429  too many failed logins; ``retry_after`` seconds
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
     └── StorageUnavailable       503  the database cannot be opened or used
@@ -63,6 +64,11 @@ class Conflict(ServerError):
 class PayloadTooLarge(ServerError):
     http_status = 413
     default_code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(ServerError):
+    http_status = 415
+    default_code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class RateLimited(ServerError):

@@ -16,12 +16,22 @@ from aiohttp import web
 
 from . import apps, validation
 from .auth import Authenticator
-from .errors import BadRequest, NotFound, PayloadTooLarge, RateLimited, ServerError, Unauthorized
+from .errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from .settings import Limits
 from .store import App
 from .users import Users
 
 Method = Callable[[App, dict[str, Any]], Awaitable[dict[str, Any]]]
+BODY_TYPES = ("application/json", "application/octet-stream")
+"""JSON bodies; aiohttp reports a body sent without a Content-Type as octet-stream."""
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
@@ -96,6 +106,9 @@ class ServerApi:
             raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
         if request.content_type == "application/x-www-form-urlencoded":
             return await self._form(raw)
+        if request.content_type not in BODY_TYPES:
+            raise UnsupportedMediaType("send the body as application/json (or a form, as the "
+                                       "1.0 API did)")
         return validation.json_object(raw)
 
     @staticmethod

@@ -173,8 +173,10 @@ class Users:
 
     async def end_session(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user_id = validation.user_id(body.get("id"), self.limits)
-        session = self.live.get(body.get("session_id")) if isinstance(
-            body.get("session_id"), str) else None
+        session_id = body.get("session_id")
+        if not isinstance(session_id, str):
+            raise BadRequest("session_id is required and must be a string", "INVALID_FIELD")
+        session = self.live.get(session_id)
         if session is None or (session.app_id, session.user_id) != (app.id, user_id):
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
         await self._close([session], "Session ended by the server")

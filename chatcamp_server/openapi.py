@@ -1,0 +1,170 @@
+"""The server API described as OpenAPI 3.1, served at ``GET /api/2.0/openapi.json``.
+
+The request schemas are exactly as lenient as the validators in ``validation.py`` (flags as
+``"true"``/``1``, ``null`` for "leave empty", metadata as JSON text): the old form-encoded API
+sent those, and ``tests/test_openapi.py`` has schemathesis check that whatever the schema
+forbids, the server refuses with a 4xx, and whatever it answers, the schema describes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import DEFAULT_LIMITS, Limits
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _components(limits: Limits) -> dict[str, Any]:
+    text = {"type": "string", "maxLength": limits.max_profile_field_chars}
+    return {
+        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+        "schemas": {
+            "UserId": {"type": "string", "minLength": 1, "maxLength": limits.max_user_id_chars,
+                       "description": "printable, no surrounding white space"},
+            "Flag": {"anyOf": [
+                {"type": "boolean"}, {"enum": [0, 1]},
+                {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$"}],
+                "description": "true or false; the old form API's text forms are accepted"},
+            "AccessToken": {"type": "string", "minLength": limits.min_token_chars,
+                            "maxLength": limits.max_token_chars, "pattern": "^[!-~]+$"},
+            "Profile": {"type": "object", "properties": {
+                "display_name": _nullable(text), "avatar_url": _nullable(text),
+                "profile_url": _nullable(text),
+                "data": _nullable({"type": "string", "maxLength": limits.max_data_chars}),
+                "metadata": {"anyOf": [{"type": "object"}, {"type": "string"},
+                                       {"type": "null"}],
+                             "description": "an object, or one as JSON text"},
+                "check_access_token": {"$ref": "#/components/schemas/Flag"},
+                "access_token": _nullable({"$ref": "#/components/schemas/AccessToken"}),
+            }},
+            "User": {"type": "object", "required": [
+                "id", "display_name", "avatar_url", "profile_url", "data", "metadata",
+                "check_access_token", "is_online"], "properties": {
+                "id": {"type": "string"}, "display_name": {"type": "string"},
+                "avatar_url": {"type": "string"}, "profile_url": {"type": "string"},
+                "data": {"type": "string"}, "metadata": {"type": "object"},
+                "check_access_token": {"type": "boolean"}, "is_online": {"type": "boolean"},
+                "access_token": {"type": "string"}}},
+            "Token": {"type": "object", "required": ["id", "kind", "created_at", "expires_at",
+                                                     "revoked_at"], "properties": {
+                "id": {"type": "string"}, "kind": {"enum": ["profile", "issued"]},
+                "created_at": {"type": "number"},
+                "expires_at": _nullable({"type": "number"}),
+                "revoked_at": _nullable({"type": "number"})}},
+            "Session": {"type": "object", "required": [
+                "session_id", "started_at", "remote_address", "user_agent", "token_id"],
+                "properties": {
+                "session_id": {"type": "string"}, "started_at": {"type": "number"},
+                "remote_address": {"type": "string"}, "user_agent": {"type": "string"},
+                "token_id": _nullable({"type": "string"})}},
+            "App": {"type": "object", "required": [
+                "app_id", "name", "allowed_origins", "require_access_token", "created_at"],
+                "properties": {
+                "app_id": {"type": "string"}, "name": {"type": "string"},
+                "allowed_origins": {"type": "array", "items": {"type": "string"}},
+                "require_access_token": {"type": "boolean"}, "created_at": {"type": "number"}}},
+            "Error": {"type": "object", "required": ["ok", "error"], "properties": {
+                "ok": {"const": False},
+                "error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}}}}},
+        },
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["ok", *properties],
+            "properties": {"ok": {"const": True}, **properties}}
+
+
+def _user_body(*required: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required),
+            "properties": {"id": _ref("UserId"), **properties}}
+
+
+def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    """method → (summary, request body schema, success body schema)."""
+    user_view = _ok({"user": _ref("User"), "access_token": _nullable({"type": "string"})})
+    profile = {"allOf": [_user_body("id"), _ref("Profile")]}
+    user_only = _user_body("id")
+    return {
+        "users.create": ("Create a user; its token is the one given or a generated one",
+                         profile, user_view),
+        "users.get": ("A user and their readable profile token", user_only, user_view),
+        "users.update": ("Change profile fields; a new access_token replaces the old one",
+                         profile, user_view),
+        "users.tokens.issue": (
+            "Issue an extra token, shown only in this answer",
+            _user_body("id", expires_in=_nullable({
+                "type": "number", "exclusiveMinimum": 0, "maximum": 10 * 365 * 86400})),
+            _ok({"access_token": {"type": "string"}, "token": _ref("Token")})),
+        "users.tokens.list": ("The user's tokens (never their values)", user_only,
+                              _ok({"tokens": {"type": "array", "items": _ref("Token")}})),
+        "users.tokens.revoke": (
+            "Revoke one token, those issued before a time, or all; their sessions end",
+            _user_body("id", token_id=_nullable({"type": "string"}),
+                       issued_before=_nullable({"type": "number", "minimum": 0,
+                                                "exclusiveMaximum": 1e11})),
+            _ok({"revoked": {"type": "array", "items": {"type": "string"}},
+                 "sessions_closed": {"type": "integer"}})),
+        "users.sessions.list": ("The user's live sessions", user_only,
+                                _ok({"sessions": {"type": "array", "items": _ref("Session")}})),
+        "users.sessions.end": ("End one live session with a stopping refusal",
+                               _user_body("id", "session_id",
+                                          session_id={"type": "string"}),
+                               _ok({"sessions_closed": {"type": "integer"}})),
+        "apps.get": ("The app the API key belongs to, with its policies",
+                     {"type": "object"}, _ok({"app": _ref("App")})),
+        "apps.update": (
+            "Change the app's policies",
+            {"type": "object", "anyOf": [{"required": ["allowed_origins"]},
+                                         {"required": ["require_access_token"]}],
+             "properties": {
+                 "allowed_origins": {"type": "array", "maxItems": 100, "items": {
+                     "type": "string", "pattern": "^https?://[^/]+$"}},
+                 "require_access_token": _ref("Flag")}},
+            _ok({"app": _ref("App")})),
+    }
+
+
+ERRORS = {
+    "400": "Malformed or invalid input", "401": "Missing or wrong x-api-key",
+    "404": "No such user, token or session", "409": "The user already exists",
+    "413": "Body or field over its size limit",
+    "415": "A body that is neither JSON nor a form",
+    "429": "Too many failed logins or wrong API keys from this address; see Retry-After",
+}
+
+
+def document(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    error = {"content": {JSON: {"schema": _ref("Error")}}}
+    paths = {}
+    for method, (summary, body, answer) in _methods(limits).items():
+        paths[f"/api/2.0/{method}"] = {"post": {
+            "operationId": method, "summary": summary,
+            "requestBody": {"required": False, "content": {
+                JSON: {"schema": body},
+                FORM: {"schema": {"type": "object", "additionalProperties": {"type": "string"}},
+                       "description": "the 1.0 API's form bodies; same fields, as text"}}},
+            "responses": {"200": {"description": "Done", "content": {JSON: {"schema": answer}}},
+                          **{code: {"description": text, **error}
+                             for code, text in ERRORS.items()}},
+        }}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "chatcamp-web server API", "version": "2.0",
+                 "description": "ChatCamp-compatible server-to-server API. Every call is a "
+                                "POST with a JSON object body, keyed by the x-api-key header."},
+        "security": [{"apiKey": []}],
+        "paths": paths,
+        "components": _components(limits),
+    }

@@ -102,7 +102,8 @@ class ChatSocket:
                     await ws.send_str(protocol.encode(protocol.error_ack(
                         "users.update", action.rid, exc.code, exc.message)))
                 return
-            await ws.send_str(protocol.encode(protocol.ack("users.update", action.rid,
-                                                           {"user": user})))
+            if action.rid is not None:
+                await ws.send_str(protocol.encode(protocol.ack("users.update", action.rid,
+                                                               {"user": user})))
         elif isinstance(action, protocol.Reply):
             await ws.send_str(protocol.encode(action.frame))

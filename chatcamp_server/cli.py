@@ -18,7 +18,7 @@ from aiohttp import web
 from .app import Server, open_server, open_store
 from .apps import allowed_origins, create_app, describe, update_policies
 from .errors import ServerError
-from .http_support import RedactingAccessLogger
+from .http_support import RedactingAccessLogger, quiet_malformed_requests
 from .settings import DEFAULT_LIMITS
 from .static_files import ROOT
 
@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_malformed_requests()
     try:
         asyncio.run(_apps(args) if args.command == "apps" else _serve(args))
     except ServerError as exc:

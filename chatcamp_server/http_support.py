@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import NotFound, ServerError
 from .server_api import error_response
@@ -45,6 +46,26 @@ class RedactingAccessLogger(AbstractAccessLogger):
                                  if url.raw_query_string else "")
         self.logger.info('%s "%s %s" %s %.1fms', request.remote, request.method,
                          _printable(target), response.status, time * 1000)
+
+
+class MalformedRequestLog(logging.Filter):
+    """aiohttp logs a request it cannot parse with a traceback that quotes the raw request line,
+    query string and all, so a token in an over-long URL would reach the log.  Such a request
+    is the client's fault and is already refused with a 4xx: one line without its text is
+    enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = "refused a malformed HTTP request with %s (%s)"
+            record.args = (error.code, type(error).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestLog())
 
 
 def _printable(text: str) -> str:

@@ -127,7 +127,8 @@ def parse_frame(text: str, limits: Limits) -> Request:
         raise FrameError("The frame must be a JSON object", "INVALID_FRAME")
     rid = _request_id(envelope.get("r"))
     type_ = envelope.get("t")
-    type_ = type_ if isinstance(type_, str) and 0 < len(type_) <= MAX_TYPE_CHARS else None
+    type_ = type_ if isinstance(type_, str) and 0 < len(type_) <= MAX_TYPE_CHARS \
+        and validation.is_utf8(type_) else None
     if too_large:
         raise FrameError(f"Frames are limited to {limits.max_frame_bytes} bytes",
                          "PAYLOAD_TOO_LARGE", rid, type_)
@@ -226,11 +227,8 @@ def session_key_invalid() -> dict[str, Any]:
     return auth_failure("NOT_AUTHORIZED", SESSION_KEY_INVALID)
 
 
-def ack(type_: str, rid: int | None, payload: dict[str, Any]) -> dict[str, Any]:
-    frame: dict[str, Any] = {"t": type_ + ".ack", "d": {"ok": True, **payload}}
-    if rid is not None:
-        frame["to"] = rid
-    return frame
+def ack(type_: str, rid: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"t": type_ + ".ack", "to": rid, "d": {"ok": True, **payload}}
 
 
 def error_ack(type_: str | None, rid: int, code: str, message: str) -> dict[str, Any]:
@@ -239,4 +237,11 @@ def error_ack(type_: str | None, rid: int, code: str, message: str) -> dict[str,
 
 
 def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    """Compact UTF-8 JSON; text that cannot be UTF-8 (a lone surrogate echoed back from the
+    client) goes out as a JSON escape rather than failing the send."""
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(frame, separators=(",", ":"))
+    return text

@@ -14,8 +14,8 @@ The refusal's code, ``RATE_LIMITED``, is not one of the two that stop the SDK's 
 loop, so a locked-out browser comes back by itself once the window has passed.  A refusal
 here is not itself a failure (it would keep a patient user locked out for ever),
 and neither is a stale session key, which every client meets after a restart.  The counters
-live in memory, bounded by ``failed_login_keys``: a restart forgives everyone, which costs an attacker
-at most one more window per restart.
+live in memory, bounded by ``failed_login_keys``: a restart forgives everyone, which costs an
+attacker at most one more window per restart.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ async def _send(request: web.Request, path: Path,
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
     compress = path.suffix in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", "")
-    etag = '"%x-%x%s%s"' % (stamp[0], stamp[1], "-s" if transform else "", "-gz" if compress else "")
+    variant = ("-s" if transform else "") + ("-gz" if compress else "")
+    etag = '"%x-%x%s"' % (stamp[0], stamp[1], variant)
     headers = {"Content-Type": content_type, "ETag": etag, "Cache-Control": "no-cache",
                "Vary": "Accept-Encoding"}
     if request.headers.get("If-None-Match") == etag:

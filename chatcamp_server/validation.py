@@ -91,6 +91,11 @@ def text_field(value: Any, name: str, max_chars: int) -> str:
     return value
 
 
+def is_utf8(value: str) -> bool:
+    """False for text with lone surrogates, which JSON allows and UTF-8 cannot carry."""
+    return _encodable(value)
+
+
 def _encodable(value: str) -> bool:
     try:
         value.encode()

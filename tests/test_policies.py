@@ -148,8 +148,8 @@ def test_cors_follows_the_allowed_origins(server: ServerProcess, shop: tuple[str
     _, shop_api = shop
     shop_api("apps.update", {"allowed_origins": ["https://shop.example"]})
     for origin, allowed in (("https://shop.example", True), ("https://evil.example", False)):
-        request = urllib.request.Request(f"{server.base_url}/api/2.0/users.create", method="OPTIONS",
-                                         headers={"Origin": origin,
+        request = urllib.request.Request(f"{server.base_url}/api/2.0/users.create",
+                                         method="OPTIONS", headers={"Origin": origin,
                                                   "Access-Control-Request-Method": "POST"})
         try:
             with urllib.request.urlopen(request, timeout=5) as reply:

@@ -7,8 +7,8 @@ from a fresh ``serve.py`` on another port, and connect by user ID. Each round op
 in rotating order, in a fresh browser context (cold: empty HTTP and code caches), then
 reloads each (warm). One unrecorded round first lets the server fill its compression cache,
 so "cold" means a cold browser, not a server's first request. The time is the page's own
-``performance.now()`` at the moment the session
-is connected, i.e. milliseconds since navigation start.
+``performance.now()`` at the moment the session is connected, i.e. milliseconds since
+navigation start.
 
     .venv/bin/python bench/browser_start.py --runs 9
 

@@ -13,10 +13,11 @@ does not cut that user's live sessions off.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from .errors import SESSION_KEY_INVALID
 from .keys import ServerKeys, SessionClaims, random_id
@@ -86,6 +87,7 @@ class Authenticator:
         self.clock = clock
         self.failures = failures or FailedLogins(limits)
         self._apps: dict[str, tuple[float, App]] = {}
+        self._ending: set[str] = set()
 
     async def app(self, app_id: str) -> App | None:
         """The app, from a short-lived cache; a miss always asks the store."""
@@ -141,23 +143,18 @@ class Authenticator:
             raise BadCredential("An access token is required for this user")
         return self._issue(app, user, None, None, self.clock())
 
-    async def verify_token(self, app: App, user_id: str, access_token: str) -> Token:
-        """The stored token matching ``access_token``; refuses unknown, revoked or expired ones."""
+    async def _check_token(self, app: App, user_id: str, access_token: str) -> tuple[User, Token]:
+        """The user and their stored token matching ``access_token``; refuses unknown, revoked
+        or expired tokens."""
         mac = self.keys.mac(TOKEN_MAC, access_token)
-        token = await self.store.find_token(app.id, user_id, mac)
-        if token is None or not hmac.compare_digest(token.mac, mac):
+        found = await self.store.find_token(app.id, user_id, mac)
+        if found is None or not hmac.compare_digest(found[1].mac, mac):
             raise BadCredential("Invalid access token")
+        user, token = found
         if token.revoked_at is not None:
             raise BadCredential("Access token revoked")
         if token.expires_at is not None and self.clock() >= token.expires_at:
             raise BadCredential("Access token expired")
-        return token
-
-    async def _check_token(self, app: App, user_id: str, access_token: str) -> tuple[User, Token]:
-        token = await self.verify_token(app, user_id, access_token)
-        user = await self.store.get_user(app.id, user_id)
-        if user is None:
-            raise BadCredential("Invalid access token")
         return user, token
 
     async def _resume(self, creds: Credentials, client: Client) -> Login:
@@ -168,9 +165,27 @@ class Authenticator:
             claims is None
             or now >= claims.expires_at
             or (creds.app_id is not None and creds.app_id != claims.app_id)
-            or await self.store.is_session_revoked(claims.session_id)
+            or claims.session_id in self._ending
         ):
             raise _refused(SESSION_KEY_INVALID)
+        async with self._ending_session(claims.session_id, claims.expires_at, now):
+            if await self.store.is_session_revoked(claims.session_id):
+                raise _refused(SESSION_KEY_INVALID)
+            return await self._resume_claims(claims, client, now)
+
+    @contextlib.asynccontextmanager
+    async def _ending_session(self, session_id: str, expires_at: float,
+                              now: float) -> AsyncIterator[None]:
+        """Mark a session ended in memory at once, then durably: a key is single-use, and with
+        reads not queued behind writes, two uses at the same moment must not both pass."""
+        self._ending.add(session_id)
+        try:
+            yield
+            await self.store.revoke_session(session_id, expires_at, now)
+        finally:
+            self._ending.discard(session_id)
+
+    async def _resume_claims(self, claims: SessionClaims, client: Client, now: float) -> Login:
         app = await self.app(claims.app_id)
         user = await self.store.get_user(claims.app_id, claims.user_id) if app else None
         if app is None or user is None:
@@ -188,7 +203,6 @@ class Authenticator:
                 raise _refused("Access token revoked")
             if token.expires_at is not None and now >= token.expires_at:
                 raise _refused("Access token expired")
-        await self.store.revoke_session(claims.session_id, claims.expires_at, now)
         return self._issue(app, user, token, claims.access_token, now)
 
     def _issue(self, app: App, user: User, token: Token | None, access_token: str | None,
@@ -203,4 +217,5 @@ class Authenticator:
 
     async def end_session(self, login: Login) -> None:
         """The user disconnected on purpose: their session key must not resume anything."""
-        await self.store.revoke_session(login.session_id, login.expires_at, self.clock())
+        async with self._ending_session(login.session_id, login.expires_at, self.clock()):
+            pass

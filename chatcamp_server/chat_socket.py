@@ -28,6 +28,11 @@ CLIENT_DISCONNECT_CODES = (0, 1005)
 aiohttp reports as 0.  A dropped connection reports something else and keeps the session key."""
 
 
+async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+    """One frame as a text message, encoded once (send_str would encode it a second time)."""
+    await ws.send_frame(protocol.encode(frame), WSMsgType.TEXT)
+
+
 class ChatSocket:
     def __init__(self, auth: Authenticator, users: Users, live: LiveSessions,
                  limits: Limits) -> None:
@@ -40,7 +45,7 @@ class ChatSocket:
         ws = web.WebSocketResponse(max_msg_size=self.limits.transport_max_bytes,
                                    receive_timeout=self.limits.idle_timeout,
                                    heartbeat=None, autoping=True)
-        if not ws.can_prepare(request).ok:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(text="This endpoint speaks WebSocket only.\n")
         try:
             creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
@@ -49,7 +54,7 @@ class ChatSocket:
                 f"{request.scheme}://{request.host}"))
         except ServerError as exc:
             await ws.prepare(request)
-            await ws.send_str(protocol.encode(protocol.auth_failure(exc.code, exc.message)))
+            await _send(ws, protocol.auth_failure(exc.code, exc.message))
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
             return ws
         await ws.prepare(request)
@@ -63,7 +68,7 @@ class ChatSocket:
             nonlocal ended_by_server
             ended_by_server = end
             if final_frame is not None and not ws.closed:
-                await ws.send_str(protocol.encode(final_frame))
+                await _send(ws, final_frame)
             await ws.close(code=WSCloseCode.POLICY_VIOLATION if end else WSCloseCode.GOING_AWAY,
                            message=b"session ended" if end else b"server shutting down")
 
@@ -74,7 +79,7 @@ class ChatSocket:
         self.live.add(session)
         try:
             user = protocol.wire_user(login.user, True, login.access_token)
-            await ws.send_str(protocol.encode(protocol.auth_ok(user, login.session_key)))
+            await _send(ws, protocol.auth_ok(user, login.session_key))
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     await self._on_text(ws, login, message.data)
@@ -99,11 +104,10 @@ class ChatSocket:
                                                            action.changes)
             except ServerError as exc:
                 if action.rid is not None:
-                    await ws.send_str(protocol.encode(protocol.error_ack(
-                        "users.update", action.rid, exc.code, exc.message)))
+                    await _send(ws, protocol.error_ack("users.update", action.rid, exc.code,
+                                                       exc.message))
                 return
             if action.rid is not None:
-                await ws.send_str(protocol.encode(protocol.ack("users.update", action.rid,
-                                                               {"user": user})))
+                await _send(ws, protocol.ack("users.update", action.rid, {"user": user}))
         elif isinstance(action, protocol.Reply):
-            await ws.send_str(protocol.encode(action.frame))
+            await _send(ws, action.frame)

@@ -140,7 +140,7 @@ ERRORS = {
     "400": "Malformed or invalid input", "401": "Missing or wrong x-api-key",
     "404": "No such user, token or session", "409": "The user already exists",
     "413": "Body or field over its size limit",
-    "415": "A body that is neither JSON nor a form",
+    "415": "A body that is neither JSON (application/json or text/plain) nor a form",
     "429": "Too many failed logins or wrong API keys from this address; see Retry-After",
 }
 

@@ -236,12 +236,10 @@ def error_ack(type_: str | None, rid: int, code: str, message: str) -> dict[str,
             "d": {"ok": False, "error": {"code": code, "message": message}}}
 
 
-def encode(frame: dict[str, Any]) -> str:
-    """Compact UTF-8 JSON; text that cannot be UTF-8 (a lone surrogate echoed back from the
+def encode(frame: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON.  Text that cannot be UTF-8 (a lone surrogate echoed back from the
     client) goes out as a JSON escape rather than failing the send."""
-    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
     try:
-        text.encode()
+        return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:
-        text = json.dumps(frame, separators=(",", ":"))
-    return text
+        return json.dumps(frame, separators=(",", ":")).encode()

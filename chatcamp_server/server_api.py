@@ -30,8 +30,9 @@ from .store import App
 from .users import Users
 
 Method = Callable[[App, dict[str, Any]], Awaitable[dict[str, Any]]]
-BODY_TYPES = ("application/json", "application/octet-stream")
-"""JSON bodies; aiohttp reports a body sent without a Content-Type as octet-stream."""
+BODY_TYPES = ("application/json", "text/plain", "application/octet-stream")
+"""Types a JSON body arrives with: text/plain from clients that skip a CORS preflight or send
+a string as is, octet-stream being how aiohttp reports a body without a Content-Type."""
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:

@@ -1,9 +1,14 @@
-"""SQLite implementation of the Store: one connection on one thread, WAL journal.
+"""SQLite implementation of the Store: one writer thread, reads on the event loop, WAL journal.
 
-One thread owns the connection, so writes are serialised without a lock and the event loop
-never blocks on disk.  ``BEGIN IMMEDIATE`` makes each write transaction take the write lock
-up front, so a second process (``serve.py apps create`` beside a running server) waits
-instead of failing halfway.
+One thread owns the write connection, so writes are serialised without a lock and the event
+loop never waits for a commit.  ``BEGIN IMMEDIATE`` makes each write transaction take the
+write lock up front, so a second process (``serve.py apps create`` beside a running server)
+waits instead of failing halfway.
+
+Reads use a second connection, directly on the event loop.  WAL lets them run beside the
+writer and see every committed write; they are single-row lookups by key from the page cache,
+cheaper than the hand-off to a thread and back, which profiling showed to be the largest cost
+of a login (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class SQLiteStore(Store):
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -150,14 +156,18 @@ class SQLiteStore(Store):
                 f"this server needs {SCHEMA_VERSION}"
             )
         self._db = db
+        self._reader = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False, timeout=10.0)
+        self._reader.execute("PRAGMA query_only=ON")
 
     async def open(self) -> None:
         await self._run(self._open)
 
     def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        for db in (self._db, self._reader):
+            if db is not None:
+                db.close()
+        self._db = self._reader = None
 
     async def close(self) -> None:
         await self._run(self._close)
@@ -208,6 +218,10 @@ class SQLiteStore(Store):
                                (app_id, user_id), _user)
 
     async def get_or_create_user(self, app_id: str, user_id: str, now: float) -> User:
+        existing = await self.get_user(app_id, user_id)
+        if existing is not None:
+            return existing
+
         def op(db: sqlite3.Connection) -> User:
             db.execute(
                 "INSERT INTO users (app_id, id, created_at, updated_at) VALUES (?, ?, ?, ?)"
@@ -270,10 +284,16 @@ class SQLiteStore(Store):
     async def add_token(self, token: Token) -> None:
         await self._run(self._write, lambda db: self._insert_token(db, token))
 
-    async def find_token(self, app_id: str, user_id: str, mac: bytes) -> Token | None:
+    async def find_token(self, app_id: str, user_id: str,
+                         mac: bytes) -> tuple[User, Token] | None:
+        columns = ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
+                            + [f"t.{c.strip()}" for c in TOKEN_COLUMNS.split(",")])
+        width = len(USER_COLUMNS.split(","))
         return await self._one(
-            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id=? AND user_id=? AND mac=?"
-            " ORDER BY revoked_at IS NULL DESC LIMIT 1", (app_id, user_id, mac), _token)
+            f"SELECT {columns} FROM tokens t JOIN users u ON u.app_id=t.app_id AND u.id=t.user_id"
+            " WHERE t.app_id=? AND t.user_id=? AND t.mac=?"
+            " ORDER BY t.revoked_at IS NULL DESC LIMIT 1", (app_id, user_id, mac),
+            lambda row: (_user(row[:width]), _token(row[width:])))
 
     async def get_token(self, token_id: str) -> Token | None:
         return await self._one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id=?", (token_id,),
@@ -338,13 +358,14 @@ class SQLiteStore(Store):
 
     # helpers
 
+    def _read(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise StorageUnavailable("the store is not open")
+        return self._reader
+
     async def _one(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> T | None:
-        def op() -> T | None:
-            row = self._conn().execute(sql, args).fetchone()
-            return None if row is None else convert(row)
-        return await self._run(op)
+        row = self._read().execute(sql, args).fetchone()
+        return None if row is None else convert(row)
 
     async def _all(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> list[T]:
-        def op() -> list[T]:
-            return [convert(row) for row in self._conn().execute(sql, args)]
-        return await self._run(op)
+        return [convert(row) for row in self._read().execute(sql, args)]

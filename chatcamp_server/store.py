@@ -119,7 +119,10 @@ class Store(abc.ABC):
     async def add_token(self, token: Token) -> None: ...
 
     @abc.abstractmethod
-    async def find_token(self, app_id: str, user_id: str, mac: bytes) -> Token | None: ...
+    async def find_token(self, app_id: str, user_id: str,
+                         mac: bytes) -> tuple[User, Token] | None:
+        """The token with this keyed hash (an unrevoked one first) and its user, in one lookup:
+        it is on the path of every token login."""
 
     @abc.abstractmethod
     async def get_token(self, token_id: str) -> Token | None: ...

@@ -273,3 +273,14 @@ async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
         await store.close()
     assert sqlite3.connect(path).execute(
         "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+
+
+async def test_a_session_key_resumes_once_even_when_raced(world: World) -> None:
+    """Two resumes with one key at the same moment: exactly one succeeds."""
+    first = await world.login(app_id=world.app.id, user_id="racer")
+    results = await asyncio.gather(world.login(session_key=first.session_key),
+                                   world.login(session_key=first.session_key),
+                                   return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    refused = [r for r in results if isinstance(r, ConnectRefused)]
+    assert [r.message for r in refused] == [SESSION_KEY_INVALID]

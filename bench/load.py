@@ -1,0 +1,147 @@
+"""Shared pieces of the server benchmarks: servers to measure, CPU accounting, WebSocket dialers.
+
+Every load generator here targets 127.0.0.1 only and stops by itself (a count or a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "tests"))
+sys.path.insert(0, str(BENCH.parent))
+
+from server_process import ServerProcess, free_port  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pin(server_pids: list[int]) -> str:
+    """Servers on the last CPU, this process (the dialler) on the others, so that every server
+    is measured under the same conditions; a no-op on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "not pinned (one CPU)"
+    for pid in server_pids:
+        os.sched_setaffinity(pid, {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return f"servers pinned to CPU {cpus[-1]}, dialler to {cpus[:-1]}"
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class BareServer:
+    """The same stack (aiohttp, same access log) accepting a WebSocket and sending one frame:
+    what a connect costs before any authentication."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp())
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/chat/2.0"
+
+    def start(self) -> None:
+        log = open(self.workdir / "bare.log", "a")
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / "bare_ws_server.py"),
+                                      str(self.port)], stdout=subprocess.PIPE, stderr=log,
+                                     text=True)
+        assert self.proc.stdout is not None
+        if not self.proc.stdout.readline().startswith("ready"):
+            raise RuntimeError("the bare server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def start_serve(*options: str) -> ServerProcess:
+    server = ServerProcess(Path(tempfile.mkdtemp()), options=options)
+    server.start()
+    return server
+
+
+def id_query(server: ServerProcess, user_id: str) -> str:
+    return f"app_id={server.app_id}&user_id={quote(user_id)}"
+
+
+async def dial(http: aiohttp.ClientSession, url: str) -> float:
+    """Open, wait for the first frame (``users.auth.ack``), close; seconds to the frame."""
+    started = time.perf_counter()
+    async with http.ws_connect(url, autoping=False) as ws:
+        frame = await ws.receive(timeout=30)
+        elapsed = time.perf_counter() - started
+        if frame.type != aiohttp.WSMsgType.TEXT or '"ok":true' not in frame.data.replace(" ", ""):
+            raise RuntimeError(f"refused: {frame.data!r}"[:300])
+    return elapsed
+
+
+async def dial_many(urls: list[str], concurrency: int) -> list[float]:
+    """Dial every URL, ``concurrency`` at a time; the open-to-ack times."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for url in urls:
+        queue.put_nowait(url)
+    times: list[float] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async def worker() -> None:
+            while not queue.empty():
+                times.append(await dial(http, queue.get_nowait()))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return times
+
+
+def create_token_users(server: ServerProcess, count: int, prefix: str) -> dict[str, str]:
+    """``count`` users made through the server API: user ID → token."""
+    async def create() -> dict[str, str]:
+        tokens: dict[str, str] = {}
+        connector = aiohttp.TCPConnector(limit=50)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            async def one(n: int) -> None:
+                async with http.post(f"{server.base_url}/api/2.0/users.create",
+                                     data=json.dumps({"id": f"{prefix}-{n}"}),
+                                     headers={"x-api-key": server.api_key}) as reply:
+                    tokens[f"{prefix}-{n}"] = (await reply.json())["access_token"]
+            await asyncio.gather(*(one(n) for n in range(count)))
+        return tokens
+    return asyncio.run(create())
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
+    return (f"{statistics.median(values):.{digits}f}{unit} "
+            f"({min(values):.{digits}f}–{max(values):.{digits}f})")
+
+
+def describe(result: Any) -> str:
+    return json.dumps(result, indent=1)

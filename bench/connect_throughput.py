@@ -19,8 +19,15 @@ import asyncio
 import statistics
 import sys
 
-from load import (BareServer, cpu_seconds, create_token_users, dial_many, id_query, pin,
-                  start_serve)
+from load import (
+    BareServer,
+    cpu_seconds,
+    create_token_users,
+    dial_many,
+    id_query,
+    pin,
+    start_serve,
+)
 
 GOAL = 0.8
 

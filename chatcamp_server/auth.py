@@ -51,7 +51,7 @@ class BadCredential(ConnectRefused):
         super().__init__(message, "NOT_AUTHORIZED")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Login:
     app: App
     user: User

@@ -78,8 +78,8 @@ class ChatSocket:
                               login.token_expires_at)
         self.live.add(session)
         try:
-            user = protocol.wire_user(login.user, True, login.access_token)
-            await _send(ws, protocol.auth_ok(user, login.session_key))
+            await _send(ws, protocol.auth_ok(
+                protocol.wire_user(login.user, True, login.access_token), login.session_key))
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     await self._on_text(ws, login, message.data)

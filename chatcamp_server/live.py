@@ -15,7 +15,7 @@ flag set the session is *ended* (its key revoked); without it (a server shutdown
 may resume it with its session key."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LiveSession:
     session_id: str
     app_id: str

@@ -11,56 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from conftest import api_caller
 from server_process import ROOT, ServerProcess
+from ws_client import ReconnectingClient
 
 SESSIONS = 1000
 TOKEN_USERS = SESSIONS // 2
-
-
-class ReconnectingClient:
-    """Reconnects the way the SDK does (spec §2.6): with its session key first; on "Session Key
-    Invalid" with its user ID and token; waiting 1, 2, 4 … s between attempts."""
-
-    def __init__(self, http: aiohttp.ClientSession, server: ServerProcess, user_id: str,
-                 token: str | None) -> None:
-        self.http = http
-        self.server = server
-        self.query = f"app_id={server.app_id}&user_id={quote(user_id)}" + (
-            f"&access_token={quote(token)}" if token else "")
-        self.session_key: str | None = None
-        self.connected = asyncio.Event()
-        self.logins = 0
-        self.refusals: list[dict[str, Any]] = []
-
-    async def run(self) -> None:
-        delay = 1.0
-        while True:
-            query = f"session_key={quote(self.session_key)}" if self.session_key else self.query
-            try:
-                async with self.http.ws_connect(f"{self.server.ws_url}?{query}") as ws:
-                    ack = json.loads((await ws.receive()).data)["d"]
-                    delay = 1.0
-                    if ack["ok"]:
-                        self.session_key = ack["session_key"]
-                        self.logins += 1
-                        self.connected.set()
-                        async for _ in ws:
-                            pass
-                    elif ack["error"]["message"] == "Session Key Invalid":
-                        self.session_key = None
-                    else:
-                        self.refusals.append(ack["error"])
-                        return
-            except (aiohttp.ClientError, OSError, json.JSONDecodeError, TypeError):
-                pass
-            self.connected.clear()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 4.0)
 
 
 async def test_kill_9_with_1000_live_sessions_loses_nothing(tmp_path: Path) -> None:
@@ -77,8 +35,9 @@ async def test_kill_9_with_1000_live_sessions_loses_nothing(tmp_path: Path) -> N
     issued = api("users.tokens.issue", {"id": "dur-token-0", "expires_in": 86400})[1]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        clients = [ReconnectingClient(http, server, user, token) for user, token in tokens.items()]
-        clients += [ReconnectingClient(http, server, f"dur-id-{n}", None)
+        clients = [ReconnectingClient(http, server, user, token, max_delay=4.0)
+                   for user, token in tokens.items()]
+        clients += [ReconnectingClient(http, server, f"dur-id-{n}", None, max_delay=4.0)
                     for n in range(SESSIONS - TOKEN_USERS)]
         tasks = [asyncio.create_task(client.run()) for client in clients]
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, AsyncIterator
 from urllib.parse import quote
@@ -51,3 +52,46 @@ async def assert_healthy(ws: aiohttp.ClientWebSocketResponse, rid: int = 900) ->
     """The session still answers requests."""
     reply = await request(ws, {"t": "users.update", "d": {"display_name": "still here"}, "r": rid})
     assert reply["to"] == rid and reply["d"]["ok"] is True
+
+
+class ReconnectingClient:
+    """Reconnects the way the SDK does (spec §2.6): with its session key first; on "Session Key
+    Invalid" with its user ID and token; waiting 1, 2, 4 … s (at most ``max_delay``, 120 s in
+    the SDK; no jitter) between attempts, back to 1 s after any frame from the server."""
+
+    def __init__(self, http: aiohttp.ClientSession, server: ServerProcess, user_id: str,
+                 token: str | None, max_delay: float = 120.0) -> None:
+        self.http = http
+        self.server = server
+        self.query = f"app_id={server.app_id}&user_id={quote(user_id)}" + (
+            f"&access_token={quote(token)}" if token else "")
+        self.session_key: str | None = None
+        self.connected = asyncio.Event()
+        self.logins = 0
+        self.refusals: list[dict[str, Any]] = []
+        self.max_delay = max_delay
+
+    async def run(self) -> None:
+        delay = 1.0
+        while True:
+            query = f"session_key={quote(self.session_key)}" if self.session_key else self.query
+            try:
+                async with self.http.ws_connect(f"{self.server.ws_url}?{query}") as ws:
+                    ack = json.loads((await ws.receive()).data)["d"]
+                    delay = 1.0
+                    if ack["ok"]:
+                        self.session_key = ack["session_key"]
+                        self.logins += 1
+                        self.connected.set()
+                        async for _ in ws:
+                            pass
+                    elif ack["error"]["message"] == "Session Key Invalid":
+                        self.session_key = None
+                    else:
+                        self.refusals.append(ack["error"])
+                        return
+            except (aiohttp.ClientError, OSError, json.JSONDecodeError, TypeError):
+                pass
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_delay)

@@ -1,15 +1,13 @@
 # The session page: signs in to the demo backend, fetches the token with ordinary urllib, and
 # shows the ChatCamp session state live. Everything shown is set as text, never as HTML.
+# urllib (with pyodide-http) is imported on first use, not at start: importing it costs
+# Pyodide a noticeable part of the page's start-up (BENCHMARKS.md).
 import json
 import time
-import urllib.request
 
-import pyodide_http
-from pyscript import document, when, window
+from pyscript import document, fetch, when, window
 
 from chatcamp_web import ChatCamp, ChatCampError, fetch_access_token
-
-pyodide_http.patch_all()
 
 
 def element(id_):
@@ -17,6 +15,11 @@ def element(id_):
 
 
 def get_json(url, body=None):
+    import urllib.request
+
+    import pyodide_http
+
+    pyodide_http.patch_all()
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(window.location.origin + url, data=data, method="POST" if data else "GET",
                                      headers={"Content-Type": "application/json"})
@@ -77,7 +80,7 @@ async def on_disconnect(event):
     render()
 
 
-cc = ChatCamp(get_json("/demo/config")["app_id"])
+cc = ChatCamp((await (await fetch("/demo/config")).json())["app_id"])
 cc.add_listener(render)
 render()
 element("loading").remove()

@@ -44,9 +44,10 @@ class Server:
     missing_assets: list[str] = field(default_factory=list)
 
     async def close_sockets(self) -> None:
-        """Close every live socket without ending its session, so clients resume after a restart."""
-        for session in self.live.all():
-            await session.close(None, False)
+        """Close every live socket without ending its session, so clients resume after a restart.
+        All at once: one by one, each waiting for its client's close frame, 5,000 took seconds."""
+        await asyncio.gather(*(session.close(None, False) for session in self.live.all()),
+                             return_exceptions=True)
 
     async def close(self) -> None:
         await self.close_sockets()

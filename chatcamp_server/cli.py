@@ -23,6 +23,10 @@ from .settings import DEFAULT_LIMITS
 from .static_files import ROOT
 
 DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"
+LISTEN_BACKLOG = 4096
+"""After a restart every SDK comes back at the same moment (its backoff has no jitter); with
+aiohttp's default of 128 pending connections the rest were dropped and retried seconds later.
+The kernel caps it at net.core.somaxconn."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,7 +141,7 @@ async def _serve(args: argparse.Namespace) -> None:
                            handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     try:
-        await web.TCPSite(runner, args.host, args.port).start()
+        await web.TCPSite(runner, args.host, args.port, backlog=LISTEN_BACKLOG).start()
     except OSError as exc:
         await runner.cleanup()
         await server.close()
@@ -158,6 +162,10 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 async def _shutdown(server: Server, runner: web.AppRunner) -> None:
+    """Stop listening first: a client whose socket is closed early would otherwise reconnect
+    to this server while it is still closing the others, and have to come back twice."""
+    for site in list(runner.sites):
+        await site.stop()
     await server.close_sockets()
     await runner.cleanup()
     await server.close()

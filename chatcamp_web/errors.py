@@ -11,7 +11,8 @@
 Runs unchanged on Pyodide and on MicroPython (no dataclasses, no enum, no typing).
 """
 
-RETRYABLE_CODES = ("TIMEOUT", "NETWORK", "INTERNAL", "UPSTREAM_ERROR", "HTTP_5XX", "RATE_LIMITED")
+RETRYABLE_CODES = ("TIMEOUT", "NETWORK", "INTERNAL", "UPSTREAM_ERROR", "HTTP_5XX",
+                   "RATE_LIMITED")
 """Codes after which trying again later may succeed; every other failure needs a change first."""
 
 

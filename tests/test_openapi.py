@@ -19,6 +19,7 @@ from schemathesis.checks import (
 from server_process import ServerProcess
 
 from chatcamp_server.server_api import ServerApi
+from chatcamp_server.users import Users
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]
@@ -46,16 +47,10 @@ def api_schema(server: ServerProcess, document: dict[str, Any]) -> Any:
 def test_document_describes_every_method(document: dict[str, Any]) -> None:
     """Every server-API method, and nothing else, is in the served document."""
     documented = {path.rsplit("/", 1)[1] for path in document["paths"]}
-    served = set(ServerApi(None, _Users(), None).methods)  # type: ignore[arg-type]
+    # Only the method table is read, so the parts a call would need are left out.
+    served = set(ServerApi(None, Users(None, None, None, None), None).methods)  # type: ignore[arg-type]
     assert documented == served
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
-
-
-class _Users:
-    """Stands in for Users: only the method table's keys are looked at."""
-
-    def __getattr__(self, name: str) -> Any:
-        return None
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

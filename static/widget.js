@@ -43,7 +43,7 @@
     if (!/^[A-Za-z0-9_]{1,64}$/.test(options.appId))
       return options.appId ? "data-app-id must be letters, digits or _ (at most 64)"
                            : "data-app-id is missing";
-    if (!INTERPRETERS[options.interpreter])
+    if (!Object.hasOwn(INTERPRETERS, options.interpreter))
       return 'data-interpreter must be "micropython" or "pyodide"';
     if (!/^[1-9][0-9]{0,4}$/.test(options.port) || Number(options.port) > 65535)
       return "data-port must be a TCP port number";

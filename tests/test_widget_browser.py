@@ -238,7 +238,7 @@ def test_bad_snippets_say_what_is_wrong(page: Any, guard: BrowserGuard, server: 
         "data-app-id is missing": snippet(server, app_id="", user_id="x"),
         "data-app-id must be letters": snippet(server, app_id="12&3", user_id="x"),
         'data-interpreter must be "micropython" or "pyodide"':
-            snippet(server, user_id="x", interpreter="cpython"),
+            snippet(server, user_id="x", interpreter="constructor"),
         "data-port must be a TCP port number": snippet(server, user_id="x", port="70000"),
         'data-target "#nowhere" matches no element': snippet(server, user_id="x",
                                                              target="#nowhere"),

@@ -96,6 +96,9 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:
+    """A token can expire in the middle of a session; nothing else would notice, so a timer
+    looks twice a second for sessions that rest on one."""
+
     async def sweep() -> None:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_SECONDS)

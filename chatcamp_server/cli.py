@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    apps = commands.add_parser("apps", parents=[storage], help="create or list apps",
-                               description="Create or list apps.")
+    apps = commands.add_parser("apps", parents=[storage], help="create, change or list apps",
+                               description="Create apps, change their policies, list them.")
     apps_commands = apps.add_subparsers(dest="apps_command", metavar="ACTION", required=True)
     policies = argparse.ArgumentParser(add_help=False)
     policies.add_argument("--allowed-origin", action="append", metavar="ORIGIN",

@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -137,11 +135,3 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
-
-def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
-    return (f"{statistics.median(values):.{digits}f}{unit} "
-            f"({min(values):.{digits}f}–{max(values):.{digits}f})")
-
-
-def describe(result: Any) -> str:
-    return json.dumps(result, indent=1)

@@ -77,6 +77,14 @@ USER_COLUMNS = (
 )
 TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
 APP_COLUMNS = "id, name, allowed_origins, created_at, require_access_token"
+_USER_WIDTH = len(USER_COLUMNS.split(","))
+TOKEN_LOGIN_QUERY = (
+    "SELECT " + ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
+                          + [f"t.{c.strip()}" for c in TOKEN_COLUMNS.split(",")])
+    + " FROM tokens t JOIN users u ON u.app_id=t.app_id AND u.id=t.user_id"
+    " WHERE t.app_id=? AND t.user_id=? AND t.mac=? ORDER BY t.revoked_at IS NULL DESC LIMIT 1"
+)
+"""A token and its user in one lookup, built once: it runs on every token login."""
 
 
 def _app(row: tuple[Any, ...]) -> App:
@@ -286,14 +294,9 @@ class SQLiteStore(Store):
 
     async def find_token(self, app_id: str, user_id: str,
                          mac: bytes) -> tuple[User, Token] | None:
-        columns = ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
-                            + [f"t.{c.strip()}" for c in TOKEN_COLUMNS.split(",")])
-        width = len(USER_COLUMNS.split(","))
         return await self._one(
-            f"SELECT {columns} FROM tokens t JOIN users u ON u.app_id=t.app_id AND u.id=t.user_id"
-            " WHERE t.app_id=? AND t.user_id=? AND t.mac=?"
-            " ORDER BY t.revoked_at IS NULL DESC LIMIT 1", (app_id, user_id, mac),
-            lambda row: (_user(row[:width]), _token(row[width:])))
+            TOKEN_LOGIN_QUERY, (app_id, user_id, mac),
+            lambda row: (_user(row[:_USER_WIDTH]), _token(row[_USER_WIDTH:])))
 
     async def get_token(self, token_id: str) -> Token | None:
         return await self._one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id=?", (token_id,),

@@ -66,11 +66,13 @@ class _Compressed:
     """gzip copies of served files, keyed by path and invalidated by mtime and size."""
 
     def __init__(self) -> None:
-        self._entries: dict[Path, tuple[tuple[int, int], bytes]] = {}
+        self._entries: dict[tuple[Path, bool], tuple[tuple[int, int], bytes]] = {}
         self._size = 0
 
-    async def get(self, path: Path, stamp: tuple[int, int], make: Callable[[], bytes]) -> bytes:
-        entry = self._entries.get(path)
+    async def get(self, key: tuple[Path, bool], stamp: tuple[int, int],
+                  make: Callable[[], bytes]) -> bytes:
+        """``key`` is the file and whether it is served transformed."""
+        entry = self._entries.get(key)
         if entry is not None and entry[0] == stamp:
             return entry[1]
         body = await asyncio.get_running_loop().run_in_executor(
@@ -78,9 +80,9 @@ class _Compressed:
         if self._size + len(body) > CACHE_BYTES:
             self._entries.clear()
             self._size = 0
-        old = self._entries.pop(path, None)
+        old = self._entries.pop(key, None)
         self._size += len(body) - (len(old[1]) if old else 0)
-        self._entries[path] = (stamp, body)
+        self._entries[key] = (stamp, body)
         return body
 
 
@@ -108,8 +110,7 @@ async def _send(request: web.Request, path: Path,
         return transform(data) if transform else data
 
     if compress:
-        key = path.with_name(path.name + ".scoped") if transform else path
-        body = await _compressed.get(key, stamp, read)
+        body = await _compressed.get((path, transform is not None), stamp, read)
         headers["Content-Encoding"] = "gzip"
     else:
         body = await asyncio.get_running_loop().run_in_executor(None, read)
@@ -121,11 +122,12 @@ def _scoped(sdk: bytes) -> bytes:
     return head.encode() + sdk + tail.encode()
 
 
-def _file(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _file(path: Path, transform: Callable[[bytes], bytes] | None = None
+          ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not path.is_file():
             raise web.HTTPNotFound(text="not found\n")
-        return await _send(request, path)
+        return await _send(request, path, transform)
     return handler
 
 
@@ -145,14 +147,8 @@ def add_routes(app: web.Application, root: Path = ROOT) -> list[str]:
     for url in ("/", "/index.html"):
         app.router.add_get(url, _file(root / "index.html"))
     app.router.add_get("/pyscript.toml", _file(root / "pyscript.toml"))
-    sdk = root / FOLDERS["/vendor/chatcamp"] / "ChatCamp.min.js"
-
-    async def scoped_sdk(request: web.Request) -> web.StreamResponse:
-        if not sdk.is_file():
-            raise web.HTTPNotFound(text="not found\n")
-        return await _send(request, sdk, _scoped)
-
-    app.router.add_get(SCOPED_SDK_URL, scoped_sdk)
+    app.router.add_get(SCOPED_SDK_URL, _file(
+        root / FOLDERS["/vendor/chatcamp"] / "ChatCamp.min.js", _scoped))
     missing = []
     for url, folder in FOLDERS.items():
         app.router.add_get(url + "/{path:.+}", _folder(root / folder))

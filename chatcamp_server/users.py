@@ -122,8 +122,7 @@ class Users:
         expires_at = None
         if body.get("expires_in") is not None:
             lifetime = body["expires_in"]
-            if (isinstance(lifetime, bool) or not isinstance(lifetime, (int, float))
-                    or not 0 < lifetime <= MAX_TOKEN_LIFETIME):
+            if not validation.is_number(lifetime) or not 0 < lifetime <= MAX_TOKEN_LIFETIME:
                 raise BadRequest("expires_in must be a number of seconds, at most ten years",
                                  "INVALID_FIELD")
             expires_at = now + float(lifetime)
@@ -147,8 +146,7 @@ class Users:
             raise BadRequest("token_id must be a string", "INVALID_FIELD")
         issued_before = body.get("issued_before")
         if issued_before is not None:
-            if (isinstance(issued_before, bool) or not isinstance(issued_before, (int, float))
-                    or not 0 <= issued_before < 1e11):
+            if not validation.is_number(issued_before) or not 0 <= issued_before < 1e11:
                 raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
             if token_id is not None:
                 raise BadRequest("give token_id or issued_before, not both", "INVALID_FIELD")

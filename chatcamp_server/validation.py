@@ -125,6 +125,11 @@ def metadata(value: Any, limits: Limits) -> dict[str, Any]:
     return value
 
 
+def is_number(value: Any) -> bool:
+    """An int or float from JSON; a JSON ``true`` is a bool, which Python counts as an int."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def flag(value: Any, name: str) -> bool:
     """A boolean; the old form-encoded API sent ``true``/``false``/``1``/``0`` as text."""
     if isinstance(value, bool):

@@ -80,7 +80,10 @@ class BareServer:
 
 
 def start_serve(*options: str) -> ServerProcess:
-    server = ServerProcess(Path(tempfile.mkdtemp()), options=options)
+    """``serve.py`` without the per-address limits on connections and new users: every
+    benchmark client dials from 127.0.0.1, thousands at once, each a new user."""
+    server = ServerProcess(Path(tempfile.mkdtemp()), options=(
+        "--connections-per-address", "0", "--new-users-per-address", "0", *options))
     server.start()
     return server
 

@@ -8,6 +8,7 @@ from the API key alone.  Every answer is JSON: ``{"ok": true, ...}`` or
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -21,6 +22,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    RequestTimeout,
     ServerError,
     Unauthorized,
     UnsupportedMediaType,
@@ -102,7 +104,20 @@ class ServerApi:
         if request.content_length is not None and \
                 request.content_length > self.limits.max_api_body_bytes:
             raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
-        raw = await request.content.read(self.limits.max_api_body_bytes + 1)
+        raw = b""
+        try:
+            async with asyncio.timeout(self.limits.request_body_timeout):
+                while len(raw) <= self.limits.max_api_body_bytes:
+                    # read(n) returns what has arrived so far: loop to the end of the body.
+                    chunk = await request.content.read(self.limits.max_api_body_bytes + 1
+                                                       - len(raw))
+                    if not chunk:
+                        break
+                    raw += chunk
+        except TimeoutError:
+            raise RequestTimeout(f"the body must arrive within "
+                                 f"{self.limits.request_body_timeout:g} s of the request "
+                                 "head") from None
         if len(raw) > self.limits.max_api_body_bytes:
             raise PayloadTooLarge(f"bodies are limited to {self.limits.max_api_body_bytes} bytes")
         if request.content_type == "application/x-www-form-urlencoded":

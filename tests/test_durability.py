@@ -24,7 +24,10 @@ TOKEN_USERS = SESSIONS // 2
 async def test_kill_9_with_1000_live_sessions_loses_nothing(tmp_path: Path) -> None:
     """kill -9 with 1,000 live sessions, restart on the same port: every app, user and token
     is still there, and every client is back by itself (resuming with its session key)."""
-    server = ServerProcess(tmp_path)
+    # 1,000 sessions (500 new users by ID login) from 127.0.0.1: far over the default caps
+    # per address.
+    server = ServerProcess(tmp_path, options=("--connections-per-address", "0",
+                                              "--new-users-per-address", "0"))
     server.start()
     api = api_caller(server)
     tokens: dict[str, str] = {}

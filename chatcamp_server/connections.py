@@ -1,0 +1,223 @@
+"""Bounds on connections that never finish a request, and on connections per client address.
+
+This exists because aiohttp's server has neither: its only timer is the keep-alive one
+(3,630 s by default), so a silent socket, or one that sends half a request head and stops,
+stayed open for an hour, and one address holding a thousand of them made other clients'
+logins time out.  ``runner`` is ``web.AppRunner`` with two additions:
+
+- a request head (a WebSocket upgrade included) must be complete within
+  ``Limits.request_head_timeout`` of connecting, or of its first byte on a keep-alive
+  connection, whose idle wait between requests ``Limits.keepalive_timeout`` bounds (aiohttp's
+  own keep-alive timer); a partial head is answered ``408``, a silent socket just closed;
+- at most ``Limits.connections_per_address`` connections (sessions included) per client
+  address are open at once; the next gets a short ``503`` before anything is parsed.
+
+The server API bounds its bodies itself (``server_api.ServerApi._body``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+
+from .settings import Limits
+
+log = logging.getLogger("chatcamp_server.connections")
+
+
+def _plain_response(status: str, text: str, *headers: str) -> bytes:
+    body = text.encode()
+    head = [f"HTTP/1.1 {status}", *headers, "Connection: close",
+            "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+TOO_MANY = _plain_response("503 Service Unavailable",
+                           "too many connections from this address\n", "Retry-After: 10")
+HEAD_TIMED_OUT = _plain_response("408 Request Timeout", "the request head came too slowly\n")
+REFUSAL_LINGER = 1.0
+"""Seconds a refused socket keeps reading (and dropping) what the client sends after the 503
+and the FIN: closing with unread input makes the kernel send a reset, which can destroy the
+503 before the client reads it."""
+REFUSAL_LOG_INTERVAL = 60.0
+"""At most one log line per this many seconds about refused connections, however many."""
+
+
+class AddressCounter:
+    """Open connections per client address; refuses those over ``cap`` (0: no cap)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open: dict[str, int] = {}
+        self._refused = 0
+        self._logged_at = -math.inf
+
+    def admit(self, address: str, now: float) -> bool:
+        count = self.open.get(address, 0)
+        if count >= self.cap:
+            self._refused += 1
+            if now - self._logged_at >= REFUSAL_LOG_INTERVAL:
+                log.info("refused a connection from %s, over the cap of %d per address "
+                         "(%d refusals since the last such line)", address, self.cap,
+                         self._refused)
+                self._refused, self._logged_at = 0, now
+            return False
+        self.open[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self.open.pop(address, 0) - 1
+        if count > 0:
+            self.open[address] = count
+
+
+class BoundedRequestHandler(RequestHandler):
+    """aiohttp's protocol, plus the address cap and the request head timer."""
+
+    __slots__ = ("_limits", "_counter", "_address", "_refused", "_timer", "_awaiting_head",
+                 "_head_started", "_payload")
+
+    def __init__(self, manager: BoundedServer, limits: Limits,
+                 counter: AddressCounter | None, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._limits = limits
+        self._counter = counter
+        self._address: str | None = None
+        self._refused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._awaiting_head = True
+        """True from connecting, and from each response, until the next head is complete."""
+        self._head_started = False
+        """Bytes of the awaited head have arrived (so a timeout is answered with a 408)."""
+        self._payload: StreamReader | None = None
+        """The last request's body: bytes after its response still belong to it until eof."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) and peer else None
+        if self._counter is not None and isinstance(address, str):
+            if not self._counter.admit(address, asyncio.get_running_loop().time()):
+                self._refuse(transport)
+                return
+            self._address = address
+        super().connection_made(transport)
+        self._arm()
+
+    def _refuse(self, transport: asyncio.BaseTransport) -> None:
+        """503 and FIN at once; nothing is parsed, and the socket is gone within the linger."""
+        self._refused = True
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(TOO_MANY)
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._timer = asyncio.get_running_loop().call_later(REFUSAL_LINGER, transport.close)
+        else:
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if data and self._awaiting_head and not self._head_started and (
+                self._payload is None or self._payload.is_eof()):
+            self._head_started = True
+            if self._timer is None:
+                self._arm()
+
+    def head_received(self, payload: StreamReader) -> None:
+        """The parser produced a complete head (called from the request factory)."""
+        self._awaiting_head = False
+        self._payload = payload
+        self._disarm()
+
+    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        result = await super().finish_response(request, resp, start_time)
+        # The next head's timer starts with its first byte; until then the connection is
+        # idle, and aiohttp's keep-alive timer (Limits.keepalive_timeout) bounds that.
+        self._awaiting_head, self._head_started = True, False
+        return result
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        if self._refused:
+            return
+        if self._counter is not None and self._address is not None:
+            self._counter.release(self._address)
+            self._address = None
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(
+            self._limits.request_head_timeout, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if not self._awaiting_head or self.transport is None:
+            return
+        if self._head_started:
+            self.transport.write(HEAD_TIMED_OUT)
+        self.force_close()  # flushes the 408, then closes
+
+
+class BoundedServer(web.Server):
+    """``web.Server`` whose protocol is ``BoundedRequestHandler``, with one address counter."""
+
+    def __init__(self, made: web.Server, limits: Limits) -> None:
+        # web.Server keeps the handler arguments the app assembled (access log class, debug,
+        # keepalive_timeout, the app's handler_args) only in its private ``_kwargs``; they are
+        # taken from there so that nothing aiohttp would have passed to the protocol is lost.
+        handler_args: dict[str, Any] = dict(made._kwargs)
+        self._app_request_factory = made.request_factory
+        self._event_loop = asyncio.get_running_loop()
+        self._limits = limits
+        self._counter = AddressCounter(limits.connections_per_address) \
+            if limits.connections_per_address > 0 else None
+        super().__init__(made.request_handler, request_factory=self._request,
+                         handler_cancellation=made.handler_cancellation,
+                         loop=self._event_loop, **handler_args)
+        self._handler_args = handler_args
+
+    def __call__(self) -> RequestHandler:
+        return BoundedRequestHandler(self, self._limits, self._counter, loop=self._event_loop,
+                                     **self._handler_args)
+
+    def _request(self, message: RawRequestMessage, payload: StreamReader,
+                 protocol: RequestHandler, writer: AbstractStreamWriter,
+                 task: asyncio.Task[None]) -> web.BaseRequest:
+        if isinstance(protocol, BoundedRequestHandler):
+            protocol.head_received(payload)
+        return self._app_request_factory(message, payload, protocol, writer, task)
+
+
+class BoundedAppRunner(web.AppRunner):
+    __slots__ = ("_limits",)
+
+    def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=limits.keepalive_timeout, **kwargs)
+        self._limits = limits
+
+    async def _make_server(self) -> web.Server:
+        # BaseRunner's one hook for the server its sites listen with (AppRunner runs the
+        # app's startup there); the server it builds is wrapped, not rebuilt by hand.
+        return BoundedServer(await super()._make_server(), self._limits)
+
+
+def runner(app: web.Application, limits: Limits, **kwargs: Any) -> web.AppRunner:
+    """``web.AppRunner(app, **kwargs)`` with the head timeout, keep-alive timeout and
+    per-address cap of ``limits``."""
+    return BoundedAppRunner(app, limits, **kwargs)

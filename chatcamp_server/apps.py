@@ -9,6 +9,7 @@ from . import validation
 from .auth import API_KEY_MAC
 from .errors import BadRequest, NotFound
 from .keys import API_KEY_PREFIX, ServerKeys, random_secret
+from .policies import check_origin
 from .settings import Limits
 from .store import App, Store
 
@@ -20,15 +21,6 @@ MIN_API_KEY_CHARS = 16
 def new_app_id() -> str:
     """A random 19-digit number: the iFlyChat plugin only talks to 19-character app IDs."""
     return str(10**18 + secrets.randbelow(9 * 10**18))
-
-
-def check_origin(origin: str) -> str:
-    """An exact origin (scheme://host[:port]) as browsers send it in the Origin header."""
-    scheme, sep, rest = origin.partition("://")
-    if scheme not in ("http", "https") or not sep or not rest or "/" in rest or origin != origin.strip():
-        raise BadRequest(f"{origin!r} is not an origin like https://example.com:8443",
-                         "INVALID_ORIGIN")
-    return origin
 
 
 async def create_app(store: Store, keys: ServerKeys, limits: Limits, name: str,

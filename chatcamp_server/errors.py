@@ -8,9 +8,11 @@ error body) without knowing which part of the server raised it::
     ├── BadRequest               400  malformed or invalid input
     ├── Unauthorized             401  wrong credentials (API key, token, session key)
     ├── NotFound                 404  unknown app, user, token or session
+    ├── RequestTimeout           408  a body that did not arrive in time
     ├── Conflict                 409  the thing already exists
     ├── PayloadTooLarge          413  over a documented size cap
     ├── UnsupportedMediaType     415  a body that is neither JSON nor a form
+    ├── MisdirectedRequest       421  a Host this server does not answer for
     ├── RateLimited              429  too many failed logins; ``retry_after`` seconds
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
     └── StorageUnavailable       503  the database cannot be opened or used
@@ -56,6 +58,11 @@ class NotFound(ServerError):
     default_code = "NOT_FOUND"
 
 
+class RequestTimeout(ServerError):
+    http_status = 408
+    default_code = "REQUEST_TIMEOUT"
+
+
 class Conflict(ServerError):
     http_status = 409
     default_code = "CONFLICT"
@@ -69,6 +76,11 @@ class PayloadTooLarge(ServerError):
 class UnsupportedMediaType(ServerError):
     http_status = 415
     default_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MisdirectedRequest(ServerError):
+    http_status = 421
+    default_code = "MISDIRECTED_REQUEST"
 
 
 class RateLimited(ServerError):

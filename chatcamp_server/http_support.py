@@ -11,7 +11,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .errors import NotFound, ServerError
+from . import policies
+from .errors import MisdirectedRequest, NotFound, ServerError
+from .policies import PublicOrigins
 from .server_api import error_response
 from .store import App, Store
 
@@ -72,23 +74,42 @@ def _printable(text: str) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)[:2000]
 
 
-class Cors:
-    """CORS for the REST paths: the exact origin echoed with credentials, only when allowed.
+class HostCheck:
+    """Refuse requests for a Host this server does not answer for: a page whose DNS name was
+    rebound to this server's address would otherwise talk to it as if same-origin."""
 
-    Allowed means the server's own origin, or an origin the app lists.  A preflight carries
-    no API key, so it is answered for any origin that some app allows; the actual response
-    then checks the origin against the app the key belongs to.
+    def __init__(self, public: PublicOrigins) -> None:
+        self.public = public
+        self.refusal = MisdirectedRequest(
+            f"this server answers only for {', '.join(sorted(public.origins))}; "
+            "start it with --public-origin for the address you used", "UNKNOWN_HOST")
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.public.serves_host(request.headers.get("Host")):
+            raise self.refusal
+        return await handler(request)
+
+
+class Cors:
+    """CORS for the REST paths: the exact origin echoed with credentials, only when allowed
+    (``policies.gets_cors``).  A preflight carries no API key, so it is answered for any
+    origin that some app allows; the actual response then checks the origin against the app
+    the key belongs to.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, public: PublicOrigins) -> None:
         self.store = store
+        self.public = public
 
-    async def _allowed(self, request: web.Request, origin: str, app: App | None) -> bool:
-        if origin == f"{request.scheme}://{request.host}":
+    async def _allowed(self, origin: str, app: App | None) -> bool:
+        if policies.gets_cors(app, origin, self.public):
             return True
         if app is not None:
-            return origin in app.allowed_origins
-        return any(origin in a.allowed_origins for a in await self.store.list_apps())
+            return False
+        apps = await self.store.list_apps()
+        return policies.gets_cors(None, origin, self.public,
+                                  any(origin in a.allowed_origins for a in apps))
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -101,7 +122,7 @@ class Cors:
             return await handler(request)
         origin = request.headers.get("Origin")
         if request.method == "OPTIONS":
-            if origin is None or not await self._allowed(request, origin, None):
+            if origin is None or not await self._allowed(origin, None):
                 return web.Response(status=403, text="origin not allowed\n")
             return web.Response(status=204, headers={
                 **_cors_headers(origin),
@@ -110,8 +131,7 @@ class Cors:
                 "Access-Control-Max-Age": "600",
             })
         response = await handler(request)
-        if origin is not None and await self._allowed(request, origin,
-                                                      request.get("chatcamp_app")):
+        if origin is not None and await self._allowed(origin, request.get("chatcamp_app")):
             response.headers.update(_cors_headers(origin))
         return response
 

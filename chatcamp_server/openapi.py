@@ -138,9 +138,10 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
 
 ERRORS = {
     "400": "Malformed or invalid input", "401": "Missing or wrong x-api-key",
-    "404": "No such user, token or session", "409": "The user already exists",
-    "413": "Body or field over its size limit",
+    "404": "No such user, token or session", "408": "The body came too slowly",
+    "409": "The user already exists", "413": "Body or field over its size limit",
     "415": "A body that is neither JSON (application/json or text/plain) nor a form",
+    "421": "A Host this server does not answer for (see --public-origin)",
     "429": "Too many failed logins or wrong API keys from this address; see Retry-After",
 }
 

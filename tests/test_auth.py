@@ -14,6 +14,7 @@ from chatcamp_server.auth import Authenticator
 from chatcamp_server.errors import SESSION_KEY_INVALID, BadRequest, Conflict, NotFound
 from chatcamp_server.keys import ServerKeys, load_or_create_secret
 from chatcamp_server.live import LiveSessions
+from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.protocol import ConnectRefused, Credentials
 from chatcamp_server.settings import Limits
 from chatcamp_server.sqlite_store import SQLiteStore
@@ -233,6 +234,7 @@ async def test_policies_refuse_id_login_and_foreign_origins(world: World) -> Non
     other pages but not the server's own page nor origin-less clients."""
     from chatcamp_server.auth import Client
 
+    world.auth.public = PublicOrigins.of(["http://chat.local"])
     await world.store.update_app(world.app.id, ("https://shop.example",), True)
     world.auth.forget_app(world.app.id)
     error = await world.refused(app_id=world.app.id, user_id="walk-in")
@@ -242,10 +244,9 @@ async def test_policies_refuse_id_login_and_foreign_origins(world: World) -> Non
     world.auth.forget_app(world.app.id)
     creds = Credentials(app_id=world.app.id, user_id="page-user")
     for origin in ("https://shop.example", "http://chat.local", None):
-        await world.auth.login(creds, Client("1.2.3.4", origin, "http://chat.local"))
+        await world.auth.login(creds, Client("1.2.3.4", origin))
     with pytest.raises(ConnectRefused) as refused:
-        await world.auth.login(creds, Client("1.2.3.4", "https://evil.example",
-                                             "http://chat.local"))
+        await world.auth.login(creds, Client("1.2.3.4", "https://evil.example"))
     assert refused.value.message == "Origin https://evil.example is not allowed for this app"
 
 

@@ -68,8 +68,8 @@ FRAMES: list[tuple[str, str | None]] = [
     ('{"t": "users.update", "d": {"id": 5}, "r": 23}', "NOT_AUTHORIZED"),
     ('{"t": "users.update", "d": {"id": null}, "r": 24}', "NOT_AUTHORIZED"),
     (json.dumps({"t": "users.update", "d": {"x": "y" * 70_000}, "r": 25}), "PAYLOAD_TOO_LARGE"),
-    (json.dumps({"t": "users.update", "d": {}, "r": 26, "pad": "é" * 40_000}),
-     "PAYLOAD_TOO_LARGE"),
+    (json.dumps({"t": "users.update", "d": {}, "r": 26, "pad": "é" * 40_000},
+                ensure_ascii=False), "PAYLOAD_TOO_LARGE"),
     (json.dumps({"d": {}, "r": 27, "pad": "x" * 70_000}), "PAYLOAD_TOO_LARGE"),
     ('{"t": "users.update", "t": "ping", "r": 28}', NO_REPLY),
     ('{"t": "users.update", "r": 29, "r": 30}', "OK"),
@@ -343,10 +343,24 @@ RAW_REQUESTS: list[tuple[bytes, int]] = [
     (b"GET /api/2.0/users.get HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     (b"GET /static/../../serve.py HTTP/1.1\r\nHost: x\r\n\r\n", 404),
     (b"GET /vendor/chatcamp/%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 404),
-    (b"GET /chat/2.0 HTTP/1.0\r\n\r\n", 400),
+    (b"GET /chat/2.0 HTTP/1.0\r\n\r\n", 421),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, 400),
     (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400),
 ]
+
+
+RAW_REQUESTS = [(raw.replace(b"Host: x\r\n", b"Host: {host}\r\n"), status)
+                for raw, status in RAW_REQUESTS] + [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 421),
+    (b"GET / HTTP/1.1\r\nHost: evil.example:80\r\n\r\n", 421),
+    (b"POST /api/2.0/users.get HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {key}\r\n"
+     b"Content-Length: 2\r\n\r\n{}", 421),
+    (b"GET /static/.hidden HTTP/1.1\r\nHost: {host}\r\n\r\n", 404),
+    (b"GET /static/a%00b HTTP/1.1\r\nHost: {host}\r\n\r\n", 404),
+    (b"GET /static/" + b"a" * 300 + b".js HTTP/1.1\r\nHost: {host}\r\n\r\n", 404),
+]
+"""Every request names this server's Host; the last cases name another, or ask for names no
+served file can have."""
 
 
 @pytest.mark.parametrize("raw,status", RAW_REQUESTS,
@@ -354,7 +368,8 @@ RAW_REQUESTS: list[tuple[bytes, int]] = [
 def test_hostile_raw_request(server: ServerProcess, raw: bytes, status: int) -> None:
     """Malformed HTTP gets a 4xx/5xx status line without a trace; the server lives on."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
-        conn.sendall(raw.replace(b"{key}", server.api_key.encode()))
+        conn.sendall(raw.replace(b"{key}", server.api_key.encode())
+                     .replace(b"{host}", f"127.0.0.1:{server.port}".encode()))
         reply = b""
         while not reply.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in reply:
             chunk = conn.recv(65536)

@@ -42,26 +42,43 @@ class ChatSocket:
         self.limits = limits
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        # Compression is off: the SDK's frames are a few hundred bytes, and permessage-deflate
+        # would let a small frame inflate to the transport limit, and cost every idle
+        # session a zlib context.
         ws = web.WebSocketResponse(max_msg_size=self.limits.transport_max_bytes,
                                    receive_timeout=self.limits.idle_timeout,
-                                   heartbeat=None, autoping=True)
+                                   heartbeat=None, autoping=True, compress=False)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(text="This endpoint speaks WebSocket only.\n")
         try:
-            creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
-            login = await self.auth.login(creds, Client(
-                request.remote or "", request.headers.get("Origin"),
-                f"{request.scheme}://{request.host}"))
-        except ServerError as exc:
-            await ws.prepare(request)
-            await _send(ws, protocol.auth_failure(exc.code, exc.message))
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
-            return ws
-        await ws.prepare(request)
-        await self._serve(request, ws, login)
+            await self._handle(request, ws)
+        except ConnectionError:
+            # The client hung up (during the upgrade, or while a frame was being sent): there
+            # is no one to answer, and aiohttp drops a 4xx that cannot be written, silently.
+            log.debug("client went away during the WebSocket exchange")
+            raise web.HTTPBadRequest(text="the client went away\n") from None
         return ws
 
-    async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login) -> None:
+    async def _handle(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        revocations = self.live.revocations
+        try:
+            creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
+            login = await self.auth.login(creds, Client(request.remote or "",
+                                                        request.headers.get("Origin")))
+        except ServerError as exc:
+            await ws.prepare(request)
+            await self._refuse(ws, exc)
+            return
+        await ws.prepare(request)
+        await self._serve(request, ws, login, revocations)
+
+    @staticmethod
+    async def _refuse(ws: web.WebSocketResponse, exc: ServerError) -> None:
+        await _send(ws, protocol.auth_failure(exc.code, exc.message))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
+
+    async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login,
+                     revocations: int) -> None:
         ended_by_server = False
 
         async def close(final_frame: dict[str, Any] | None, end: bool) -> None:
@@ -75,14 +92,25 @@ class ChatSocket:
         session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
                               time.time(), request.remote or "",
                               request.headers.get("User-Agent", "")[:512], close,
-                              login.token_expires_at)
+                              key_expires_at=login.expires_at,
+                              token_expires_at=login.token_expires_at)
         self.live.add(session)
         try:
+            if self.live.revocations != revocations:
+                try:
+                    await self.auth.recheck(login)
+                except ServerError as exc:
+                    ended_by_server = True
+                    await self._refuse(ws, exc)
+                    return
+            if ws.closed:
+                return
             await _send(ws, protocol.auth_ok(
                 protocol.wire_user(login.user, True, login.access_token), login.session_key))
+            budget = protocol.FrameBudget(self.limits, time.monotonic())
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    await self._on_text(ws, login, message.data)
+                    await self._on_text(ws, login, message.data, budget)
                 elif message.type == WSMsgType.BINARY:
                     log.debug("binary frame of %d bytes dropped", len(message.data))
         except asyncio.TimeoutError:
@@ -92,8 +120,11 @@ class ChatSocket:
             if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
                 await self.auth.end_session(login)
 
-    async def _on_text(self, ws: web.WebSocketResponse, login: Login, text: str) -> None:
+    async def _on_text(self, ws: web.WebSocketResponse, login: Login, text: str,
+                       budget: protocol.FrameBudget) -> None:
         try:
+            if not budget.take(time.monotonic()):
+                raise protocol.over_budget(text, self.limits)
             request = protocol.parse_frame(text, self.limits)
             action = protocol.decide(request, login.user.id, self.limits)
         except protocol.FrameError as exc:

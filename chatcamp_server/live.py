@@ -2,12 +2,19 @@
 
 It is in memory on purpose: a live session is a socket, and sockets do not survive the
 process.  What must survive (session keys and their revocation) is in the store.
+
+A login checks its credential, then registers its session, with awaits in between; a
+revocation writes the store, then looks for live sessions.  Interleaved, a login could check
+just before the write and register just after the look, and live on a revoked credential.
+So every revocation bumps ``revocations`` at the moment it looks, and a login that sees the
+counter moved since it began checks its credential again once registered (``chat_socket``):
+either the revocation's look found the session, or the login's second check sees the write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable
 
 Closer = Callable[[dict[str, Any] | None, bool], Awaitable[None]]
 """Closes a live socket, optionally pushing one last frame (a failure ack) first.  With the
@@ -25,6 +32,8 @@ class LiveSession:
     remote: str
     user_agent: str
     close: Closer = field(repr=False)
+    key_expires_at: float = 0.0
+    """When this session's key would expire anyway: how long its revocation must be kept."""
     token_expires_at: float | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -37,6 +46,8 @@ class LiveSessions:
     def __init__(self) -> None:
         self._by_id: dict[str, LiveSession] = {}
         self._by_user: dict[tuple[str, str], set[str]] = {}
+        self.revocations = 0
+        """Bumped by ``revoked``; see the module docstring."""
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -63,9 +74,13 @@ class LiveSessions:
     def is_online(self, app_id: str, user_id: str) -> bool:
         return (app_id, user_id) in self._by_user
 
-    def on_tokens(self, app_id: str, user_id: str, token_ids: Iterable[str]) -> list[LiveSession]:
-        wanted = set(token_ids)
-        return [s for s in self.for_user(app_id, user_id) if s.token_id in wanted]
+    def revoked(self, app_id: str, user_id: str,
+                rests_on: Callable[[LiveSession], bool]) -> list[LiveSession]:
+        """A credential of this user was revoked in the store just now: the live sessions that
+        ``rests_on`` it, to be ended.  Call it after the store's write, with no await between
+        the two."""
+        self.revocations += 1
+        return [s for s in self.for_user(app_id, user_id) if rests_on(s)]
 
     def all(self) -> list[LiveSession]:
         return list(self._by_id.values())

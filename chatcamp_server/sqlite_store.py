@@ -257,8 +257,8 @@ class SQLiteStore(Store):
     async def update_user(
         self, app_id: str, user_id: str, changes: dict[str, Any], now: float,
         new_profile_token: Token | None = None,
-    ) -> User | None:
-        def op(db: sqlite3.Connection) -> User | None:
+    ) -> tuple[User, list[str]] | None:
+        def op(db: sqlite3.Connection) -> tuple[User, list[str]] | None:
             columns = dict(changes)
             if "metadata" in columns:
                 columns["metadata"] = json.dumps(columns["metadata"])
@@ -270,15 +270,17 @@ class SQLiteStore(Store):
                                 (*columns.values(), app_id, user_id))
             if cursor.rowcount == 0:
                 return None
+            replaced: list[str] = []
             if new_profile_token is not None:
-                db.execute(
-                    "UPDATE tokens SET revoked_at=?, sealed=NULL"
-                    " WHERE app_id=? AND user_id=? AND kind=? AND revoked_at IS NULL",
-                    (now, app_id, user_id, PROFILE_TOKEN))
+                replaced = [row[0] for row in db.execute(
+                    "SELECT id FROM tokens WHERE app_id=? AND user_id=? AND kind=?"
+                    " AND revoked_at IS NULL", (app_id, user_id, PROFILE_TOKEN))]
+                db.executemany("UPDATE tokens SET revoked_at=?, sealed=NULL WHERE id=?",
+                               [(now, token_id) for token_id in replaced])
                 self._insert_token(db, new_profile_token)
             row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE app_id=? AND id=?",
                              (app_id, user_id)).fetchone()
-            return _user(row)
+            return _user(row), replaced
         return await self._run(self._write, op)
 
     # tokens

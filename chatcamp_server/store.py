@@ -111,8 +111,9 @@ class Store(abc.ABC):
     async def update_user(
         self, app_id: str, user_id: str, changes: dict[str, Any], now: float,
         new_profile_token: Token | None = None,
-    ) -> User | None:
-        """Apply the changes (and replace the profile token) atomically; None if no such user."""
+    ) -> tuple[User, list[str]] | None:
+        """Apply the changes (and replace the profile token) atomically; return the user and
+        the IDs of the profile tokens replaced, or None if no such user."""
 
     # tokens
     @abc.abstractmethod

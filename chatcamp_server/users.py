@@ -10,14 +10,15 @@ Two kinds of token, as ChatCamp compatibility and good practice each require:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Callable
 
 from . import protocol, validation
-from .auth import TOKEN_MAC
+from .auth import NO_TOKEN_FOR_USER, TOKEN_MAC
 from .errors import BadRequest, NotFound
 from .keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
-from .live import LiveSessions
+from .live import LiveSession, LiveSessions
 from .settings import Limits
 from .store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
 
@@ -87,7 +88,10 @@ class Users:
         return self._view(user, await self._readable_token(user))
 
     async def update(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
-        """Change profile fields; a new ``access_token`` replaces (revokes) the old one."""
+        """Change profile fields; a new ``access_token`` replaces (revokes) the old one.
+
+        Live sessions that no longer qualify end at once: those on the replaced token, and,
+        when ``check_access_token`` is switched on, those logged in without a token."""
         user = await self._existing(app, body)
         changes = validation.profile_changes(body, self.limits)
         if "check_access_token" in body:
@@ -99,9 +103,16 @@ class Users:
         if body.get("access_token") is not None:
             plaintext = validation.access_token(body["access_token"], self.limits)
             new_token = self._profile_token(app.id, user.id, plaintext, now)
-        updated = await self.store.update_user(app.id, user.id, changes, now, new_token)
-        if updated is None:
+        result = await self.store.update_user(app.id, user.id, changes, now, new_token)
+        if result is None:
             raise NotFound(f"user {user.id!r} does not exist", "USER_NOT_FOUND")
+        updated, replaced = result
+        if replaced:
+            await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id in replaced),
+                            "Access token revoked")
+        if changes.get("check_access_token"):
+            await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id is None),
+                            NO_TOKEN_FOR_USER)
         if plaintext is None:
             plaintext = await self._readable_token(updated)
         return self._view(updated, plaintext)
@@ -109,10 +120,10 @@ class Users:
     async def update_own_profile(self, app_id: str, user_id: str,
                                  changes: dict[str, Any]) -> dict[str, Any]:
         """``users.update`` from the SDK: the session's own user, profile fields only."""
-        updated = await self.store.update_user(app_id, user_id, changes, self.clock())
-        if updated is None:
+        result = await self.store.update_user(app_id, user_id, changes, self.clock())
+        if result is None:
             raise NotFound("the session's user no longer exists", "USER_NOT_FOUND")
-        return protocol.wire_user(updated, True)
+        return protocol.wire_user(result[0], True)
 
     # users.tokens.*
 
@@ -154,8 +165,9 @@ class Users:
                                                  issued_before)
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
-        closed = await self._close(self.live.on_tokens(app.id, user.id, revoked),
-                                   "Access token revoked")
+        ids = set(revoked)
+        closed = await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id in ids),
+                                 "Access token revoked")
         return {"revoked": revoked, "sessions_closed": closed}
 
     @staticmethod
@@ -177,15 +189,17 @@ class Users:
         session = self.live.get(session_id)
         if session is None or (session.app_id, session.user_id) != (app.id, user_id):
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
-        await self._close([session], "Session ended by the server")
+        await self.store.revoke_session(session.session_id, session.key_expires_at, self.clock())
+        await self._end([session], "Session ended by the server")
         return {"sessions_closed": 1}
 
     async def end_expired_sessions(self) -> int:
         """End the live sessions whose token has expired; the SDK gets a stopping refusal."""
-        return await self._close(self.live.expired(self.clock()), "Access token expired")
+        return await self._end(self.live.expired(self.clock()), "Access token expired")
 
-    async def _close(self, sessions: list[Any], message: str) -> int:
-        """Push a stopping failure ack and close, so the SDK does not reconnect with the key."""
-        for session in sessions:
-            await session.close(protocol.auth_failure("NOT_AUTHORIZED", message), True)
+    async def _end(self, sessions: list[LiveSession], message: str) -> int:
+        """Push a stopping failure ack and close, so the SDK does not reconnect with the key.
+        The session key is already unusable: its token, policy or revocation is in the store."""
+        frame = protocol.auth_failure("NOT_AUTHORIZED", message)
+        await asyncio.gather(*(session.close(frame, True) for session in sessions))
         return len(sessions)

@@ -15,6 +15,7 @@ Quirks of the SDK this module is shaped around (see shared/chatcamp-protocol.md)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import unquote
@@ -111,17 +112,42 @@ def _request_id(value: Any) -> int | None:
     return None
 
 
+_PEEK_TYPE = re.compile(r'"t"\s*:\s*"([^"\\]{1,%d})"' % MAX_TYPE_CHARS)
+_PEEK_RID = re.compile(r'"r"\s*:\s*([0-9]{1,16})\s*[,}]')
+PEEK_HEAD_CHARS = 512
+PEEK_TAIL_CHARS = 64
+
+
+def _peek(text: str) -> tuple[str | None, int | None]:
+    """The type and request ID of a frame too large to parse, found at its edges: the SDK
+    writes ``{"t": …, "d": …, "r": N}``, so ``t`` leads and ``r`` closes it.  Bounded work,
+    so an oversize frame costs no more than its bytes; a frame laid out otherwise just gets
+    no ack."""
+    head, tail = text[:PEEK_HEAD_CHARS], text[-PEEK_TAIL_CHARS:]
+    type_match = _PEEK_TYPE.search(head)
+    rid_match = _PEEK_RID.search(tail) or _PEEK_RID.search(head)
+    rid = _request_id(int(rid_match.group(1))) if rid_match else None
+    return (type_match.group(1) if type_match else None), rid
+
+
+def frame_too_large(text: str, limits: Limits) -> bool:
+    """Over ``max_frame_bytes`` in UTF-8, counted without encoding a frame that is clearly
+    under or over."""
+    return len(text) > limits.max_frame_bytes or (
+        len(text) * 4 > limits.max_frame_bytes and len(text.encode("utf-8", "surrogatepass"))
+        > limits.max_frame_bytes)
+
+
 def parse_frame(text: str, limits: Limits) -> Request:
-    """A request envelope ``{"t", "d", "r"}``, or FrameError saying what is wrong with it."""
-    too_large = len(text) > limits.max_frame_bytes or (
-        len(text) * 4 > limits.max_frame_bytes and len(text.encode()) > limits.max_frame_bytes
-    )
+    """A request envelope ``{"t", "d", "r"}``, or FrameError saying what is wrong with it.
+    An oversize frame is refused before it is parsed."""
+    if frame_too_large(text, limits):
+        type_, rid = _peek(text)
+        raise FrameError(f"Frames are limited to {limits.max_frame_bytes} bytes",
+                         "PAYLOAD_TOO_LARGE", rid, type_)
     try:
         envelope = json.loads(text)
     except (ValueError, RecursionError):
-        if too_large:
-            raise FrameError(f"Frames are limited to {limits.max_frame_bytes} bytes",
-                             "PAYLOAD_TOO_LARGE") from None
         raise FrameError("The frame is not valid JSON", "INVALID_JSON") from None
     if not isinstance(envelope, dict):
         raise FrameError("The frame must be a JSON object", "INVALID_FRAME")
@@ -129,9 +155,6 @@ def parse_frame(text: str, limits: Limits) -> Request:
     type_ = envelope.get("t")
     type_ = type_ if isinstance(type_, str) and 0 < len(type_) <= MAX_TYPE_CHARS \
         and validation.is_utf8(type_) else None
-    if too_large:
-        raise FrameError(f"Frames are limited to {limits.max_frame_bytes} bytes",
-                         "PAYLOAD_TOO_LARGE", rid, type_)
     if type_ is None:
         raise FrameError(f"t must be a string of 1-{MAX_TYPE_CHARS} characters",
                          "INVALID_FRAME", rid)
@@ -139,6 +162,35 @@ def parse_frame(text: str, limits: Limits) -> Request:
     if not isinstance(data, dict):
         raise FrameError("d must be a JSON object", "INVALID_FRAME", rid, type_)
     return Request(type_, data, rid)
+
+
+class FrameBudget:
+    """How many requests a session may send: a token bucket of ``frame_burst`` refilled at
+    ``frames_per_second``, so a client that floods gets error acks and costs no parsing.
+    The caller passes the time, which keeps this free of clocks."""
+
+    __slots__ = ("rate", "burst", "tokens", "at")
+
+    def __init__(self, limits: Limits, now: float) -> None:
+        self.rate = limits.frames_per_second
+        self.burst = float(limits.frame_burst)
+        self.tokens = self.burst
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+def over_budget(text: str, limits: Limits) -> FrameError:
+    """The refusal of a request sent faster than the session's budget allows."""
+    type_, rid = _peek(text)
+    return FrameError(f"Too many requests: at most {limits.frames_per_second:g} per second",
+                      "RATE_LIMITED", rid, type_)
 
 
 # decisions

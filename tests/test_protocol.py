@@ -189,3 +189,38 @@ def test_auth_ack_shapes() -> None:
     assert user["access_token"] == "tok" and user["display_name"] == "U"
     assert protocol.session_key_invalid()["d"]["error"] == {"code": "NOT_AUTHORIZED",
                                                             "message": SESSION_KEY_INVALID}
+
+
+def test_oversized_frame_is_refused_without_being_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the cap, the frame's JSON is never parsed (a deep or huge frame costs nothing but
+    its bytes); its type and r are read off its edges, as the SDK lays them out."""
+    def no_parsing(*_: object) -> None:
+        raise AssertionError("an oversize frame was parsed")
+
+    monkeypatch.setattr(protocol.json, "loads", no_parsing)
+    nested = '{"t": "users.update", "d": ' + "[" * 40_000 + "]" * 40_000 + ', "r": 77}'
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(nested, LIMITS)
+    assert (info.value.code, info.value.rid, info.value.type) == ("PAYLOAD_TOO_LARGE", 77,
+                                                                   "users.update")
+    unlabelled = "x" * 70_000
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(unlabelled, LIMITS)
+    assert (info.value.code, info.value.rid) == ("PAYLOAD_TOO_LARGE", None)
+    assert protocol.frame_error_action(info.value) == protocol.Ignore()
+
+
+def test_frame_budget_allows_a_burst_then_the_rate() -> None:
+    """A session may send frame_burst requests at once, then frames_per_second."""
+    budget = protocol.FrameBudget(Limits(frames_per_second=8, frame_burst=5), now=100.0)
+    assert [budget.take(100.0) for _ in range(6)] == [True] * 5 + [False]
+    assert budget.take(100.0625) is False
+    assert budget.take(100.125) is True and budget.take(100.125) is False
+    assert sum(budget.take(200.0) for _ in range(10)) == 5
+
+
+def test_over_budget_is_a_rate_limited_ack_to_the_request() -> None:
+    """A request past the budget gets RATE_LIMITED addressed to its type and r."""
+    error = protocol.over_budget('{"t":"users.update","d":{},"r":12}', LIMITS)
+    assert protocol.frame_error_action(error) == protocol.Reply(protocol.error_ack(
+        "users.update", 12, "RATE_LIMITED", "Too many requests: at most 20 per second"))

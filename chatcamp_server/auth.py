@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
+from . import policies
 from .errors import SESSION_KEY_INVALID
 from .keys import ServerKeys, SessionClaims, random_id
+from .policies import PublicOrigins
 from .protocol import ConnectRefused, Credentials
 from .rate_limit import FailedLogins
 from .settings import Limits
@@ -35,13 +37,10 @@ applies at once, one made by ``serve.py apps update`` in another process within 
 
 @dataclass(frozen=True)
 class Client:
-    """Where a connect comes from: its address, and the page's origin if a browser sent one.
-
-    ``own_origin`` is the server's own origin, which an app's origin list always allows."""
+    """Where a connect comes from: its address, and the page's origin if a browser sent one."""
 
     address: str = ""
     origin: str | None = None
-    own_origin: str = ""
 
 
 class BadCredential(ConnectRefused):
@@ -68,22 +67,19 @@ def _refused(message: str) -> ConnectRefused:
     return ConnectRefused(message, "NOT_AUTHORIZED")
 
 
-def _check_origin(app: App, client: Client) -> None:
-    """Browsers always send Origin on a WebSocket; a client without one is not a browser, and
-    could claim any origin anyway, so only a present, unlisted origin is refused."""
-    origin = client.origin
-    if app.allowed_origins and origin is not None and origin != client.own_origin \
-            and origin not in app.allowed_origins:
-        raise _refused(f"Origin {origin[:200]} is not allowed for this app")
+NO_TOKEN_FOR_APP = "This app requires an access token"
+NO_TOKEN_FOR_USER = "An access token is required for this user"
 
 
 class Authenticator:
     def __init__(self, store: Store, keys: ServerKeys, limits: Limits,
                  clock: Callable[[], float] = time.time,
-                 failures: FailedLogins | None = None) -> None:
+                 failures: FailedLogins | None = None,
+                 public: PublicOrigins = PublicOrigins.default("127.0.0.1", 8000)) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
+        self.public = public
         self.clock = clock
         self.failures = failures or FailedLogins(limits)
         self._apps: dict[str, tuple[float, App]] = {}
@@ -116,9 +112,8 @@ class Authenticator:
         self.failures.check(client.address, None if resuming else creds.app_id,
                             None if resuming else creds.user_id)
         try:
-            if resuming:
-                return await self._resume(creds, client)
-            return await self._login(creds, client)
+            login = await (self._resume(creds, client) if resuming
+                           else self._login(creds, client))
         except BadCredential:
             self.failures.failed(client.address, creds.app_id, creds.user_id)
             raise
@@ -126,21 +121,31 @@ class Authenticator:
             if exc.code == "NOT_FOUND":
                 self.failures.failed(client.address, None, None)
             raise
+        self.failures.succeeded(client.address, login.app.id, login.user.id)
+        return login
+
+    def _check_origin(self, app: App, client: Client) -> None:
+        if not policies.may_connect(app, client.origin, self.public):
+            raise _refused(f"Origin {(client.origin or '')[:200]} is not allowed for this app")
 
     async def _login(self, creds: Credentials, client: Client) -> Login:
         assert creds.app_id is not None and creds.user_id is not None
         app = await self.app(creds.app_id)
         if app is None:
             raise ConnectRefused("App not found", "NOT_FOUND")
-        _check_origin(app, client)
+        self._check_origin(app, client)
         if creds.access_token is not None:
             user, token = await self._check_token(app, creds.user_id, creds.access_token)
             return self._issue(app, user, token, creds.access_token, self.clock())
-        if app.require_access_token:
-            raise _refused("This app requires an access token")
-        user = await self.store.get_or_create_user(app.id, creds.user_id, self.clock())
+        if not policies.allows_id_login(app):
+            raise _refused(NO_TOKEN_FOR_APP)
+        existing = await self.store.get_user(app.id, creds.user_id)
+        if existing is None:
+            self.failures.creating_user(client.address)
+        user = existing or await self.store.get_or_create_user(app.id, creds.user_id,
+                                                               self.clock())
         if user.check_access_token:
-            raise BadCredential("An access token is required for this user")
+            raise BadCredential(NO_TOKEN_FOR_USER)
         return self._issue(app, user, None, None, self.clock())
 
     async def _check_token(self, app: App, user_id: str, access_token: str) -> tuple[User, Token]:
@@ -190,20 +195,39 @@ class Authenticator:
         user = await self.store.get_user(claims.app_id, claims.user_id) if app else None
         if app is None or user is None:
             raise _refused(SESSION_KEY_INVALID)
-        _check_origin(app, client)
+        self._check_origin(app, client)
         token = None
         if claims.token_id is None:
-            if app.require_access_token:
-                raise _refused("This app requires an access token")
+            if not policies.allows_id_login(app):
+                raise _refused(NO_TOKEN_FOR_APP)
             if user.check_access_token:
                 raise _refused(SESSION_KEY_INVALID)
         else:
-            token = await self.store.get_token(claims.token_id)
-            if token is None or token.revoked_at is not None:
-                raise _refused("Access token revoked")
-            if token.expires_at is not None and now >= token.expires_at:
-                raise _refused("Access token expired")
+            token = await self._usable_token(claims.token_id, now)
         return self._issue(app, user, token, claims.access_token, now)
+
+    async def _usable_token(self, token_id: str, now: float) -> Token:
+        token = await self.store.get_token(token_id)
+        if token is None or token.revoked_at is not None:
+            raise _refused("Access token revoked")
+        if token.expires_at is not None and now >= token.expires_at:
+            raise _refused("Access token expired")
+        return token
+
+    async def recheck(self, login: Login) -> None:
+        """Check a registered session's credential again, straight from the store (see
+        ``live.py``: a revocation may have raced its login); ConnectRefused if it no longer
+        holds."""
+        app = await self.store.get_app(login.app.id)
+        user = await self.store.get_user(login.app.id, login.user.id)
+        if app is None or user is None:
+            raise _refused("The user no longer exists")
+        if login.token_id is not None:
+            await self._usable_token(login.token_id, self.clock())
+        elif not policies.allows_id_login(app):
+            raise _refused(NO_TOKEN_FOR_APP)
+        elif user.check_access_token:
+            raise _refused(NO_TOKEN_FOR_USER)
 
     def _issue(self, app: App, user: User, token: Token | None, access_token: str | None,
                now: float) -> Login:

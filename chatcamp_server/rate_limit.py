@@ -1,17 +1,23 @@
-"""Failed-login limits: a brute force is bounded, and cannot spill over onto other users.
+"""Login limits: a brute force is bounded, without handing a stranger a way to lock users out.
 
-Two counters, each a sliding window of failure times:
+Sliding windows of failure times, each bounded to ``failed_logins_*`` within
+``failed_login_window`` seconds:
 
-* per (app, user): after ``failed_logins_per_user`` failures within ``failed_login_window``
-  seconds, every login as that
-  user is refused until the oldest failure leaves the window.  The right credential is
+* per (app, user, address): the pair that fails too often waits.  The right credential is
   refused too: letting it through would let a guess that happens to be right succeed, so
-  the attack would not be bounded.  Other users of the app are untouched.
-* per remote address: after ``failed_logins_per_address`` failures, every login from that address is
-  refused the same way, so one client cannot walk through many user IDs.
+  the attack would not be bounded.  The same user from any other address is untouched, so
+  ten wrong tokens from a stranger lock out only the stranger (the pairing Auth0 uses).
+* per (app, user), over all addresses, with a far higher ceiling: past it, the user's logins
+  are refused from every address that has not logged in as them within
+  ``known_address_seconds``.  A brute force spread over many addresses stays bounded, and
+  the user still gets in from where they usually do.
+* per address: after ``failed_logins_per_address`` failures, every login from that address
+  waits, so one client cannot walk through many user IDs.
+* new users per address: ID logins that create a user are counted, not only failures, so
+  one client cannot fill the database with users.
 
 The refusal's code, ``RATE_LIMITED``, is not one of the two that stop the SDK's reconnect
-loop, so a locked-out browser comes back by itself once the window has passed.  A refusal
+loop, so a refused browser comes back by itself once the window has passed.  A refusal
 here is not itself a failure (it would keep a patient user locked out for ever),
 and neither is a stale session key, which every client meets after a restart.  The counters
 live in memory, bounded by ``failed_login_keys``: a restart forgives everyone, which costs an
@@ -73,24 +79,56 @@ class FailedLogins:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         window, keys = limits.failed_login_window, limits.failed_login_keys
+        self._pairs = _Windows(limits.failed_logins_per_user_address, window, keys)
         self._users = _Windows(limits.failed_logins_per_user, window, keys)
         self._addresses = _Windows(limits.failed_logins_per_address, window, keys)
+        self._new_users = _Windows(limits.new_users_per_address, window, keys)
+        self._known: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self._known_for = limits.known_address_seconds
+        self._max_keys = keys
 
     def check(self, address: str, app_id: str | None = None, user_id: str | None = None) -> None:
-        """Raise ``RateLimited`` when this address, or this user, has failed too often."""
+        """Raise ``RateLimited`` when this address, this user from this address, or (from an
+        address not known for them) this user, has failed too often."""
         now = self.clock()
-        wait = self._addresses.retry_after(address, now)
-        if wait > 0:
-            raise RateLimited(f"Too many failed logins from this address; try again in "
-                              f"{math.ceil(wait)} s", math.ceil(wait))
-        if app_id is not None and user_id is not None:
-            wait = self._users.retry_after((app_id, user_id), now)
-            if wait > 0:
-                raise RateLimited(f"Too many failed logins for this user; try again in "
-                                  f"{math.ceil(wait)} s", math.ceil(wait))
+        _refuse(self._addresses.retry_after(address, now), "from this address")
+        if app_id is None or user_id is None:
+            return
+        _refuse(self._pairs.retry_after((app_id, user_id, address), now),
+                "for this user from this address")
+        if not self._is_known(app_id, user_id, address, now):
+            _refuse(self._users.retry_after((app_id, user_id), now), "for this user")
 
     def failed(self, address: str, app_id: str | None = None, user_id: str | None = None) -> None:
         now = self.clock()
         self._addresses.record(address, now)
         if app_id is not None and user_id is not None:
+            self._pairs.record((app_id, user_id, address), now)
             self._users.record((app_id, user_id), now)
+
+    def succeeded(self, address: str, app_id: str, user_id: str) -> None:
+        """Remember that this address logged in as this user: the user's ceiling spares it."""
+        key = (app_id, user_id, address)
+        self._known[key] = self.clock()
+        self._known.move_to_end(key)
+        if len(self._known) > self._max_keys:
+            self._known.popitem(last=False)
+
+    def creating_user(self, address: str) -> None:
+        """Count one user created by an ID login from ``address``; refuse past the limit."""
+        now = self.clock()
+        wait = self._new_users.retry_after(address, now)
+        if wait > 0:
+            raise RateLimited(f"Too many new users from this address; try again in "
+                              f"{math.ceil(wait)} s", math.ceil(wait))
+        self._new_users.record(address, now)
+
+    def _is_known(self, app_id: str, user_id: str, address: str, now: float) -> bool:
+        seen = self._known.get((app_id, user_id, address))
+        return seen is not None and now - seen < self._known_for
+
+
+def _refuse(wait: float, whose: str) -> None:
+    if wait > 0:
+        raise RateLimited(f"Too many failed logins {whose}; try again in {math.ceil(wait)} s",
+                          math.ceil(wait))

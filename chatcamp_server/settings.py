@@ -12,9 +12,26 @@ from dataclasses import dataclass
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     max_frame_bytes: int = 64 * 1024
-    """Frames above this get a ``PAYLOAD_TOO_LARGE`` error ack; the session stays open."""
-    transport_max_bytes: int = 1024 * 1024
-    """Frames above this are not even read: the socket is closed with 1009, as RFC 6455 allows."""
+    """Frames above this get a ``PAYLOAD_TOO_LARGE`` error ack without being parsed; the
+    session stays open."""
+    transport_max_bytes: int = 128 * 1024
+    """Frames above this are not even read: the socket is closed with 1009, as RFC 6455 allows.
+    Compression is off, so this bounds what one frame can make the server hold."""
+    frames_per_second: float = 20.0
+    """Sustained requests one session may send; above it they get ``RATE_LIMITED`` error acks
+    and are not served.  The SDK sends a ping a minute and one request per user action."""
+    frame_burst: int = 40
+    """Requests a session may send at once before ``frames_per_second`` applies."""
+    request_head_timeout: float = 10.0
+    """Time a client has to send a complete request head (a WebSocket upgrade included) after
+    connecting or after its previous response; websockets uses 10 s, nginx 60 s."""
+    request_body_timeout: float = 10.0
+    """Time a client has to send a server-API body once its head has arrived."""
+    keepalive_timeout: float = 15.0
+    """An idle keep-alive connection is closed after this; a browser simply opens a new one."""
+    connections_per_address: int = 256
+    """Open connections (sessions included) from one client address; 0 turns the cap off,
+    as a server behind a proxy that hides client addresses needs."""
     idle_timeout: float = 300.0
     """The SDK pings every 60 s; a socket silent for five pings' time is dead."""
     session_key_ttl: float = 24 * 3600.0
@@ -27,12 +44,21 @@ class Limits:
     max_profile_field_chars: int = 2048
     max_data_chars: int = 16 * 1024
     max_metadata_bytes: int = 16 * 1024
-    failed_logins_per_user: int = 10
-    """Failed logins as one (app, user) within the window before that user is locked out."""
+    failed_logins_per_user_address: int = 10
+    """Failed logins as one (app, user) from one address within the window before that pair
+    must wait; the user's logins from other addresses are untouched."""
+    failed_logins_per_user: int = 100
+    """Failed logins as one (app, user) from all addresses within the window, after which the
+    user's logins are refused from every address that has not logged in as them recently: a
+    brute force spread over many addresses stays bounded, and the user is not locked out."""
+    known_address_seconds: float = 30 * 86400.0
+    """How long an address that logged in as a user stays exempt from that user's ceiling."""
     failed_logins_per_address: int = 100
     """Failed logins (and wrong API keys) from one address within the window; 0 turns the
     per-address limit off, for a server behind a proxy that hides client addresses."""
     failed_login_window: float = 300.0
+    new_users_per_address: int = 50
+    """Users one address may create by ID login within ``failed_login_window``; 0 turns it off."""
     failed_login_keys: int = 100_000
     """Users and addresses tracked at once; the least recently failed are forgotten first."""
 

@@ -251,7 +251,8 @@ async def test_brute_force_on_one_user_is_bounded_and_spares_others(
     error = await refusal(http, server, id_query(server, "pol-target")
                           + f"&access_token={right}")
     assert error["code"] == "RATE_LIMITED"
-    assert error["message"].startswith("Too many failed logins for this user; try again in ")
+    assert error["message"].startswith(
+        "Too many failed logins for this user from this address; try again in ")
     other = api("users.create", {"id": "pol-bystander"})[1]["access_token"]
     ack, ws = await login(http, server, id_query(server, "pol-bystander")
                           + f"&access_token={other}")

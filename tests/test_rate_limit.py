@@ -17,10 +17,10 @@ class Clock:
         return self.now
 
 
-def limiter(clock: Clock, **limits: int) -> FailedLogins:
+def limiter(clock: Clock, **limits: float) -> FailedLogins:
     settings = {"failed_logins_per_user": 3, "failed_logins_per_address": 5,
                 "failed_login_window": 60.0, **limits}
-    return FailedLogins(Limits(**settings), clock)
+    return FailedLogins(Limits(**settings), clock)  # type: ignore[arg-type]
 
 
 def test_user_locked_after_limit_until_oldest_failure_leaves_window() -> None:
@@ -101,3 +101,51 @@ def test_refusals_do_not_extend_the_lock() -> None:
         clock.now += 0.5
     clock.now += 10
     failures.check("a", "app", "bob")
+
+
+def test_failures_from_one_address_lock_only_that_pair() -> None:
+    """Below the user's ceiling, failures lock the (user, address) pair: the same user from
+    another address is untouched, so a stranger cannot lock a user out."""
+    clock = Clock()
+    failures = limiter(clock, failed_logins_per_user_address=2, failed_logins_per_user=100)
+    for _ in range(2):
+        failures.failed("6.6.6.6", "app", "bob")
+    with pytest.raises(RateLimited) as locked:
+        failures.check("6.6.6.6", "app", "bob")
+    assert "for this user from this address" in locked.value.message
+    failures.check("1.1.1.1", "app", "bob")
+
+
+def test_user_ceiling_spares_addresses_known_for_the_user() -> None:
+    """Past the ceiling over all addresses, only addresses that logged in as the user within
+    known_address_seconds still get in; the exemption expires."""
+    clock = Clock()
+    failures = limiter(clock, failed_logins_per_user_address=100, failed_logins_per_user=3,
+                       failed_logins_per_address=100, known_address_seconds=30.0)
+    failures.succeeded("1.1.1.1", "app", "bob")
+    for n in range(3):
+        failures.failed(f"10.0.0.{n}", "app", "bob")
+    with pytest.raises(RateLimited) as locked:
+        failures.check("10.0.0.99", "app", "bob")
+    assert "for this user;" in locked.value.message
+    clock.now += 29
+    failures.check("1.1.1.1", "app", "bob")
+    clock.now += 1
+    with pytest.raises(RateLimited):
+        failures.check("1.1.1.1", "app", "bob")
+
+
+def test_new_users_per_address_are_counted_and_bounded() -> None:
+    """creating_user counts every user an address creates; past the limit it refuses until
+    the oldest leaves the window, and other addresses are untouched."""
+    clock = Clock()
+    failures = limiter(clock, new_users_per_address=2)
+    failures.creating_user("6.6.6.6")
+    clock.now += 10
+    failures.creating_user("6.6.6.6")
+    with pytest.raises(RateLimited) as limited:
+        failures.creating_user("6.6.6.6")
+    assert limited.value.retry_after == 50 and "new users" in limited.value.message
+    failures.creating_user("7.7.7.7")
+    clock.now += 50
+    failures.creating_user("6.6.6.6")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -129,9 +130,24 @@ class SQLiteStore(Store):
 
     # lifecycle
 
+    def _private_files(self) -> None:
+        """The database holds keyed hashes and sealed tokens: only this user may read it.
+        SQLite gives the WAL and shared-memory files the database file's mode, so creating
+        the database 0600 covers all three; files an older version made are tightened."""
+        path = Path(self.path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for file in (path, Path(self.path + "-wal"), Path(self.path + "-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
     def _open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.path != ":memory:":
+                self._private_files()
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot create the database {self.path}: "
+                                     f"{exc.strerror}") from None
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                  timeout=10.0)

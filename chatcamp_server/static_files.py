@@ -131,12 +131,30 @@ def _file(path: Path, transform: Callable[[bytes], bytes] | None = None
     return handler
 
 
+MAX_NAME_CHARS = 255
+"""Longer path components cannot name a file on Linux; stat would fail with ENAMETOOLONG."""
+
+
+def _servable(name: str) -> bool:
+    """Only plain names: no dotfile or dot-folder (``.env``, ``.git``, and ``..`` with them),
+    no control character (NUL would make ``Path`` raise), no over-long component."""
+    return all(part and not part.startswith(".") and len(part) <= MAX_NAME_CHARS
+               and part.isprintable() for part in name.split("/"))
+
+
 def _folder(base: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     base = base.resolve()
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        target = (base / request.match_info["path"]).resolve()
-        if not target.is_relative_to(base) or not target.is_file():
+        name = request.match_info["path"]
+        if not _servable(name):
+            raise web.HTTPNotFound(text="not found\n")
+        try:
+            target = (base / name).resolve()
+            found = target.is_relative_to(base) and target.is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
             raise web.HTTPNotFound(text="not found\n")
         return await _send(request, target)
     return handler

@@ -1,5 +1,6 @@
-# The two commands of the README: `make run` and `make test`. Every other target is a step
-# they take; each is skipped when its inputs have not changed, so a second run is fast.
+# The two commands of the README: `make run` (the server, its demo on) and `make test`. Every
+# other target is a step they take; each is skipped when its inputs have not changed, so a
+# second run is fast.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test setup setup-test bench clean
 
 run: setup
-	$(BIN)/python serve.py $(ARGS)
+	$(BIN)/python serve.py --demo $(ARGS)
 
 test: setup setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

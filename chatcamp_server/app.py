@@ -15,9 +15,10 @@ from .apps import create_app
 from .auth import Authenticator
 from .chat_socket import ChatSocket
 from .demo import DemoBackend
-from .http_support import Cors, client_api_not_implemented, json_errors
+from .http_support import Cors, HostCheck, client_api_not_implemented, json_errors
 from .keys import ServerKeys, load_or_create_secret
 from .live import LiveSessions
+from .policies import PublicOrigins
 from .server_api import ServerApi
 from .settings import DEFAULT_LIMITS, Limits
 from .sqlite_store import SQLiteStore
@@ -39,7 +40,7 @@ class Server:
     auth: Authenticator
     users: Users
     live: LiveSessions
-    demo: DemoBackend
+    demo: DemoBackend | None
     web_app: web.Application
     missing_assets: list[str] = field(default_factory=list)
 
@@ -51,7 +52,8 @@ class Server:
 
     async def close(self) -> None:
         await self.close_sockets()
-        await self.demo.stop()
+        if self.demo is not None:
+            await self.demo.stop()
         await self.store.close()
 
 
@@ -62,36 +64,50 @@ async def open_store(db_path: str | Path, secret_path: str | Path) -> tuple[Stor
     return store, keys
 
 
-async def open_server(db_path: str | Path, secret_path: str | Path,
-                      limits: Limits = DEFAULT_LIMITS) -> tuple[Server, tuple[str, str] | None]:
-    """Open storage and build the app; on first start also create the default app.
+FIRST_APP_NAME = "first app"
 
-    Returns the server and, when a default app was just made, its (app ID, API key), which
-    the caller prints once: the key is not kept anywhere readable afterwards.
+
+async def open_server(db_path: str | Path, secret_path: str | Path,
+                      limits: Limits = DEFAULT_LIMITS,
+                      public: PublicOrigins = PublicOrigins.default("127.0.0.1", 8000),
+                      demo: bool = False) -> tuple[Server, tuple[str, str] | None]:
+    """Open storage and build the app.
+
+    A database without any app gets one, so that a first start has an app to use; one that
+    already has apps (made with ``serve.py apps create`` before the first start, say) gets
+    none.  Returns the server and, when the first app was just made, its (app ID, API key),
+    which the caller hands to the operator once: the key is not kept anywhere readable.
+    The demo, when asked for, makes an app of its own, never counted as that first app.
     """
     store, keys = await open_store(db_path, secret_path)
     live = LiveSessions()
-    auth = Authenticator(store, keys, limits)
+    auth = Authenticator(store, keys, limits, public=public)
     users = Users(store, keys, limits, live)
-    demo = DemoBackend(store, keys, limits)
     created = None
-    if not await demo.load():
-        name = "default" if not await store.list_apps() else "demo"
-        app, api_key = await create_app(store, keys, limits, name)
-        await demo.configure(app.id, api_key)
+    if not await store.list_apps():
+        app, api_key = await create_app(store, keys, limits, FIRST_APP_NAME)
         created = (app.id, api_key)
+    demo_backend = DemoBackend(store, keys, limits) if demo else None
+    if demo_backend is not None:
+        await demo_backend.open()
 
     web_app = web.Application(client_max_size=limits.transport_max_bytes,
-                              middlewares=[json_errors, Cors(store).middleware])
+                              middlewares=[json_errors, HostCheck(public).middleware,
+                                           Cors(store, public).middleware])
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
     described = openapi.document(limits)
-    web_app.router.add_get("/api/2.0/openapi.json", lambda _: web.json_response(described))
+
+    async def openapi_document(_: web.Request) -> web.Response:
+        return web.json_response(described)
+
+    web_app.router.add_get("/api/2.0/openapi.json", openapi_document)
     web_app.router.add_route("POST", "/api/2.0/{method}", ServerApi(auth, users, limits).handle)
     web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
-    demo.add_routes(web_app)
+    if demo_backend is not None:
+        demo_backend.add_routes(web_app)
     missing = static_files.add_routes(web_app)
-    server = Server(store, keys, limits, auth, users, live, demo, web_app, missing)
+    server = Server(store, keys, limits, auth, users, live, demo_backend, web_app, missing)
     return server, created
 
 

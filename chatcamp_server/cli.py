@@ -1,4 +1,4 @@
-"""The command line: ``serve.py`` serves; ``serve.py apps create|list`` manages apps."""
+"""The command line: ``serve.py`` serves; ``serve.py apps create|update|list`` manages apps."""
 
 from __future__ import annotations
 
@@ -7,22 +7,38 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import resource
 import signal
 import sys
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from . import connections
 from .app import Server, open_server, open_store
 from .apps import allowed_origins, create_app, describe, update_policies
 from .errors import ServerError
+from .policies import PublicOrigins
 from .http_support import RedactingAccessLogger, quiet_malformed_requests
 from .settings import DEFAULT_LIMITS
 from .static_files import ROOT
 
 DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"
+LIMIT_OPTIONS = {
+    "--failed-logins-per-address": (
+        "failed_logins_per_address",
+        "failed logins and wrong API keys allowed from one address per "
+        f"{DEFAULT_LIMITS.failed_login_window:.0f} s before it must wait"),
+    "--new-users-per-address": (
+        "new_users_per_address",
+        f"users one address may create by ID login per {DEFAULT_LIMITS.failed_login_window:.0f} s"),
+    "--connections-per-address": (
+        "connections_per_address", "open connections allowed from one address at once"),
+}
+"""Command-line option → the ``Limits`` field it sets, and what it means, written once."""
 LISTEN_BACKLOG = 4096
 """After a restart every SDK comes back at the same moment (its backoff has no jitter); with
 aiohttp's default of 128 pending connections the rest were dropped and retried seconds later.
@@ -40,16 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="serve.py", parents=[storage],
         description="Serve the ChatCamp-compatible chat server, the pages and their assets, "
-                    "and the demo integrator backend from one process.")
+                    "and (with --demo) the demo integrator backend from one process.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
-    parser.add_argument("--failed-logins-per-address", type=int, metavar="N",
-                        default=DEFAULT_LIMITS.failed_logins_per_address,
-                        help="failed logins and wrong API keys allowed from one address per "
-                             f"{DEFAULT_LIMITS.failed_login_window:.0f} s before it must wait "
-                             f"(default: {DEFAULT_LIMITS.failed_logins_per_address}; 0 turns "
-                             "it off, for a proxy that hides client addresses)")
+    for option, (field, meaning) in LIMIT_OPTIONS.items():
+        parser.add_argument(option, type=int, metavar="N", dest=field,
+                            default=getattr(DEFAULT_LIMITS, field),
+                            help=f"{meaning} (default: {getattr(DEFAULT_LIMITS, field)}; 0 "
+                                 "turns it off, as a proxy that hides client addresses needs)")
+    parser.add_argument("--public-origin", action="append", metavar="ORIGIN",
+                        help="an origin (scheme://host[:port]) under which browsers reach this "
+                             "server; repeatable. Requests for any other Host are refused, and "
+                             "pages on these origins may always connect (default: the origin "
+                             "of --host and --port, and localhost for a loopback address)")
+    parser.add_argument("--demo", action="store_true",
+                        help="serve the demo integrator backend under /demo with an app of its "
+                             "own (off by default: it signs anyone in without a password)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
@@ -87,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                              description="List apps and their policies as JSON lines; API "
                                          "keys are not stored readably and are never shown.")
     return parser
+
+
+def first_app_path(db: Path) -> Path:
+    return Path(str(db) + ".first-app.json")
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -127,18 +154,41 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _public_origins(args: argparse.Namespace) -> PublicOrigins:
+    if args.public_origin:
+        return PublicOrigins.of(args.public_origin)
+    if args.host in ("0.0.0.0", "::", ""):
+        logging.warning("listening on every address, but answering only for loopback names: "
+                        "give --public-origin for the address browsers use")
+    return PublicOrigins.default(args.host, args.port)
+
+
+def write_first_app(path: Path, app_id: str, api_key: str) -> None:
+    """The first app's credentials go to a file only this user can read, not to standard
+    output: service managers keep a server's output in logs that others read and ship."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps({"app_id": app_id, "api_key": api_key}) + "\n")
+
+
 async def _serve(args: argparse.Namespace) -> None:
     _raise_file_limit()
-    limits = dataclasses.replace(DEFAULT_LIMITS,
-                                 failed_logins_per_address=args.failed_logins_per_address)
-    server, created = await open_server(*_paths(args), limits)
+    limits = dataclasses.replace(DEFAULT_LIMITS, **{
+        field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
+    public = _public_origins(args)
+    db, secret = _paths(args)
+    server, created = await open_server(db, secret, limits, public, args.demo)
     if created:
-        print("Created an app for this server. Its API key is shown only now:\n"
-              f"  APP_ID  {created[0]}\n  API_KEY {created[1]}", flush=True)
+        credentials = first_app_path(db)
+        write_first_app(credentials, *created)
+        print(f"Created the first app, APP_ID {created[0]}. Its API key is in {credentials}, "
+              "readable only by this user: copy it to your backend, then delete the file.",
+              flush=True)
     for folder in server.missing_assets:
         logging.warning("%s is missing: run the set-up (make setup) so the pages can load", folder)
-    runner = web.AppRunner(server.web_app, access_log_class=RedactingAccessLogger,
-                           handle_signals=False, shutdown_timeout=5)
+    runner = connections.runner(server.web_app, limits, access_log_class=RedactingAccessLogger,
+                                handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     try:
         await web.TCPSite(runner, args.host, args.port, backlog=LISTEN_BACKLOG).start()
@@ -150,9 +200,13 @@ async def _serve(args: argparse.Namespace) -> None:
     local = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     if ":" in local:
         local = f"[{local}]" if local != "::" else "[::1]"
-    await server.demo.start(f"http://{local}:{args.port}")
-    print(f"Widget demo: http://{local}:{args.port}/static/widget_demo.html?user=alice")
-    print(f"Serving on http://{local}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    page = public.first()
+    if server.demo is not None:
+        await server.demo.start(f"http://{local}:{args.port}", urlsplit(page).netloc)
+        print(f"Demo (demo app {server.demo.app_id}): {page}/ and "
+              f"{page}/static/widget_demo.html?user=alice")
+    print(f"Serving on http://{local}:{args.port}/ for {', '.join(sorted(public.origins))} "
+          "(Ctrl-C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

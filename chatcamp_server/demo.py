@@ -1,17 +1,24 @@
 """A demo integrator backend: what a site using ChatCamp runs on its own server.
 
-It does the seed's three steps the way a real integrator would, and deliberately talks to
-the chat server only over HTTP with its API key, as a separate party:
+It is off unless ``serve.py --demo`` asks for it: it signs anyone in by name alone, which is
+fine for a demo and nothing else.  It does the three steps the way a real integrator would,
+talking to the chat server only over HTTP with an API key, as a separate party:
 
-1. the page signs in (a user name is enough for a demo; an HttpOnly cookie holds it);
+1. the page signs in (a user name is enough for a demo); an HttpOnly cookie names the
+   browser, and a name belongs to the first browser that signed in with it;
 2. on first use the backend creates the ChatCamp user with an access token through
-   ``/api/2.0/users.create`` (or sets one through ``users.update`` if the user already
-   exists) and saves the token in its own table, sealed under the server secret;
+   ``/api/2.0/users.create`` and keeps the token in its own table, sealed under the server
+   secret;
 3. ``GET /demo/token`` hands the signed-in user, and only them, their token.
+
+Its app is its own, made on the first ``--demo`` start and never one an integrator created,
+and it only ever creates users: a name that already exists in its app belongs to someone it
+did not create, and is refused rather than given a new token.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import secrets
@@ -21,7 +28,15 @@ import aiohttp
 from aiohttp import web
 
 from . import validation
-from .errors import BadRequest, ServerError, StorageUnavailable, Unauthorized, UpstreamError
+from .apps import create_app
+from .errors import (
+    BadRequest,
+    Conflict,
+    ServerError,
+    StorageUnavailable,
+    Unauthorized,
+    UpstreamError,
+)
 from .keys import ServerKeys, random_secret
 from .server_api import error_response, json_response
 from .settings import Limits
@@ -31,6 +46,11 @@ log = logging.getLogger("chatcamp_server.demo")
 
 COOKIE = "chatcamp_demo"
 CONFIG_KEY = "config"
+CONFIG_VERSION = 2
+"""Configurations before version 2 pointed the demo at the first app, an integrator's; they
+are replaced by an app of the demo's own."""
+DEMO_APP_NAME = "demo (serve.py --demo)"
+MAX_COOKIE_CHARS = 100
 
 
 class DemoBackend:
@@ -45,26 +65,30 @@ class DemoBackend:
 
     # configuration: the demo's app ID and API key, kept sealed like any integrator secret
 
-    async def configure(self, app_id: str, api_key: str) -> None:
-        blob = json.dumps({"app_id": app_id, "api_key": api_key})
-        await self.store.demo_put(CONFIG_KEY, self.keys.seal(blob, "demo-config"))
-        self.app_id, self._api_key = app_id, api_key
-
-    async def load(self) -> bool:
-        """Load the saved configuration; False when the demo has none yet."""
+    async def open(self) -> bool:
+        """Load the demo's app, or create it; True when it was created just now."""
         sealed = await self.store.demo_get(CONFIG_KEY)
-        if sealed is None:
-            return False
-        blob = self.keys.unseal(sealed, "demo-config")
-        if blob is None:
-            raise StorageUnavailable("the demo configuration was sealed under another server secret")
-        config = json.loads(blob)
-        self.app_id, self._api_key = config["app_id"], config["api_key"]
+        if sealed is not None:
+            blob = self.keys.unseal(sealed, "demo-config")
+            if blob is None:
+                raise StorageUnavailable("the demo configuration was sealed under another "
+                                         "server secret")
+            config = json.loads(blob)
+            if config.get("version") == CONFIG_VERSION:
+                self.app_id, self._api_key = config["app_id"], config["api_key"]
+                return False
+        app, api_key = await create_app(self.store, self.keys, self.limits, DEMO_APP_NAME)
+        blob = json.dumps({"version": CONFIG_VERSION, "app_id": app.id, "api_key": api_key})
+        await self.store.demo_put(CONFIG_KEY, self.keys.seal(blob, "demo-config"))
+        self.app_id, self._api_key = app.id, api_key
         return True
 
-    async def start(self, api_base: str) -> None:
+    async def start(self, api_base: str, host: str) -> None:
+        """Call the server API at ``api_base`` under the public ``host`` name, as a proxy in
+        front of the server would: the server answers no other Host."""
         self.api_base = api_base
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                           headers={"Host": host})
 
     async def stop(self) -> None:
         if self._http is not None:
@@ -88,38 +112,49 @@ class DemoBackend:
                 raise BadRequest("send JSON: {\"username\": \"...\"}", "INVALID_JSON")
             body = validation.json_object(await request.content.read(4096))
             username = validation.user_id(body.get("username"), self.limits, "username")
+            cookie = self._cookie(request) or secrets.token_urlsafe(32)
+            browser = self._browser(cookie)
+            owner = await self.store.demo_get(self._key("claim", username))
+            if owner is None:
+                await self.store.demo_put(self._key("claim", username), browser)
+            elif not hmac.compare_digest(owner, browser):
+                raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
+            await self.store.demo_put(self._key("browser", browser.hex()),
+                                      self.keys.seal(username, "demo-signin"))
         except ServerError as exc:
             return error_response(exc)
-        cookie = secrets.token_urlsafe(32)
-        await self.store.demo_put(self._signin_key(cookie), self.keys.seal(username, "demo-signin"))
         response = json_response({"username": username})
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="Lax", path="/demo",
                             max_age=7 * 86400)
         return response
 
     async def signout(self, request: web.Request) -> web.Response:
-        cookie = request.cookies.get(COOKIE)
+        """Sign out, keeping the browser's cookie: the names it claimed stay its own."""
+        cookie = self._cookie(request)
         if cookie:
-            await self.store.demo_delete(self._signin_key(cookie))
-        response = json_response({"username": None})
-        response.del_cookie(COOKIE, path="/demo")
-        return response
+            await self.store.demo_delete(self._key("browser", self._browser(cookie).hex()))
+        return json_response({"username": None})
 
     async def me(self, request: web.Request) -> web.Response:
         try:
-            return json_response({"username": await self._signed_in(request)})
+            return json_response({"username": (await self._signed_in(request))[0]})
         except ServerError as exc:
             return error_response(exc)
 
     async def token(self, request: web.Request) -> web.Response:
-        """The signed-in user's ChatCamp token, provisioned through the server API on first use."""
+        """The signed-in user's ChatCamp token, the user created through the server API on
+        first use.  The name's claim is checked again: two browsers signing in with a new name
+        at the same moment may both have passed sign-in, but only one holds the claim."""
         try:
-            username = await self._signed_in(request)
-            account_key = "account\0" + username
+            username, browser = await self._signed_in(request)
+            owner = await self.store.demo_get(self._key("claim", username))
+            if owner is None or not hmac.compare_digest(owner, browser):
+                raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
+            account_key = self._key("account", username)
             sealed = await self.store.demo_get(account_key)
             token = self.keys.unseal(sealed, account_key) if sealed else None
             if token is None:
-                token = await self._provision(username)
+                token = await self._create_user(username)
                 await self.store.demo_put(account_key, self.keys.seal(token, account_key))
         except ServerError as exc:
             return error_response(exc)
@@ -127,26 +162,38 @@ class DemoBackend:
 
     # helpers
 
-    def _signin_key(self, cookie: str) -> str:
-        return "signin\0" + self.keys.mac("demo-cookie", cookie).hex()
+    @staticmethod
+    def _key(kind: str, name: str) -> str:
+        return f"{kind}\0{name}"
 
-    async def _signed_in(self, request: web.Request) -> str:
+    @staticmethod
+    def _cookie(request: web.Request) -> str | None:
         cookie = request.cookies.get(COOKIE)
-        sealed = await self.store.demo_get(self._signin_key(cookie)) if cookie else None
+        return cookie if cookie and len(cookie) <= MAX_COOKIE_CHARS else None
+
+    def _browser(self, cookie: str) -> bytes:
+        """The browser's identity as stored: a keyed hash, never the cookie itself."""
+        return self.keys.mac("demo-cookie", cookie)
+
+    async def _signed_in(self, request: web.Request) -> tuple[str, bytes]:
+        cookie = self._cookie(request)
+        browser = self._browser(cookie) if cookie else b""
+        sealed = await self.store.demo_get(self._key("browser", browser.hex())) if cookie else None
         username = self.keys.unseal(sealed, "demo-signin") if sealed else None
         if username is None:
             raise Unauthorized("sign in first (POST /demo/signin)", "NOT_SIGNED_IN")
-        return username
+        return username, browser
 
-    async def _provision(self, username: str) -> str:
+    async def _create_user(self, username: str) -> str:
         token = random_secret("demo_")
-        body = {"id": username, "display_name": username, "check_access_token": True,
-                "access_token": token}
-        status, _ = await self._call("users.get", {"id": username})
-        method = "users.create" if status == 404 else "users.update"
-        status, reply = await self._call(method, body)
+        status, reply = await self._call("users.create", {
+            "id": username, "display_name": username, "check_access_token": True,
+            "access_token": token})
+        if status == 409:
+            raise Conflict(f"{username!r} is a user this demo did not create; choose another "
+                           "name", "USERNAME_TAKEN")
         if status != 200:
-            raise UpstreamError(f"the chat server refused {method}: {reply.get('error')}")
+            raise UpstreamError(f"the chat server refused users.create: {reply.get('error')}")
         return token
 
     async def _call(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

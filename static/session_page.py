@@ -80,8 +80,14 @@ async def on_disconnect(event):
     render()
 
 
-cc = ChatCamp((await (await fetch("/demo/config")).json())["app_id"])
-cc.add_listener(render)
-render()
+config = await fetch("/demo/config")
 element("loading").remove()
-element("user-id").focus()
+if config.ok:
+    cc = ChatCamp((await config.json())["app_id"])
+    cc.add_listener(render)
+    render()
+    element("user-id").focus()
+else:
+    element("connect").disabled = element("disconnect").disabled = True
+    show_error(ChatCampError("this page runs on the demo backend, which is off: start the "
+                             "server with --demo (make run does)", "DEMO_OFF"))

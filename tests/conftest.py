@@ -16,8 +16,11 @@ from site_server import PageSite
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server per test module; tests use fresh user IDs so they do not interfere."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server"))
+    """One server per test module, demo on; tests use fresh user IDs so they do not interfere,
+    and make more users from one address than a stranger may (tests/test_safe_defaults.py
+    tests that limit)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server"),
+                         options=("--demo", "--new-users-per-address", "0"))
     proc.start()
     yield proc
     proc.stop()
@@ -49,6 +52,14 @@ def api_caller(server: ServerProcess) -> Any:
 def api(server: ServerProcess) -> Any:
     """The server API of the module's server (see ``api_caller``)."""
     return api_caller(server)
+
+
+@pytest.fixture
+def demo_api(server: ServerProcess) -> Any:
+    """The server API of the demo's own app."""
+    app_id, api_key = server.demo_app()
+    call = api_caller(server)
+    return lambda method, body: call(method, body, api_key)
 
 
 @pytest.fixture

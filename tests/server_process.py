@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import signal
 import socket
 import subprocess
@@ -65,10 +65,9 @@ class ServerProcess:
             if not line:
                 raise RuntimeError(f"serve.py exited early:\n{self.log_path.read_text()}")
             self.output.append(line)
-            if match := re.match(r"\s+APP_ID\s+(\S+)", line):
-                self.app_id = match.group(1)
-            if match := re.match(r"\s+API_KEY\s+(\S+)", line):
-                self.api_key = match.group(1)
+            if line.startswith("Created the first app"):
+                first = json.loads(Path(str(self.db) + ".first-app.json").read_text())
+                self.app_id, self.api_key = first["app_id"], first["api_key"]
             if line.startswith("Serving on"):
                 return
         raise RuntimeError("serve.py did not start in time")
@@ -85,6 +84,20 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def demo_app(self) -> tuple[str, str]:
+        """The demo's own app ID and API key, read the way the demo reads them: sealed in its
+        table under the server secret (the key is shown nowhere)."""
+        import sqlite3
+
+        from chatcamp_server.demo import CONFIG_KEY
+        from chatcamp_server.keys import ServerKeys, load_or_create_secret
+
+        keys = ServerKeys(load_or_create_secret(Path(str(self.db) + ".secret")))
+        with sqlite3.connect(self.db) as db:
+            sealed = db.execute("SELECT value FROM demo_kv WHERE key=?", (CONFIG_KEY,)).fetchone()
+        config = json.loads(keys.unseal(sealed[0], "demo-config") or "{}")
+        return config["app_id"], config["api_key"]
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command(*args), cwd=ROOT, capture_output=True, text=True,

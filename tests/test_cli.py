@@ -57,7 +57,8 @@ def test_apps_create_errors_are_sentences(tmp_path: Path) -> None:
 def test_help_documents_every_option() -> None:
     """--help names every option of the server and of apps create."""
     main = run("--help").stdout
-    for option in ("--host", "--port", "--db", "--secret-file", "--log-level"):
+    for option in ("--host", "--port", "--db", "--secret-file", "--log-level", "--demo",
+                   "--public-origin", "--connections-per-address", "--new-users-per-address"):
         assert option in main
     create = run("apps", "create", "--help").stdout
     for option in ("--app-id", "--api-key", "--allowed-origin", "--db"):
@@ -65,14 +66,14 @@ def test_help_documents_every_option() -> None:
 
 
 def test_first_start_prints_app_once_and_restart_keeps_it(tmp_path: Path) -> None:
-    """The first start creates and prints an app; the second start prints none and keeps it."""
+    """The first start creates an app and names it; the second start makes none and keeps it."""
     server = ServerProcess(tmp_path)
     server.start()
     first_app = server.app_id
     assert re.fullmatch(r"\d{19}", first_app) and server.api_key.startswith("cck_")
     printed_before = len(server.output)
     server.restart()
-    assert not any("API_KEY" in line for line in server.output[printed_before:])
+    assert not any("first app" in line for line in server.output[printed_before:])
     listed = json.loads(server.run_cli("apps", "list").stdout)
     assert listed["app_id"] == first_app
     server.stop()

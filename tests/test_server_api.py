@@ -238,7 +238,8 @@ def _browser() -> urllib.request.OpenerDirector:
         http.cookiejar.CookieJar()))
 
 
-def test_demo_backend_hands_each_user_only_their_token(server: ServerProcess, api: Any) -> None:
+def test_demo_backend_hands_each_user_only_their_token(server: ServerProcess,
+                                                       demo_api: Any) -> None:
     """Sign in → the backend provisions a token over the server API → only that user gets it."""
     status, _, raw = http_call(f"{server.base_url}/demo/token", opener=_browser())
     assert status == 401 and json.loads(raw)["error"]["code"] == "NOT_SIGNED_IN"
@@ -251,11 +252,12 @@ def test_demo_backend_hands_each_user_only_their_token(server: ServerProcess, ap
         assert status == 200 and "HttpOnly" in headers["Set-Cookie"]
         status, _, raw = http_call(f"{server.base_url}/demo/token", opener=browser)
         body = json.loads(raw)
-        assert status == 200 and body["user_id"] == name and body["app_id"] == server.app_id
+        assert status == 200 and body["user_id"] == name
+        assert body["app_id"] == server.demo_app()[0] != server.app_id
         again = json.loads(http_call(f"{server.base_url}/demo/token", opener=browser)[2])
         assert again["access_token"] == body["access_token"]
         tokens[name] = body["access_token"]
-        assert api("users.get", {"id": name})[1]["access_token"] == body["access_token"]
+        assert demo_api("users.get", {"id": name})[1]["access_token"] == body["access_token"]
     assert tokens["demo-ann"] != tokens["demo-ben"]
     assert re.search(r'POST /api/2\.0/users\.create', server.log())
 

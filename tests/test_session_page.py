@@ -55,7 +55,7 @@ def test_page_boots_offline_without_errors(session_page: Any) -> None:
     guard.check()
 
 
-def test_id_login_shows_connected_user(session_page: Any, api: Any) -> None:
+def test_id_login_shows_connected_user(session_page: Any) -> None:
     """ID login → connected as that user, no token, state changes in the timeline."""
     page, guard = session_page
     connect(page, "page-alice")
@@ -67,27 +67,27 @@ def test_id_login_shows_connected_user(session_page: Any, api: Any) -> None:
     guard.check()
 
 
-def test_token_login_through_the_demo_backend(session_page: Any, api: Any) -> None:
+def test_token_login_through_the_demo_backend(session_page: Any, demo_api: Any) -> None:
     """With the checkbox: sign in to the backend, fetch the token, connect with it."""
     page, guard = session_page
     connect(page, "page-bob", with_token=True)
     wait_until(lambda: "State: connected" in status(page))
     assert "User: page-bob" in status(page) and "Access token: used" in status(page)
-    sessions = api("users.sessions.list", {"id": "page-bob"})[1]["sessions"]
+    sessions = demo_api("users.sessions.list", {"id": "page-bob"})[1]["sessions"]
     assert len(sessions) == 1 and sessions[0]["token_id"] is not None
     disconnect(page)
-    wait_until(lambda: api("users.sessions.list", {"id": "page-bob"})[1]["sessions"] == [])
+    wait_until(lambda: demo_api("users.sessions.list", {"id": "page-bob"})[1]["sessions"] == [])
     guard.check()
 
 
-def test_revoked_token_fails_without_retry(session_page: Any, api: Any,
+def test_revoked_token_fails_without_retry(session_page: Any, demo_api: Any,
                                           server: ServerProcess) -> None:
     """A token the server no longer accepts → failed, NOT_AUTHORIZED shown, no reconnect loop."""
     page, guard = session_page
     connect(page, "page-carol", with_token=True)
     wait_until(lambda: "State: connected" in status(page))
     disconnect(page)
-    assert api("users.tokens.revoke", {"id": "page-carol"})[0] == 200
+    assert demo_api("users.tokens.revoke", {"id": "page-carol"})[0] == 200
     connect(page, "page-carol", with_token=True)
     wait_until(lambda: "State: failed" in status(page))
     assert "Error: Access token revoked (NOT_AUTHORIZED)" in status(page)
@@ -114,11 +114,12 @@ def test_switching_from_user_a_to_b(session_page: Any) -> None:
     guard.check()
 
 
-def test_hostile_display_name_stays_text(session_page: Any, api: Any) -> None:
+def test_hostile_display_name_stays_text(session_page: Any, demo_api: Any) -> None:
     """A display name made of HTML is shown as that text; nothing is injected or run."""
     page, guard = session_page
     hostile = "<img src=x onerror=alert(1)>"
-    api("users.create", {"id": "page-evil", "display_name": hostile, "check_access_token": False})
+    demo_api("users.create", {"id": "page-evil", "display_name": hostile,
+                              "check_access_token": False})
     connect(page, "page-evil")
     wait_until(lambda: "State: connected" in status(page))
     assert f"User: page-evil ({hostile})" in status(page)
@@ -129,7 +130,7 @@ def test_hostile_display_name_stays_text(session_page: Any, api: Any) -> None:
 
 @pytest.fixture
 def own_server(tmp_path: Any) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path)
+    proc = ServerProcess(tmp_path, options=("--demo",))
     proc.start()
     yield proc
     proc.stop()
@@ -148,3 +149,25 @@ def test_server_restart_shows_disconnected_then_connected(browser: Any,
     guard.errors = [e for e in guard.errors if "WebSocket" not in e and "ERR_CONNECTION" not in e]
     guard.check()
     context.close()
+
+
+def test_page_says_so_when_the_demo_is_off(browser: Any, tmp_path: Any) -> None:
+    """Served without --demo, the page boots, says the demo backend is off, and offers no
+    Connect (it has no app to connect to)."""
+    proc = ServerProcess(tmp_path)
+    proc.start()
+    try:
+        context = browser.new_context()
+        guard = install_guard(context, {proc.base_url})
+        page = context.new_page()
+        page.goto(proc.base_url + "/")
+        error = page.locator("#error")
+        error.wait_for(state="visible", timeout=BOOT_TIMEOUT)
+        assert "start the server with --demo" in error.inner_text()
+        assert "(DEMO_OFF)" in error.inner_text()
+        assert page.get_by_role("button", name="Connect", exact=True).is_disabled()
+        guard.errors = [e for e in guard.errors if "404" not in e]
+        guard.check()
+        context.close()
+    finally:
+        proc.stop()

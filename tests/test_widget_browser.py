@@ -279,13 +279,13 @@ def test_widget_runs_on_pyodide_when_asked(page: Any, guard: BrowserGuard,
     guard.check()
 
 
-def test_demo_page_embeds_the_widget(page: Any, server: ServerProcess, api: Any) -> None:
+def test_demo_page_embeds_the_widget(page: Any, server: ServerProcess, demo_api: Any) -> None:
     """serve.py's widget demo page mounts the snippet into its #chat box and connects."""
     guard = install_guard(page.context, {server.base_url})
     page.goto(server.base_url + "/static/widget_demo.html?user=wid-demo")
     widget = page.locator("#chat chatcamp-widget")
     wait_state(widget, "connected")
-    assert len(live_sessions(api, "wid-demo")) == 1
+    assert len(live_sessions(demo_api, "wid-demo")) == 1
     guard.check()
 
 

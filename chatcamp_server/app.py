@@ -15,7 +15,7 @@ from .apps import create_app
 from .auth import Authenticator
 from .chat_socket import ChatSocket
 from .demo import DemoBackend
-from .http_support import Cors, HostCheck, client_api_not_implemented, json_errors
+from .http_support import Gate, client_api_not_implemented
 from .keys import ServerKeys, load_or_create_secret
 from .live import LiveSessions
 from .policies import PublicOrigins
@@ -92,8 +92,7 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
         await demo_backend.open()
 
     web_app = web.Application(client_max_size=limits.transport_max_bytes,
-                              middlewares=[json_errors, HostCheck(public).middleware,
-                                           Cors(store, public).middleware])
+                              middlewares=[Gate(store, public).middleware])
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
     described = openapi.document(limits)

@@ -50,27 +50,25 @@ class ChatSocket:
                                    heartbeat=None, autoping=True, compress=False)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(text="This endpoint speaks WebSocket only.\n")
+        revocations = self.live.revocations
         try:
-            await self._handle(request, ws)
+            try:
+                creds = protocol.parse_connect_query(request.rel_url.raw_query_string,
+                                                     self.limits)
+                login = await self.auth.login(creds, Client(request.remote or "",
+                                                            request.headers.get("Origin")))
+            except ServerError as exc:
+                await ws.prepare(request)
+                await self._refuse(ws, exc)
+                return ws
+            await ws.prepare(request)
+            await self._serve(request, ws, login, revocations)
         except ConnectionError:
             # The client hung up (during the upgrade, or while a frame was being sent): there
             # is no one to answer, and aiohttp drops a 4xx that cannot be written, silently.
             log.debug("client went away during the WebSocket exchange")
             raise web.HTTPBadRequest(text="the client went away\n") from None
         return ws
-
-    async def _handle(self, request: web.Request, ws: web.WebSocketResponse) -> None:
-        revocations = self.live.revocations
-        try:
-            creds = protocol.parse_connect_query(request.rel_url.raw_query_string, self.limits)
-            login = await self.auth.login(creds, Client(request.remote or "",
-                                                        request.headers.get("Origin")))
-        except ServerError as exc:
-            await ws.prepare(request)
-            await self._refuse(ws, exc)
-            return
-        await ws.prepare(request)
-        await self._serve(request, ws, login, revocations)
 
     @staticmethod
     async def _refuse(ws: web.WebSocketResponse, exc: ServerError) -> None:

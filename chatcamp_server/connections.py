@@ -47,6 +47,8 @@ REFUSAL_LINGER = 1.0
 """Seconds a refused socket keeps reading (and dropping) what the client sends after the 503
 and the FIN: closing with unread input makes the kernel send a reset, which can destroy the
 503 before the client reads it."""
+SWEEP_SECONDS = 1.0
+"""How often the connections awaiting a head are looked at."""
 REFUSAL_LOG_INTERVAL = 60.0
 """At most one log line per this many seconds about refused connections, however many."""
 
@@ -79,20 +81,52 @@ class AddressCounter:
             self.open[address] = count
 
 
+class HeadDeadlines:
+    """Connections awaiting a request head, with their deadlines, swept once a second: one
+    timer for all of them rather than one per connection, which a login would pay for even
+    though it sends its head within milliseconds.  A head timeout therefore fires between
+    ``request_head_timeout`` and one second later."""
+
+    def __init__(self, timeout: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.timeout = timeout
+        self._loop = loop
+        self._due: dict[BoundedRequestHandler, float] = {}
+        self._sweep_handle: asyncio.TimerHandle | None = None
+
+    def expect(self, handler: BoundedRequestHandler) -> None:
+        """Start (or restart) ``handler``'s clock; the dict stays ordered by deadline."""
+        self._due.pop(handler, None)
+        self._due[handler] = self._loop.time() + self.timeout
+        if self._sweep_handle is None:
+            self._sweep_handle = self._loop.call_later(SWEEP_SECONDS, self._sweep)
+
+    def done(self, handler: BoundedRequestHandler) -> None:
+        self._due.pop(handler, None)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        late = []
+        for handler, due in self._due.items():
+            if due > now:
+                break
+            late.append(handler)
+        for handler in late:
+            del self._due[handler]
+            handler.head_timed_out()
+        self._sweep_handle = (self._loop.call_later(SWEEP_SECONDS, self._sweep)
+                              if self._due else None)
+
+
 class BoundedRequestHandler(RequestHandler):
-    """aiohttp's protocol, plus the address cap and the request head timer."""
+    """aiohttp's protocol, plus the address cap and the request head deadline."""
 
-    __slots__ = ("_limits", "_counter", "_address", "_refused", "_timer", "_awaiting_head",
-                 "_head_started", "_payload")
+    __slots__ = ("_address", "_refused", "_awaiting_head", "_head_started", "_payload")
+    _manager: BoundedServer
 
-    def __init__(self, manager: BoundedServer, limits: Limits,
-                 counter: AddressCounter | None, **kwargs: Any) -> None:
+    def __init__(self, manager: BoundedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
-        self._limits = limits
-        self._counter = counter
         self._address: str | None = None
         self._refused = False
-        self._timer: asyncio.TimerHandle | None = None
         self._awaiting_head = True
         """True from connecting, and from each response, until the next head is complete."""
         self._head_started = False
@@ -101,15 +135,17 @@ class BoundedRequestHandler(RequestHandler):
         """The last request's body: bytes after its response still belong to it until eof."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        address = peer[0] if isinstance(peer, tuple) and peer else None
-        if self._counter is not None and isinstance(address, str):
-            if not self._counter.admit(address, asyncio.get_running_loop().time()):
-                self._refuse(transport)
-                return
-            self._address = address
+        counter = self._manager.counter
+        if counter is not None:
+            peer = transport.get_extra_info("peername")
+            address = peer[0] if isinstance(peer, tuple) and peer else None
+            if isinstance(address, str):
+                if not counter.admit(address, self._manager.loop.time()):
+                    self._refuse(transport)
+                    return
+                self._address = address
         super().connection_made(transport)
-        self._arm()
+        self._manager.heads.expect(self)
 
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
         """503 and FIN at once; nothing is parsed, and the socket is gone within the linger."""
@@ -118,7 +154,7 @@ class BoundedRequestHandler(RequestHandler):
         transport.write(TOO_MANY)
         if transport.can_write_eof():
             transport.write_eof()
-            self._timer = asyncio.get_running_loop().call_later(REFUSAL_LINGER, transport.close)
+            self._manager.loop.call_later(REFUSAL_LINGER, transport.close)
         else:
             transport.close()
 
@@ -129,44 +165,33 @@ class BoundedRequestHandler(RequestHandler):
         if data and self._awaiting_head and not self._head_started and (
                 self._payload is None or self._payload.is_eof()):
             self._head_started = True
-            if self._timer is None:
-                self._arm()
+            self._manager.heads.expect(self)
 
     def head_received(self, payload: StreamReader) -> None:
         """The parser produced a complete head (called from the request factory)."""
         self._awaiting_head = False
         self._payload = payload
-        self._disarm()
+        self._manager.heads.done(self)
 
     async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
                               start_time: float | None) -> tuple[web.StreamResponse, bool]:
         result = await super().finish_response(request, resp, start_time)
-        # The next head's timer starts with its first byte; until then the connection is
+        # The next head's clock starts with its first byte; until then the connection is
         # idle, and aiohttp's keep-alive timer (Limits.keepalive_timeout) bounds that.
         self._awaiting_head, self._head_started = True, False
         return result
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
         if self._refused:
             return
-        if self._counter is not None and self._address is not None:
-            self._counter.release(self._address)
+        self._manager.heads.done(self)
+        if self._address is not None:
+            assert self._manager.counter is not None
+            self._manager.counter.release(self._address)
             self._address = None
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._timer = asyncio.get_running_loop().call_later(
-            self._limits.request_head_timeout, self._head_timed_out)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _head_timed_out(self) -> None:
-        self._timer = None
+    def head_timed_out(self) -> None:
         if not self._awaiting_head or self.transport is None:
             return
         if self._head_started:
@@ -175,7 +200,8 @@ class BoundedRequestHandler(RequestHandler):
 
 
 class BoundedServer(web.Server):
-    """``web.Server`` whose protocol is ``BoundedRequestHandler``, with one address counter."""
+    """``web.Server`` whose protocol is ``BoundedRequestHandler``, with one address counter
+    and one set of head deadlines."""
 
     def __init__(self, made: web.Server, limits: Limits) -> None:
         # web.Server keeps the handler arguments the app assembled (access log class, debug,
@@ -183,18 +209,17 @@ class BoundedServer(web.Server):
         # taken from there so that nothing aiohttp would have passed to the protocol is lost.
         handler_args: dict[str, Any] = dict(made._kwargs)
         self._app_request_factory = made.request_factory
-        self._event_loop = asyncio.get_running_loop()
-        self._limits = limits
-        self._counter = AddressCounter(limits.connections_per_address) \
+        self.loop = asyncio.get_running_loop()
+        self.counter = AddressCounter(limits.connections_per_address) \
             if limits.connections_per_address > 0 else None
+        self.heads = HeadDeadlines(limits.request_head_timeout, self.loop)
         super().__init__(made.request_handler, request_factory=self._request,
                          handler_cancellation=made.handler_cancellation,
-                         loop=self._event_loop, **handler_args)
+                         loop=self.loop, **handler_args)
         self._handler_args = handler_args
 
     def __call__(self) -> RequestHandler:
-        return BoundedRequestHandler(self, self._limits, self._counter, loop=self._event_loop,
-                                     **self._handler_args)
+        return BoundedRequestHandler(self, loop=self.loop, **self._handler_args)
 
     def _request(self, message: RawRequestMessage, payload: StreamReader,
                  protocol: RequestHandler, writer: AbstractStreamWriter,

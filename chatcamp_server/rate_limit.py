@@ -83,7 +83,10 @@ class FailedLogins:
         self._users = _Windows(limits.failed_logins_per_user, window, keys)
         self._addresses = _Windows(limits.failed_logins_per_address, window, keys)
         self._new_users = _Windows(limits.new_users_per_address, window, keys)
-        self._known: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self._known: dict[int, float] = {}
+        """hash((app, user, address)) → when it last logged in: a hash, not the strings, since
+        every login adds one (Python's string hashes are seeded per process, so no one can
+        aim a collision at another user's entry)."""
         self._known_for = limits.known_address_seconds
         self._max_keys = keys
 
@@ -108,11 +111,11 @@ class FailedLogins:
 
     def succeeded(self, address: str, app_id: str, user_id: str) -> None:
         """Remember that this address logged in as this user: the user's ceiling spares it."""
-        key = (app_id, user_id, address)
+        key = hash((app_id, user_id, address))
+        self._known.pop(key, None)
         self._known[key] = self.clock()
-        self._known.move_to_end(key)
         if len(self._known) > self._max_keys:
-            self._known.popitem(last=False)
+            del self._known[next(iter(self._known))]
 
     def creating_user(self, address: str) -> None:
         """Count one user created by an ID login from ``address``; refuse past the limit."""
@@ -124,7 +127,7 @@ class FailedLogins:
         self._new_users.record(address, now)
 
     def _is_known(self, app_id: str, user_id: str, address: str, now: float) -> bool:
-        seen = self._known.get((app_id, user_id, address))
+        seen = self._known.get(hash((app_id, user_id, address)))
         return seen is not None and now - seen < self._known_for
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -77,6 +79,23 @@ class BareServer:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+@dataclass
+class CheckoutServer(ServerProcess):
+    """``serve.py`` of another checkout (``git worktree add DIR COMMIT``), started as it
+    starts, so that a change is measured against its parent side by side in one run."""
+
+    checkout: Path = BENCH.parent
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(self.checkout / "serve.py"), "--db", str(self.db), *args]
+
+    def start(self, timeout: float = 20.0) -> None:
+        super().start(timeout)
+        for line in self.output:  # versions before the first-app file printed the key
+            if match := re.match(r"\s+(APP_ID|API_KEY)\s+(\S+)", line):
+                setattr(self, match.group(1).lower(), match.group(2))
 
 
 def start_serve(*options: str) -> ServerProcess:

@@ -13,11 +13,10 @@ does not cut that user's live sessions off.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 from . import policies
 from .errors import SESSION_KEY_INVALID
@@ -83,7 +82,6 @@ class Authenticator:
         self.clock = clock
         self.failures = failures or FailedLogins(limits)
         self._apps: dict[str, tuple[float, App]] = {}
-        self._ending: set[str] = set()
 
     async def app(self, app_id: str) -> App | None:
         """The app, from a short-lived cache; a miss always asks the store."""
@@ -170,25 +168,14 @@ class Authenticator:
             claims is None
             or now >= claims.expires_at
             or (creds.app_id is not None and creds.app_id != claims.app_id)
-            or claims.session_id in self._ending
         ):
             raise _refused(SESSION_KEY_INVALID)
-        async with self._ending_session(claims.session_id, claims.expires_at, now):
-            if await self.store.is_session_revoked(claims.session_id):
-                raise _refused(SESSION_KEY_INVALID)
-            return await self._resume_claims(claims, client, now)
-
-    @contextlib.asynccontextmanager
-    async def _ending_session(self, session_id: str, expires_at: float,
-                              now: float) -> AsyncIterator[None]:
-        """Mark a session ended in memory at once, then durably: a key is single-use, and with
-        reads not queued behind writes, two uses at the same moment must not both pass."""
-        self._ending.add(session_id)
-        try:
-            yield
-            await self.store.revoke_session(session_id, expires_at, now)
-        finally:
-            self._ending.discard(session_id)
+        if await self.store.is_session_consumed(claims.session_id):
+            raise _refused(SESSION_KEY_INVALID)
+        login = await self._resume_claims(claims, client, now)
+        if not await self.store.consume_session(claims.session_id, claims.expires_at, now):
+            raise _refused(SESSION_KEY_INVALID)  # another resume of this key won the race
+        return login
 
     async def _resume_claims(self, claims: SessionClaims, client: Client, now: float) -> Login:
         app = await self.app(claims.app_id)
@@ -241,5 +228,4 @@ class Authenticator:
 
     async def end_session(self, login: Login) -> None:
         """The user disconnected on purpose: their session key must not resume anything."""
-        async with self._ending_session(login.session_id, login.expires_at, self.clock()):
-            pass
+        await self.store.consume_session(login.session_id, login.expires_at, self.clock())

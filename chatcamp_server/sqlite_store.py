@@ -352,14 +352,14 @@ class SQLiteStore(Store):
 
     # session keys
 
-    async def revoke_session(self, session_id: str, expires_at: float, now: float) -> None:
-        def op(db: sqlite3.Connection) -> None:
+    async def consume_session(self, session_id: str, expires_at: float, now: float) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
             db.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (now,))
-            db.execute("INSERT OR IGNORE INTO revoked_sessions VALUES (?, ?)",
-                       (session_id, expires_at))
-        await self._run(self._write, op)
+            return db.execute("INSERT OR IGNORE INTO revoked_sessions VALUES (?, ?)",
+                              (session_id, expires_at)).rowcount == 1
+        return await self._run(self._write, op)
 
-    async def is_session_revoked(self, session_id: str) -> bool:
+    async def is_session_consumed(self, session_id: str) -> bool:
         return await self._one("SELECT 1 FROM revoked_sessions WHERE id=?", (session_id,),
                                lambda row: True) or False
 

@@ -145,11 +145,14 @@ class Store(abc.ABC):
 
     # session keys
     @abc.abstractmethod
-    async def revoke_session(self, session_id: str, expires_at: float, now: float) -> None:
-        """Remember an ended session until its key would have expired anyway."""
+    async def consume_session(self, session_id: str, expires_at: float, now: float) -> bool:
+        """Mark a session's key used (resumed, disconnected or ended), remembered until it
+        would have expired anyway.  Atomic: of any number of concurrent callers for one
+        session, exactly one gets True; every later caller gets False."""
 
     @abc.abstractmethod
-    async def is_session_revoked(self, session_id: str) -> bool: ...
+    async def is_session_consumed(self, session_id: str) -> bool:
+        """A read, to refuse a used key before any other work; ``consume_session`` decides."""
 
     # the demo integrator's own table (it is a separate party; it shares only the file)
     @abc.abstractmethod

@@ -189,7 +189,8 @@ class Users:
         session = self.live.get(session_id)
         if session is None or (session.app_id, session.user_id) != (app.id, user_id):
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
-        await self.store.revoke_session(session.session_id, session.key_expires_at, self.clock())
+        await self.store.consume_session(session.session_id, session.key_expires_at,
+                                         self.clock())
         await self._end([session], "Session ended by the server")
         return {"sessions_closed": 1}
 

@@ -2,7 +2,7 @@
 credential check and its registration still ends that session.
 
 The server runs in this process so a test can hold a resume at exactly that point: the
-store's write that marks the old session key used comes after the token check and before the
+store's write that consumes the old session key comes after the token check and before the
 live session is registered.  While it is held, the credential is revoked; once released, the
 resumed session must be refused rather than live on the revoked credential.
 """
@@ -59,24 +59,24 @@ class World:
         """Resume with ``session_key``, running ``revocation`` after the resume's credential
         check and before its session is registered; the first frame the resume gets."""
         store = self.server.store
-        original = store.revoke_session
+        original = store.consume_session
         reached, release = asyncio.Event(), asyncio.Event()
 
-        async def held(*args: Any) -> None:
+        async def held(*args: Any) -> bool:
             reached.set()
             await release.wait()
-            await original(*args)
+            return await original(*args)
 
-        store.revoke_session = held  # type: ignore[method-assign]
+        store.consume_session = held  # type: ignore[method-assign]
         try:
             resume = asyncio.create_task(self.first_frame("session_key=" + quote(session_key)))
             await asyncio.wait_for(reached.wait(), 5)
-            store.revoke_session = original  # type: ignore[method-assign]
+            store.consume_session = original  # type: ignore[method-assign]
             await revocation()
             release.set()
             ack, ws = await asyncio.wait_for(resume, 5)
         finally:
-            store.revoke_session = original  # type: ignore[method-assign]
+            store.consume_session = original  # type: ignore[method-assign]
         await ws.close()
         return ack
 

@@ -1,0 +1,188 @@
+"""In-process: the storage contract, one suite that every ``Store`` implementation passes.
+
+Each case runs against every backend in ``BACKENDS`` (SQLite today), through the ``Store``
+interface only, so a new backend is added by adding its factory here.  Values that would be
+secrets are opaque bytes at this level: the store sees only keyed hashes and sealed blobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from chatcamp_server.errors import Conflict
+from chatcamp_server.sqlite_store import SQLiteStore
+from chatcamp_server.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+
+NOW = 1_800_000_000.0
+
+
+async def sqlite(tmp_path: Path) -> Store:
+    return SQLiteStore(tmp_path / "contract.sqlite3")
+
+
+BACKENDS: dict[str, Callable[[Path], Awaitable[Store]]] = {"sqlite": sqlite}
+
+
+@pytest.fixture(params=list(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    made = await BACKENDS[request.param](tmp_path)
+    await made.open()
+    yield made
+    await made.close()
+
+
+def app(app_id: str = "1000000000000000001", **policies: object) -> App:
+    return App(app_id, "contract", (), NOW, **policies)  # type: ignore[arg-type]
+
+
+def token(token_id: str, user_id: str, kind: str = ISSUED_TOKEN, created_at: float = NOW,
+          mac: bytes | None = None, expires_at: float | None = None) -> Token:
+    return Token(token_id, "1000000000000000001", user_id, kind,
+                 mac or token_id.encode().ljust(32, b"\0"),
+                 b"sealed" if kind == PROFILE_TOKEN else None, created_at, expires_at)
+
+
+async def with_user(store: Store, user_id: str = "ann", profile: Token | None = None) -> None:
+    await store.create_app(app(), b"k" * 32)
+    await store.create_user(User("1000000000000000001", user_id, created_at=NOW,
+                                 updated_at=NOW), profile)
+
+
+# apps
+
+
+async def test_apps_are_created_found_by_id_and_key_listed_and_updated(store: Store) -> None:
+    """An app is found by ID and by its key's hash, listed in creation order, and its
+    policies change one at a time."""
+    first = await store.create_app(app("1000000000000000001"), b"a" * 32)
+    await store.create_app(App("1000000000000000002", "second", ("https://x.example",),
+                               NOW + 1), b"b" * 32)
+    assert await store.get_app(first.id) == first
+    assert (await store.find_app_by_key(b"b" * 32)).name == "second"  # type: ignore[union-attr]
+    assert await store.find_app_by_key(b"c" * 32) is None
+    assert [a.id for a in await store.list_apps()] == [first.id, "1000000000000000002"]
+    changed = await store.update_app(first.id, require_access_token=True)
+    assert changed == App(first.id, "contract", (), NOW, True)
+    changed = await store.update_app(first.id, allowed_origins=("https://shop.example",))
+    assert changed is not None and changed.allowed_origins == ("https://shop.example",)
+    assert changed.require_access_token is True
+    assert await store.update_app("1999999999999999999", require_access_token=True) is None
+
+
+async def test_an_app_id_or_api_key_is_taken_once(store: Store) -> None:
+    """A second app with the same ID, or with the same key's hash, is a Conflict."""
+    await store.create_app(app("1000000000000000001"), b"a" * 32)
+    with pytest.raises(Conflict) as same_id:
+        await store.create_app(app("1000000000000000001"), b"b" * 32)
+    with pytest.raises(Conflict) as same_key:
+        await store.create_app(app("1000000000000000002"), b"a" * 32)
+    assert (same_id.value.code, same_key.value.code) == ("APP_EXISTS", "API_KEY_IN_USE")
+
+
+# users
+
+
+async def test_fifty_concurrent_first_logins_make_one_user(store: Store) -> None:
+    """get_or_create_user called 50 times at once for a new ID makes exactly one user."""
+    await store.create_app(app(), b"k" * 32)
+    users = await asyncio.gather(*(store.get_or_create_user(app().id, "crowd", NOW + n)
+                                   for n in range(50)))
+    assert {u.created_at for u in users} == {users[0].created_at}
+    assert await store.get_user(app().id, "crowd") == users[0]
+    assert await store.get_user(app().id, "nobody") is None
+
+
+async def test_create_user_with_a_profile_token_and_refuse_a_second(store: Store) -> None:
+    """create_user stores the user and its profile token together; the same ID again is a
+    Conflict, and the first user is unchanged."""
+    await with_user(store, "ann", token("t-ann", "ann", PROFILE_TOKEN))
+    profile = await store.profile_token(app().id, "ann")
+    assert profile is not None and profile.id == "t-ann" and profile.sealed == b"sealed"
+    with pytest.raises(Conflict) as taken:
+        await store.create_user(User(app().id, "ann", display_name="other"), None)
+    assert taken.value.code == "USER_EXISTS"
+    assert (await store.get_user(app().id, "ann")).display_name == ""  # type: ignore[union-attr]
+
+
+async def test_update_user_changes_fields_and_replaces_the_profile_token(store: Store) -> None:
+    """update_user applies the changes and, with a new profile token, revokes the old one and
+    returns its ID; an unknown user gives None."""
+    await with_user(store, "ann", token("t-old", "ann", PROFILE_TOKEN))
+    result = await store.update_user(app().id, "ann", {"display_name": "Ann",
+                                                       "metadata": {"k": "v"}}, NOW + 5,
+                                     token("t-new", "ann", PROFILE_TOKEN, NOW + 5))
+    assert result is not None
+    user, replaced = result
+    assert (user.display_name, user.metadata, user.updated_at) == ("Ann", {"k": "v"}, NOW + 5)
+    assert replaced == ["t-old"]
+    assert (await store.profile_token(app().id, "ann")).id == "t-new"  # type: ignore[union-attr]
+    old = await store.get_token("t-old")
+    assert old is not None and old.revoked_at == NOW + 5 and old.sealed is None
+    assert await store.update_user(app().id, "nobody", {"data": "x"}, NOW) is None
+
+
+# tokens
+
+
+async def test_find_token_prefers_an_unrevoked_match_and_returns_its_user(store: Store) -> None:
+    """find_token looks a token up by its hash within one user, with the user in one call."""
+    await with_user(store)
+    await store.add_token(token("t1", "ann", mac=b"m" * 32))
+    found = await store.find_token(app().id, "ann", b"m" * 32)
+    assert found is not None and found[0].id == "ann" and found[1].id == "t1"
+    assert await store.find_token(app().id, "ann", b"x" * 32) is None
+    assert await store.find_token(app().id, "bob", b"m" * 32) is None
+    assert [t.id for t in await store.list_tokens(app().id, "ann")] == ["t1"]
+
+
+async def test_revoke_one_token_those_issued_before_or_all(store: Store) -> None:
+    """revoke_tokens revokes by ID, by creation time, or every unrevoked token, and returns
+    exactly the IDs it revoked."""
+    await with_user(store)
+    for n in range(4):
+        await store.add_token(token(f"t{n}", "ann", created_at=NOW + n))
+    assert await store.revoke_tokens(app().id, "ann", NOW + 10, token_id="t3") == ["t3"]
+    assert await store.revoke_tokens(app().id, "ann", NOW + 10, token_id="t3") == []
+    assert sorted(await store.revoke_tokens(app().id, "ann", NOW + 11,
+                                            issued_before=NOW + 2)) == ["t0", "t1"]
+    assert await store.revoke_tokens(app().id, "ann", NOW + 12) == ["t2"]
+    revoked = {t.id: t.revoked_at for t in await store.list_tokens(app().id, "ann")}
+    assert revoked == {"t0": NOW + 11, "t1": NOW + 11, "t2": NOW + 12, "t3": NOW + 10}
+    assert not (await store.get_token("t2")).usable(NOW + 13)  # type: ignore[union-attr]
+
+
+# session keys
+
+
+async def test_a_session_key_is_consumed_once_however_many_race(store: Store) -> None:
+    """Of 20 concurrent consumes of one session, exactly one wins; later ones lose too."""
+    won = await asyncio.gather(*(store.consume_session("s1", NOW + 100, NOW)
+                                 for _ in range(20)))
+    assert won.count(True) == 1
+    assert await store.is_session_consumed("s1")
+    assert await store.consume_session("s1", NOW + 100, NOW + 1) is False
+    assert not await store.is_session_consumed("s2")
+
+
+async def test_consumed_sessions_are_forgotten_once_their_key_expired(store: Store) -> None:
+    """A used key is remembered until it would have expired anyway, and no longer."""
+    await store.consume_session("old", NOW + 10, NOW)
+    await store.consume_session("new", NOW + 1000, NOW + 20)
+    assert not await store.is_session_consumed("old")
+    assert await store.is_session_consumed("new")
+
+
+# the demo's table
+
+
+async def test_demo_table_puts_gets_and_deletes(store: Store) -> None:
+    """The demo's key-value table overwrites, reads back and deletes by key."""
+    await store.demo_put("k", b"1")
+    await store.demo_put("k", b"2")
+    assert await store.demo_get("k") == b"2"
+    await store.demo_delete("k")
+    assert await store.demo_get("k") is None

@@ -19,6 +19,7 @@ from .http_support import Gate, client_api_not_implemented
 from .keys import ServerKeys, load_or_create_secret
 from .live import LiveSessions
 from .policies import PublicOrigins
+from .rate_limit import MemoryLoginLimits
 from .server_api import ServerApi
 from .settings import DEFAULT_LIMITS, Limits
 from .sqlite_store import SQLiteStore
@@ -81,7 +82,8 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
     """
     store, keys = await open_store(db_path, secret_path)
     live = LiveSessions()
-    auth = Authenticator(store, keys, limits, public=public)
+    failures = MemoryLoginLimits(limits)
+    auth = Authenticator(store, keys, limits, failures=failures, public=public)
     users = Users(store, keys, limits, live)
     created = None
     if not await store.list_apps():
@@ -101,7 +103,8 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
         return web.json_response(described)
 
     web_app.router.add_get("/api/2.0/openapi.json", openapi_document)
-    web_app.router.add_route("POST", "/api/2.0/{method}", ServerApi(auth, users, limits).handle)
+    server_api = ServerApi(auth, users, limits, failures)
+    web_app.router.add_route("POST", "/api/2.0/{method}", server_api.handle)
     web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
     if demo_backend is not None:
         demo_backend.add_routes(web_app)

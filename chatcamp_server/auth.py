@@ -23,7 +23,7 @@ from .errors import SESSION_KEY_INVALID
 from .keys import ServerKeys, SessionClaims, random_id
 from .policies import PublicOrigins
 from .protocol import ConnectRefused, Credentials
-from .rate_limit import FailedLogins
+from .rate_limit import LoginLimits, MemoryLoginLimits
 from .settings import Limits
 from .store import App, Store, Token, User
 
@@ -73,14 +73,14 @@ NO_TOKEN_FOR_USER = "An access token is required for this user"
 class Authenticator:
     def __init__(self, store: Store, keys: ServerKeys, limits: Limits,
                  clock: Callable[[], float] = time.time,
-                 failures: FailedLogins | None = None,
+                 failures: LoginLimits | None = None,
                  public: PublicOrigins = PublicOrigins.default("127.0.0.1", 8000)) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
         self.public = public
         self.clock = clock
-        self.failures = failures or FailedLogins(limits)
+        self.failures = failures or MemoryLoginLimits(limits)
         self._apps: dict[str, tuple[float, App]] = {}
 
     async def app(self, app_id: str) -> App | None:
@@ -107,19 +107,19 @@ class Authenticator:
 
     async def login(self, creds: Credentials, client: Client = Client()) -> Login:
         resuming = creds.session_key is not None
-        self.failures.check(client.address, None if resuming else creds.app_id,
+        await self.failures.check(client.address, None if resuming else creds.app_id,
                             None if resuming else creds.user_id)
         try:
             login = await (self._resume(creds, client) if resuming
                            else self._login(creds, client))
         except BadCredential:
-            self.failures.failed(client.address, creds.app_id, creds.user_id)
+            await self.failures.failed(client.address, creds.app_id, creds.user_id)
             raise
         except ConnectRefused as exc:
             if exc.code == "NOT_FOUND":
-                self.failures.failed(client.address, None, None)
+                await self.failures.failed(client.address, None, None)
             raise
-        self.failures.succeeded(client.address, login.app.id, login.user.id)
+        await self.failures.succeeded(client.address, login.app.id, login.user.id)
         return login
 
     def _check_origin(self, app: App, client: Client) -> None:
@@ -139,7 +139,7 @@ class Authenticator:
             raise _refused(NO_TOKEN_FOR_APP)
         existing = await self.store.get_user(app.id, creds.user_id)
         if existing is None:
-            self.failures.creating_user(client.address)
+            await self.failures.creating_user(client.address)
         user = existing or await self.store.get_or_create_user(app.id, creds.user_id,
                                                                self.clock())
         if user.check_access_token:

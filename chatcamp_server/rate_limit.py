@@ -19,13 +19,14 @@ Sliding windows of failure times, each bounded to ``failed_logins_*`` within
 The refusal's code, ``RATE_LIMITED``, is not one of the two that stop the SDK's reconnect
 loop, so a refused browser comes back by itself once the window has passed.  A refusal
 here is not itself a failure (it would keep a patient user locked out for ever),
-and neither is a stale session key, which every client meets after a restart.  The counters
-live in memory, bounded by ``failed_login_keys``: a restart forgives everyone, which costs an
-attacker at most one more window per restart.
+and neither is a stale session key, which every client meets after a restart.  In
+``MemoryLoginLimits`` the counters live in memory, bounded by ``failed_login_keys``: a restart
+forgives everyone, which costs an attacker at most one more window per restart.
 """
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from collections import OrderedDict, deque
@@ -74,7 +75,33 @@ class _Windows:
             self._times.popitem(last=False)
 
 
-class FailedLogins:
+class LoginLimits(abc.ABC):
+    """The login limits as the server uses them: asynchronous, so that the counters can live
+    in this process or in a store every node shares."""
+
+    @abc.abstractmethod
+    async def check(self, address: str, app_id: str | None = None,
+                    user_id: str | None = None) -> None:
+        """Raise ``RateLimited`` when this address, this user from this address, or (from an
+        address not known for them) this user, has failed too often."""
+
+    @abc.abstractmethod
+    async def failed(self, address: str, app_id: str | None = None,
+                     user_id: str | None = None) -> None:
+        """Count a failed login (or a wrong API key, without a user)."""
+
+    @abc.abstractmethod
+    async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
+        """Remember that this address logged in as this user: the user's ceiling spares it."""
+
+    @abc.abstractmethod
+    async def creating_user(self, address: str) -> None:
+        """Count one user created by an ID login from ``address``; refuse past the limit."""
+
+
+class MemoryLoginLimits(LoginLimits):
+    """The limits in this process's memory: one server, and a restart forgives everyone."""
+
     def __init__(self, limits: Limits = DEFAULT_LIMITS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -90,9 +117,8 @@ class FailedLogins:
         self._known_for = limits.known_address_seconds
         self._max_keys = keys
 
-    def check(self, address: str, app_id: str | None = None, user_id: str | None = None) -> None:
-        """Raise ``RateLimited`` when this address, this user from this address, or (from an
-        address not known for them) this user, has failed too often."""
+    async def check(self, address: str, app_id: str | None = None,
+                    user_id: str | None = None) -> None:
         now = self.clock()
         _refuse(self._addresses.retry_after(address, now), "from this address")
         if app_id is None or user_id is None:
@@ -102,23 +128,22 @@ class FailedLogins:
         if not self._is_known(app_id, user_id, address, now):
             _refuse(self._users.retry_after((app_id, user_id), now), "for this user")
 
-    def failed(self, address: str, app_id: str | None = None, user_id: str | None = None) -> None:
+    async def failed(self, address: str, app_id: str | None = None,
+                     user_id: str | None = None) -> None:
         now = self.clock()
         self._addresses.record(address, now)
         if app_id is not None and user_id is not None:
             self._pairs.record((app_id, user_id, address), now)
             self._users.record((app_id, user_id), now)
 
-    def succeeded(self, address: str, app_id: str, user_id: str) -> None:
-        """Remember that this address logged in as this user: the user's ceiling spares it."""
+    async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
         key = hash((app_id, user_id, address))
         self._known.pop(key, None)
         self._known[key] = self.clock()
         if len(self._known) > self._max_keys:
             del self._known[next(iter(self._known))]
 
-    def creating_user(self, address: str) -> None:
-        """Count one user created by an ID login from ``address``; refuse past the limit."""
+    async def creating_user(self, address: str) -> None:
         now = self.clock()
         wait = self._new_users.retry_after(address, now)
         if wait > 0:

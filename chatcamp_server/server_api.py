@@ -27,6 +27,7 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from .rate_limit import LoginLimits
 from .settings import Limits
 from .store import App
 from .users import Users
@@ -51,9 +52,11 @@ def error_response(error: ServerError, status: int | None = None) -> web.Respons
 
 
 class ServerApi:
-    def __init__(self, auth: Authenticator, users: Users, limits: Limits) -> None:
+    def __init__(self, auth: Authenticator, users: Users, limits: Limits,
+                 failures: LoginLimits) -> None:
         self.auth = auth
         self.limits = limits
+        self.failures = failures
         self.methods: dict[str, Method] = {
             "users.create": users.create,
             "users.get": users.get,
@@ -91,12 +94,12 @@ class ServerApi:
     async def _app(self, request: web.Request) -> App:
         """The app the API key belongs to; wrong keys count as failed logins of the address."""
         address = request.remote or ""
-        self.auth.failures.check(address)
+        await self.failures.check(address)
         key = request.headers.get("x-api-key", "")
         app = await self.auth.app_for_api_key(key) if key else None
         if app is None:
             if key:
-                self.auth.failures.failed(address)
+                await self.failures.failed(address)
             raise Unauthorized("a valid x-api-key header is required", "INVALID_API_KEY")
         return app
 

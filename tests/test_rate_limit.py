@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatcamp_server.errors import RateLimited
-from chatcamp_server.rate_limit import FailedLogins
+from chatcamp_server.rate_limit import MemoryLoginLimits
 from chatcamp_server.settings import Limits
 
 
@@ -17,135 +17,135 @@ class Clock:
         return self.now
 
 
-def limiter(clock: Clock, **limits: float) -> FailedLogins:
+def limiter(clock: Clock, **limits: float) -> MemoryLoginLimits:
     settings = {"failed_logins_per_user": 3, "failed_logins_per_address": 5,
                 "failed_login_window": 60.0, **limits}
-    return FailedLogins(Limits(**settings), clock)  # type: ignore[arg-type]
+    return MemoryLoginLimits(Limits(**settings), clock)  # type: ignore[arg-type]
 
 
-def test_user_locked_after_limit_until_oldest_failure_leaves_window() -> None:
+async def test_user_locked_after_limit_until_oldest_failure_leaves_window() -> None:
     """The 3rd failure locks the user; the lock lifts when the 1st failure is 60 s old."""
     clock = Clock()
     failures = limiter(clock)
     for step in range(3):
-        failures.check("1.1.1.1", "app", "bob")
-        failures.failed("1.1.1.1", "app", "bob")
+        await failures.check("1.1.1.1", "app", "bob")
+        await failures.failed("1.1.1.1", "app", "bob")
         clock.now += 10
     with pytest.raises(RateLimited) as locked:
-        failures.check("2.2.2.2", "app", "bob")
+        await failures.check("2.2.2.2", "app", "bob")
     assert locked.value.retry_after == 30 and "for this user" in locked.value.message
     clock.now += 29.5
     with pytest.raises(RateLimited):
-        failures.check("2.2.2.2", "app", "bob")
+        await failures.check("2.2.2.2", "app", "bob")
     clock.now += 0.5
-    failures.check("2.2.2.2", "app", "bob")
+    await failures.check("2.2.2.2", "app", "bob")
 
 
-def test_other_users_and_apps_are_not_locked() -> None:
+async def test_other_users_and_apps_are_not_locked() -> None:
     """A locked user does not lock the same ID in another app, nor other IDs."""
     clock = Clock()
     failures = limiter(clock)
     for _ in range(3):
-        failures.failed(f"10.0.0.{_}", "app", "bob")
-    failures.check("10.0.0.9", "app", "carol")
-    failures.check("10.0.0.9", "other-app", "bob")
+        await failures.failed(f"10.0.0.{_}", "app", "bob")
+    await failures.check("10.0.0.9", "app", "carol")
+    await failures.check("10.0.0.9", "other-app", "bob")
     with pytest.raises(RateLimited):
-        failures.check("10.0.0.9", "app", "bob")
+        await failures.check("10.0.0.9", "app", "bob")
 
 
-def test_address_locked_across_user_ids() -> None:
+async def test_address_locked_across_user_ids() -> None:
     """Five failures over five user IDs lock the address, for every user and for no-user checks."""
     clock = Clock()
     failures = limiter(clock)
     for n in range(5):
-        failures.failed("6.6.6.6", "app", f"user-{n}")
+        await failures.failed("6.6.6.6", "app", f"user-{n}")
     with pytest.raises(RateLimited) as locked:
-        failures.check("6.6.6.6", "app", "fresh-user")
+        await failures.check("6.6.6.6", "app", "fresh-user")
     assert "from this address" in locked.value.message
     with pytest.raises(RateLimited):
-        failures.check("6.6.6.6")
-    failures.check("7.7.7.7", "app", "fresh-user")
+        await failures.check("6.6.6.6")
+    await failures.check("7.7.7.7", "app", "fresh-user")
 
 
-def test_zero_turns_a_limit_off() -> None:
+async def test_zero_turns_a_limit_off() -> None:
     """failed_logins_per_address=0 never locks an address (a proxy in front)."""
     clock = Clock()
     failures = limiter(clock, failed_logins_per_address=0)
     for n in range(50):
-        failures.failed("proxy", "app", f"user-{n}")
-    failures.check("proxy", "app", "user-x")
+        await failures.failed("proxy", "app", f"user-{n}")
+    await failures.check("proxy", "app", "user-x")
 
 
-def test_memory_is_bounded_by_forgetting_least_recent() -> None:
+async def test_memory_is_bounded_by_forgetting_least_recent() -> None:
     """At most failed_login_keys users are tracked; the least recently failed go first."""
     clock = Clock()
     failures = limiter(clock, failed_login_keys=100, failed_logins_per_user=1,
                        failed_logins_per_address=0)
     for n in range(1000):
-        failures.failed("a", "app", f"user-{n}")
+        await failures.failed("a", "app", f"user-{n}")
     assert len(failures._users._times) == 100
     with pytest.raises(RateLimited):
-        failures.check("a", "app", "user-999")
-    failures.check("a", "app", "user-0")
+        await failures.check("a", "app", "user-999")
+    await failures.check("a", "app", "user-0")
 
 
-def test_refusals_do_not_extend_the_lock() -> None:
+async def test_refusals_do_not_extend_the_lock() -> None:
     """Checking while locked is not a failure: the lock lifts on schedule however often one asks."""
     clock = Clock()
     failures = limiter(clock)
     for _ in range(3):
-        failures.failed("a", "app", "bob")
+        await failures.failed("a", "app", "bob")
     for _ in range(100):
         with pytest.raises(RateLimited):
-            failures.check("a", "app", "bob")
+            await failures.check("a", "app", "bob")
         clock.now += 0.5
     clock.now += 10
-    failures.check("a", "app", "bob")
+    await failures.check("a", "app", "bob")
 
 
-def test_failures_from_one_address_lock_only_that_pair() -> None:
+async def test_failures_from_one_address_lock_only_that_pair() -> None:
     """Below the user's ceiling, failures lock the (user, address) pair: the same user from
     another address is untouched, so a stranger cannot lock a user out."""
     clock = Clock()
     failures = limiter(clock, failed_logins_per_user_address=2, failed_logins_per_user=100)
     for _ in range(2):
-        failures.failed("6.6.6.6", "app", "bob")
+        await failures.failed("6.6.6.6", "app", "bob")
     with pytest.raises(RateLimited) as locked:
-        failures.check("6.6.6.6", "app", "bob")
+        await failures.check("6.6.6.6", "app", "bob")
     assert "for this user from this address" in locked.value.message
-    failures.check("1.1.1.1", "app", "bob")
+    await failures.check("1.1.1.1", "app", "bob")
 
 
-def test_user_ceiling_spares_addresses_known_for_the_user() -> None:
+async def test_user_ceiling_spares_addresses_known_for_the_user() -> None:
     """Past the ceiling over all addresses, only addresses that logged in as the user within
     known_address_seconds still get in; the exemption expires."""
     clock = Clock()
     failures = limiter(clock, failed_logins_per_user_address=100, failed_logins_per_user=3,
                        failed_logins_per_address=100, known_address_seconds=30.0)
-    failures.succeeded("1.1.1.1", "app", "bob")
+    await failures.succeeded("1.1.1.1", "app", "bob")
     for n in range(3):
-        failures.failed(f"10.0.0.{n}", "app", "bob")
+        await failures.failed(f"10.0.0.{n}", "app", "bob")
     with pytest.raises(RateLimited) as locked:
-        failures.check("10.0.0.99", "app", "bob")
+        await failures.check("10.0.0.99", "app", "bob")
     assert "for this user;" in locked.value.message
     clock.now += 29
-    failures.check("1.1.1.1", "app", "bob")
+    await failures.check("1.1.1.1", "app", "bob")
     clock.now += 1
     with pytest.raises(RateLimited):
-        failures.check("1.1.1.1", "app", "bob")
+        await failures.check("1.1.1.1", "app", "bob")
 
 
-def test_new_users_per_address_are_counted_and_bounded() -> None:
+async def test_new_users_per_address_are_counted_and_bounded() -> None:
     """creating_user counts every user an address creates; past the limit it refuses until
     the oldest leaves the window, and other addresses are untouched."""
     clock = Clock()
     failures = limiter(clock, new_users_per_address=2)
-    failures.creating_user("6.6.6.6")
+    await failures.creating_user("6.6.6.6")
     clock.now += 10
-    failures.creating_user("6.6.6.6")
+    await failures.creating_user("6.6.6.6")
     with pytest.raises(RateLimited) as limited:
-        failures.creating_user("6.6.6.6")
+        await failures.creating_user("6.6.6.6")
     assert limited.value.retry_after == 50 and "new users" in limited.value.message
-    failures.creating_user("7.7.7.7")
+    await failures.creating_user("7.7.7.7")
     clock.now += 50
-    failures.creating_user("6.6.6.6")
+    await failures.creating_user("6.6.6.6")

@@ -13,6 +13,7 @@ from aiohttp import web
 from . import openapi, static_files
 from .apps import create_app
 from .auth import Authenticator
+from .bus import LocalBus
 from .chat_socket import ChatSocket
 from .demo import DemoBackend
 from .http_support import Gate, client_api_not_implemented
@@ -48,7 +49,7 @@ class Server:
     async def close_sockets(self) -> None:
         """Close every live socket without ending its session, so clients resume after a restart.
         All at once: one by one, each waiting for its client's close frame, 5,000 took seconds."""
-        await asyncio.gather(*(session.close(None, False) for session in self.live.all()),
+        await asyncio.gather(*(session.deliver(None, "shutdown") for session in self.live.all()),
                              return_exceptions=True)
 
     async def close(self) -> None:
@@ -84,7 +85,7 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
     live = LiveSessions()
     failures = MemoryLoginLimits(limits)
     auth = Authenticator(store, keys, limits, failures=failures, public=public)
-    users = Users(store, keys, limits, live)
+    users = Users(store, keys, limits, live, bus=LocalBus(live))
     created = None
     if not await store.list_apps():
         app, api_key = await create_app(store, keys, limits, FIRST_APP_NAME)

@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from . import protocol
 from .auth import Authenticator, Client, Login
 from .errors import ServerError
-from .live import LiveSession, LiveSessions
+from .live import How, LiveSession, LiveSessions
 from .settings import Limits
 from .users import Users
 
@@ -79,17 +79,23 @@ class ChatSocket:
                      revocations: int) -> None:
         ended_by_server = False
 
-        async def close(final_frame: dict[str, Any] | None, end: bool) -> None:
+        async def deliver(frame: dict[str, Any] | None, how: How) -> None:
             nonlocal ended_by_server
-            ended_by_server = end
-            if final_frame is not None and not ws.closed:
-                await _send(ws, final_frame)
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION if end else WSCloseCode.GOING_AWAY,
-                           message=b"session ended" if end else b"server shutting down")
+            if how == "send":
+                if frame is not None and not ws.closed:
+                    await _send(ws, frame)
+                return
+            ended_by_server = how == "end"
+            if frame is not None and not ws.closed:
+                await _send(ws, frame)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION if ended_by_server
+                           else WSCloseCode.GOING_AWAY,
+                           message=b"session ended" if ended_by_server
+                           else b"server shutting down")
 
         session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
                               time.time(), request.remote or "",
-                              request.headers.get("User-Agent", "")[:512], close,
+                              request.headers.get("User-Agent", "")[:512], deliver,
                               key_expires_at=login.expires_at,
                               token_expires_at=login.token_expires_at)
         self.live.add(session)

@@ -14,12 +14,31 @@ either the revocation's look found the session, or the login's second check sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
-Closer = Callable[[dict[str, Any] | None, bool], Awaitable[None]]
-"""Closes a live socket, optionally pushing one last frame (a failure ack) first.  With the
-flag set the session is *ended* (its key revoked); without it (a server shutdown) the SDK
-may resume it with its session key."""
+How = Literal["send", "end", "shutdown"]
+Deliver = Callable[[dict[str, Any] | None, How], Awaitable[None]]
+"""Hands a live socket a frame: ``send`` pushes it and the session goes on; ``end`` pushes
+it (a failure ack) and closes, the session ended and its key revoked; ``shutdown`` closes
+without ending, so the SDK may resume with its session key.  One callable rather than one
+per action: it lives as long as the session, and each costs a closure a session."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Which live sessions a message is for: an app's, one user's, those of a user resting on
+    given tokens (``None`` among them: those without a token), or one session."""
+
+    app_id: str
+    user_id: str | None = None
+    tokens: frozenset[str | None] | None = None
+    session_id: str | None = None
+
+    def matches(self, session: LiveSession) -> bool:
+        return (session.app_id == self.app_id
+                and (self.user_id is None or session.user_id == self.user_id)
+                and (self.tokens is None or session.token_id in self.tokens)
+                and (self.session_id is None or session.session_id == self.session_id))
 
 
 @dataclass(eq=False, slots=True)
@@ -31,7 +50,7 @@ class LiveSession:
     started_at: float
     remote: str
     user_agent: str
-    close: Closer = field(repr=False)
+    deliver: Deliver = field(repr=False)
     key_expires_at: float = 0.0
     """When this session's key would expire anyway: how long its revocation must be kept."""
     token_expires_at: float | None = None
@@ -74,13 +93,20 @@ class LiveSessions:
     def is_online(self, app_id: str, user_id: str) -> bool:
         return (app_id, user_id) in self._by_user
 
-    def revoked(self, app_id: str, user_id: str,
-                rests_on: Callable[[LiveSession], bool]) -> list[LiveSession]:
-        """A credential of this user was revoked in the store just now: the live sessions that
-        ``rests_on`` it, to be ended.  Call it after the store's write, with no await between
-        the two."""
+    def matching(self, target: Target) -> list[LiveSession]:
+        if target.session_id is not None:
+            one = self._by_id.get(target.session_id)
+            return [one] if one is not None and target.matches(one) else []
+        if target.user_id is not None:
+            return [s for s in self.for_user(target.app_id, target.user_id) if target.matches(s)]
+        return [s for s in self._by_id.values() if target.matches(s)]
+
+    def revoked(self, target: Target) -> list[LiveSession]:
+        """A credential was revoked in the store just now: the live sessions ``target``
+        names, to be ended.  Call it after the store's write, with no await between the two
+        (``bus.LocalBus.end`` does)."""
         self.revocations += 1
-        return [s for s in self.for_user(app_id, user_id) if rests_on(s)]
+        return self.matching(target)
 
     def all(self) -> list[LiveSession]:
         return list(self._by_id.values())

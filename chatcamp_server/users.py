@@ -16,9 +16,10 @@ from typing import Any, Callable
 
 from . import protocol, validation
 from .auth import NO_TOKEN_FOR_USER, TOKEN_MAC
+from .bus import LocalBus, SessionBus
 from .errors import BadRequest, NotFound
 from .keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
-from .live import LiveSession, LiveSessions
+from .live import LiveSessions, Target
 from .settings import Limits
 from .store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
 
@@ -31,12 +32,13 @@ def _seal_context(app_id: str, user_id: str) -> str:
 
 class Users:
     def __init__(self, store: Store, keys: ServerKeys, limits: Limits, live: LiveSessions,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, bus: SessionBus | None = None) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
         self.live = live
         self.clock = clock
+        self.bus = bus or LocalBus(live)
 
     # views
 
@@ -108,11 +110,10 @@ class Users:
             raise NotFound(f"user {user.id!r} does not exist", "USER_NOT_FOUND")
         updated, replaced = result
         if replaced:
-            await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id in replaced),
-                            "Access token revoked")
+            await self.bus.end(Target(app.id, user.id, frozenset(replaced)),
+                               "Access token revoked")
         if changes.get("check_access_token"):
-            await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id is None),
-                            NO_TOKEN_FOR_USER)
+            await self.bus.end(Target(app.id, user.id, frozenset({None})), NO_TOKEN_FOR_USER)
         if plaintext is None:
             plaintext = await self._readable_token(updated)
         return self._view(updated, plaintext)
@@ -165,9 +166,8 @@ class Users:
                                                  issued_before)
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
-        ids = set(revoked)
-        closed = await self._end(self.live.revoked(app.id, user.id, lambda s: s.token_id in ids),
-                                 "Access token revoked")
+        closed = await self.bus.end(Target(app.id, user.id, frozenset(revoked)),
+                                    "Access token revoked")
         return {"revoked": revoked, "sessions_closed": closed}
 
     @staticmethod
@@ -191,16 +191,14 @@ class Users:
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
         await self.store.consume_session(session.session_id, session.key_expires_at,
                                          self.clock())
-        await self._end([session], "Session ended by the server")
+        await self.bus.end(Target(app.id, user_id, session_id=session_id),
+                           "Session ended by the server")
         return {"sessions_closed": 1}
 
     async def end_expired_sessions(self) -> int:
-        """End the live sessions whose token has expired; the SDK gets a stopping refusal."""
-        return await self._end(self.live.expired(self.clock()), "Access token expired")
-
-    async def _end(self, sessions: list[LiveSession], message: str) -> int:
-        """Push a stopping failure ack and close, so the SDK does not reconnect with the key.
-        The session key is already unusable: its token, policy or revocation is in the store."""
-        frame = protocol.auth_failure("NOT_AUTHORIZED", message)
-        await asyncio.gather(*(session.close(frame, True) for session in sessions))
-        return len(sessions)
+        """End the live sessions whose token has expired; the SDK gets a stopping refusal.
+        Their keys are unusable already: the store holds each token's expiry."""
+        ended = await asyncio.gather(*(
+            self.bus.end(Target(s.app_id, s.user_id, session_id=s.session_id),
+                         "Access token expired") for s in self.live.expired(self.clock())))
+        return sum(ended)

@@ -1,0 +1,48 @@
+"""The session bus: "end these sessions" and "send this frame to these sessions".
+
+Everything that acts on live sessions from outside their socket goes through it: token
+revocation and rotation, ``users.sessions.end`` and expiry.  A message is addressed by a
+``live.Target`` (an app, a user, tokens, or one session), never to a socket, so the same call
+reaches the sessions wherever they are held: ``LocalBus`` delivers to this process's
+registry; a cluster's bus publishes to every node, each of which delivers to its own.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import Any
+
+from . import protocol
+from .live import LiveSessions, Target
+
+
+class SessionBus(abc.ABC):
+    @abc.abstractmethod
+    async def end(self, target: Target, reason: str) -> int:
+        """End the sessions ``target`` names: each gets a ``NOT_AUTHORIZED`` failure ack with
+        ``reason`` (a code that stops the SDK's reconnect loop) and is closed.  Call it after
+        the store's write that makes their credential unusable, with no await between; it
+        returns how many sessions it ended here."""
+
+    @abc.abstractmethod
+    async def send(self, target: Target, frame: dict[str, Any]) -> int:
+        """Push ``frame`` to the sessions ``target`` names; how many it reached here."""
+
+
+class LocalBus(SessionBus):
+    """The bus of a single process: its own live sessions are all there are."""
+
+    def __init__(self, live: LiveSessions) -> None:
+        self.live = live
+
+    async def end(self, target: Target, reason: str) -> int:
+        sessions = self.live.revoked(target)
+        frame = protocol.auth_failure("NOT_AUTHORIZED", reason)
+        await asyncio.gather(*(session.deliver(frame, "end") for session in sessions))
+        return len(sessions)
+
+    async def send(self, target: Target, frame: dict[str, Any]) -> int:
+        sessions = self.live.matching(target)
+        await asyncio.gather(*(session.deliver(frame, "send") for session in sessions))
+        return len(sessions)

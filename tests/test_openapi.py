@@ -48,7 +48,8 @@ def test_document_describes_every_method(document: dict[str, Any]) -> None:
     """Every server-API method, and nothing else, is in the served document."""
     documented = {path.rsplit("/", 1)[1] for path in document["paths"]}
     # Only the method table is read, so the parts a call would need are left out.
-    served = set(ServerApi(None, Users(None, None, None, None), None).methods)  # type: ignore[arg-type]
+    served = set(ServerApi(None, Users(None, None, None, None), None,  # type: ignore[arg-type]
+                           None).methods)
     assert documented == served
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
 

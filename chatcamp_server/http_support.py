@@ -96,9 +96,8 @@ class Gate:
     def __init__(self, store: Store, public: PublicOrigins) -> None:
         self.store = store
         self.public = public
-        self.unknown_host = MisdirectedRequest(
-            f"this server answers only for {', '.join(sorted(public.origins))}; "
-            "start it with --public-origin for the address you used", "UNKNOWN_HOST")
+        self.unknown_host = (f"this server answers only for {', '.join(public.ordered)}; "
+                             "start it with --public-origin for the address you used")
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -107,7 +106,9 @@ class Gate:
         origin = request.headers.get("Origin")
         try:
             if not self.public.serves_host(request.headers.get("Host")):
-                raise self.unknown_host
+                # a new error each time: a raised exception keeps its traceback, and one
+                # shared instance would chain every refused request's frame onto it
+                raise MisdirectedRequest(self.unknown_host, "UNKNOWN_HOST")
             if rest and request.method == "OPTIONS":
                 return await self._preflight(origin)
             response = await handler(request)

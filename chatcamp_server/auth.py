@@ -71,10 +71,9 @@ NO_TOKEN_FOR_USER = "An access token is required for this user"
 
 
 class Authenticator:
-    def __init__(self, store: Store, keys: ServerKeys, limits: Limits,
+    def __init__(self, store: Store, keys: ServerKeys, limits: Limits, public: PublicOrigins,
                  clock: Callable[[], float] = time.time,
-                 failures: LoginLimits | None = None,
-                 public: PublicOrigins = PublicOrigins.default("127.0.0.1", 8000)) -> None:
+                 failures: LoginLimits | None = None) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
@@ -119,7 +118,10 @@ class Authenticator:
             if exc.code == "NOT_FOUND":
                 await self.failures.failed(client.address, None, None)
             raise
-        await self.failures.succeeded(client.address, login.app.id, login.user.id)
+        if login.token_id is not None:
+            # only a login that proved a token: ID logins need none, so anyone could make
+            # any address "known" for an ID-login user, or flood out the real ones
+            await self.failures.succeeded(client.address, login.app.id, login.user.id)
         return login
 
     def _check_origin(self, app: App, client: Client) -> None:

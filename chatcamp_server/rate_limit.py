@@ -27,6 +27,8 @@ forgives everyone, which costs an attacker at most one more window per restart.
 from __future__ import annotations
 
 import abc
+import functools
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -34,6 +36,22 @@ from typing import Callable
 
 from .errors import RateLimited
 from .settings import DEFAULT_LIMITS, Limits
+
+
+@functools.lru_cache(maxsize=4096)
+def address_key(address: str) -> str:
+    """What a per-address limit counts: an IPv4 address (an IPv4-mapped IPv6 one as the IPv4
+    it is), or an IPv6 address's /64, which one subscriber usually holds whole: counted one
+    by one, a /64 would give one client 2^64 addresses."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 
 class _Windows:
@@ -119,6 +137,7 @@ class MemoryLoginLimits(LoginLimits):
 
     async def check(self, address: str, app_id: str | None = None,
                     user_id: str | None = None) -> None:
+        address = address_key(address)
         now = self.clock()
         _refuse(self._addresses.retry_after(address, now), "from this address")
         if app_id is None or user_id is None:
@@ -130,6 +149,7 @@ class MemoryLoginLimits(LoginLimits):
 
     async def failed(self, address: str, app_id: str | None = None,
                      user_id: str | None = None) -> None:
+        address = address_key(address)
         now = self.clock()
         self._addresses.record(address, now)
         if app_id is not None and user_id is not None:
@@ -137,13 +157,14 @@ class MemoryLoginLimits(LoginLimits):
             self._users.record((app_id, user_id), now)
 
     async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
-        key = hash((app_id, user_id, address))
+        key = hash((app_id, user_id, address_key(address)))
         self._known.pop(key, None)
         self._known[key] = self.clock()
         if len(self._known) > self._max_keys:
             del self._known[next(iter(self._known))]
 
     async def creating_user(self, address: str) -> None:
+        address = address_key(address)
         now = self.clock()
         wait = self._new_users.retry_after(address, now)
         if wait > 0:

@@ -24,7 +24,8 @@ class Limits:
     """Requests a session may send at once before ``frames_per_second`` applies."""
     request_head_timeout: float = 10.0
     """Time a client has to send a complete request head (a WebSocket upgrade included) after
-    connecting or after its previous response; websockets uses 10 s, nginx 60 s."""
+    connecting, or from the first byte of a keep-alive connection's next head; websockets
+    uses 10 s, nginx 60 s."""
     request_body_timeout: float = 10.0
     """Time a client has to send a server-API body once its head has arrived."""
     keepalive_timeout: float = 15.0
@@ -60,7 +61,8 @@ class Limits:
     new_users_per_address: int = 50
     """Users one address may create by ID login within ``failed_login_window``; 0 turns it off."""
     failed_login_keys: int = 100_000
-    """Users and addresses tracked at once; the least recently failed are forgotten first."""
+    """Entries each login limit tracks at once (users, addresses, pairs, known addresses);
+    the least recent are forgotten first."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -149,3 +149,19 @@ async def test_new_users_per_address_are_counted_and_bounded() -> None:
     await failures.creating_user("7.7.7.7")
     clock.now += 50
     await failures.creating_user("6.6.6.6")
+
+
+async def test_an_ipv6_slash_64_is_one_address() -> None:
+    """Addresses in one IPv6 /64 share the per-address limits, and an IPv4-mapped address is
+    its IPv4 one: a client cannot walk through its own /64 to escape them."""
+    clock = Clock()
+    failures = limiter(clock)
+    for n in range(5):
+        await failures.failed(f"2001:db8:1:2::{n + 1:x}", "app", f"user-{n}")
+    with pytest.raises(RateLimited):
+        await failures.check("2001:db8:1:2:ffff::9", "app", "fresh-user")
+    await failures.check("2001:db8:1:3::1", "app", "fresh-user")
+    for n in range(5):
+        await failures.failed("::ffff:192.0.2.1", "app", f"user-{n}")
+    with pytest.raises(RateLimited):
+        await failures.check("192.0.2.1")

@@ -28,6 +28,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
+from .rate_limit import address_key
 from .settings import Limits
 
 log = logging.getLogger("chatcamp_server.connections")
@@ -120,7 +121,8 @@ class HeadDeadlines:
 class BoundedRequestHandler(RequestHandler):
     """aiohttp's protocol, plus the address cap and the request head deadline."""
 
-    __slots__ = ("_address", "_refused", "_awaiting_head", "_head_started", "_payload")
+    __slots__ = ("_address", "_refused", "_awaiting_head", "_head_started", "_responded",
+                 "_payload")
     _manager: BoundedServer
 
     def __init__(self, manager: BoundedServer, **kwargs: Any) -> None:
@@ -131,6 +133,9 @@ class BoundedRequestHandler(RequestHandler):
         """True from connecting, and from each response, until the next head is complete."""
         self._head_started = False
         """Bytes of the awaited head have arrived (so a timeout is answered with a 408)."""
+        self._responded = False
+        """A response was sent: the next head's clock starts with its first byte, not at
+        connecting."""
         self._payload: StreamReader | None = None
         """The last request's body: bytes after its response still belong to it until eof."""
 
@@ -140,6 +145,7 @@ class BoundedRequestHandler(RequestHandler):
             peer = transport.get_extra_info("peername")
             address = peer[0] if isinstance(peer, tuple) and peer else None
             if isinstance(address, str):
+                address = address_key(address)
                 if not counter.admit(address, self._manager.loop.time()):
                     self._refuse(transport)
                     return
@@ -165,7 +171,8 @@ class BoundedRequestHandler(RequestHandler):
         if data and self._awaiting_head and not self._head_started and (
                 self._payload is None or self._payload.is_eof()):
             self._head_started = True
-            self._manager.heads.expect(self)
+            if self._responded:
+                self._manager.heads.expect(self)
 
     def head_received(self, payload: StreamReader) -> None:
         """The parser produced a complete head (called from the request factory)."""
@@ -178,7 +185,7 @@ class BoundedRequestHandler(RequestHandler):
         result = await super().finish_response(request, resp, start_time)
         # The next head's clock starts with its first byte; until then the connection is
         # idle, and aiohttp's keep-alive timer (Limits.keepalive_timeout) bounds that.
-        self._awaiting_head, self._head_started = True, False
+        self._awaiting_head, self._head_started, self._responded = True, False, True
         return result
 
     def connection_lost(self, exc: BaseException | None) -> None:

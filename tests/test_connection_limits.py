@@ -8,6 +8,7 @@ The head and keep-alive timers are tested in-process with short ``Limits`` on a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -21,12 +22,14 @@ from server_process import ServerProcess
 from ws_client import assert_healthy, id_query, login
 
 from chatcamp_server import connections
-from chatcamp_server.settings import DEFAULT_LIMITS
+from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
 CLOSE_MARGIN = 3.0
 """Seconds a close may come after its deadline on a busy test machine."""
-SHORT = dataclasses.replace(DEFAULT_LIMITS, request_head_timeout=0.5, keepalive_timeout=1.5,
+SHORT = dataclasses.replace(DEFAULT_LIMITS, request_head_timeout=0.5, keepalive_timeout=4.0,
                             connections_per_address=4)
+"""The keep-alive timeout is longer than the head timeout plus the margin, so that a close
+within the head timeout cannot be aiohttp's own keep-alive timer."""
 CAP = 8
 OVER_CAP = 24
 
@@ -42,22 +45,29 @@ class Local(NamedTuple):
     runner: web.AppRunner
 
 
-@pytest.fixture
-async def local(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Local]:
-    """A one-route app behind ``connections.runner`` with ``SHORT`` limits, on loopback; the
-    test fails if anything is logged at WARNING or above, or with a traceback."""
+@contextlib.asynccontextmanager
+async def serving(limits: Limits) -> AsyncIterator[Local]:
+    """A one-route app behind ``connections.runner`` with ``limits``, on loopback."""
     async def ok(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_get("/", ok)
-    runner = connections.runner(app, SHORT)
+    runner = connections.runner(app, limits)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         yield Local(runner.addresses[0][1], runner)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def local(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Local]:
+    """``serving(SHORT)``; the test fails if anything is logged at WARNING or above, or with a
+    traceback."""
+    async with serving(SHORT) as served:
+        yield served
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert not noisy, [r.getMessage() for r in noisy]
 
@@ -109,6 +119,22 @@ async def test_silent_connection_is_closed_within_the_head_timeout(local: Local)
     assert await read_to_close(reader, SHORT.request_head_timeout + CLOSE_MARGIN) == b""
     assert time.monotonic() - started >= SHORT.request_head_timeout * 0.9
     writer.close()
+
+
+async def test_a_late_first_head_keeps_the_deadline_of_connecting() -> None:
+    """A first head that starts just before the deadline does not get a second one: the
+    clock runs from connecting (only a keep-alive head's starts at its first byte)."""
+    limits = dataclasses.replace(SHORT, request_head_timeout=3.0, keepalive_timeout=30.0)
+    async with serving(limits) as served:
+        started = time.monotonic()
+        reader, writer = await open_raw(served.port)
+        await asyncio.sleep(2.5)  # the client's own pause before it starts its head
+        writer.write(b"GET / HTTP/1.1\r\n")
+        reply = await read_to_close(reader, 10.0)
+        elapsed = time.monotonic() - started
+        writer.close()
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert elapsed < 5.0, elapsed
 
 
 async def test_half_a_head_gets_408_and_is_closed(local: Local) -> None:

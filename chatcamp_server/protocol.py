@@ -112,20 +112,20 @@ def _request_id(value: Any) -> int | None:
     return None
 
 
-_PEEK_TYPE = re.compile(r'"t"\s*:\s*"([^"\\]{1,%d})"' % MAX_TYPE_CHARS)
-_PEEK_RID = re.compile(r'"r"\s*:\s*([0-9]{1,16})\s*[,}]')
+_PEEK_TYPE = re.compile(r'\A\s*\{\s*"t"\s*:\s*"([^"\\]{1,%d})"' % MAX_TYPE_CHARS)
+_PEEK_RID = re.compile(r'"r"\s*:\s*([0-9]{1,16})\s*\}\s*\Z')
 PEEK_HEAD_CHARS = 512
 PEEK_TAIL_CHARS = 64
 
 
 def _peek(text: str) -> tuple[str | None, int | None]:
-    """The type and request ID of a frame too large to parse, found at its edges: the SDK
-    writes ``{"t": …, "d": …, "r": N}``, so ``t`` leads and ``r`` closes it.  Bounded work,
-    so an oversize frame costs no more than its bytes; a frame laid out otherwise just gets
-    no ack."""
-    head, tail = text[:PEEK_HEAD_CHARS], text[-PEEK_TAIL_CHARS:]
-    type_match = _PEEK_TYPE.search(head)
-    rid_match = _PEEK_RID.search(tail) or _PEEK_RID.search(head)
+    """The type and request ID of a frame too large to parse, or sent too fast, found at its
+    edges: the SDK writes ``{"t": …, "d": …, "r": N}``, so ``t`` is the first key and ``r``
+    the last.  Both patterns are anchored there, so an ``r`` or ``t`` nested in ``d`` is never
+    taken for the envelope's.  Bounded work, so such a frame costs no more than its bytes; a
+    frame laid out otherwise gets no ack."""
+    type_match = _PEEK_TYPE.match(text[:PEEK_HEAD_CHARS])
+    rid_match = _PEEK_RID.search(text[-PEEK_TAIL_CHARS:])
     rid = _request_id(int(rid_match.group(1))) if rid_match else None
     return (type_match.group(1) if type_match else None), rid
 

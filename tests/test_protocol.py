@@ -210,6 +210,20 @@ def test_oversized_frame_is_refused_without_being_parsed(monkeypatch: pytest.Mon
     assert protocol.frame_error_action(info.value) == protocol.Ignore()
 
 
+def test_a_nested_r_is_never_taken_for_the_envelopes() -> None:
+    """Only the r that closes the frame, and only a t that opens it, address the error ack:
+    a request ID inside d would send the ack to another pending request."""
+    pad = "x" * 70_000
+    framed = json.dumps({"t": "users.update", "d": {"metadata": {"r": 5}, "pad": pad}, "r": 7})
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(framed, LIMITS)
+    assert (info.value.rid, info.value.type) == (7, "users.update")
+    inner_only = json.dumps({"d": {"t": "users.update", "pad": pad, "x": {"r": 5}}})
+    with pytest.raises(FrameError) as info:
+        protocol.parse_frame(inner_only, LIMITS)
+    assert (info.value.rid, info.value.type) == (None, None)
+
+
 def test_frame_budget_allows_a_burst_then_the_rate() -> None:
     """A session may send frame_burst requests at once, then frames_per_second."""
     budget = protocol.FrameBudget(Limits(frames_per_second=8, frame_burst=5), now=100.0)

@@ -65,8 +65,8 @@ class DemoBackend:
 
     # configuration: the demo's app ID and API key, kept sealed like any integrator secret
 
-    async def open(self) -> bool:
-        """Load the demo's app, or create it; True when it was created just now."""
+    async def open(self) -> None:
+        """Load the demo's app, or create it."""
         sealed = await self.store.demo_get(CONFIG_KEY)
         if sealed is not None:
             blob = self.keys.unseal(sealed, "demo-config")
@@ -76,12 +76,11 @@ class DemoBackend:
             config = json.loads(blob)
             if config.get("version") == CONFIG_VERSION:
                 self.app_id, self._api_key = config["app_id"], config["api_key"]
-                return False
+                return
         app, api_key = await create_app(self.store, self.keys, self.limits, DEMO_APP_NAME)
         blob = json.dumps({"version": CONFIG_VERSION, "app_id": app.id, "api_key": api_key})
         await self.store.demo_put(CONFIG_KEY, self.keys.seal(blob, "demo-config"))
         self.app_id, self._api_key = app.id, api_key
-        return True
 
     async def start(self, api_base: str, host: str) -> None:
         """Call the server API at ``api_base`` under the public ``host`` name, as a proxy in
@@ -114,10 +113,10 @@ class DemoBackend:
             username = validation.user_id(body.get("username"), self.limits, "username")
             cookie = self._cookie(request) or secrets.token_urlsafe(32)
             browser = self._browser(cookie)
-            owner = await self.store.demo_get(self._key("claim", username))
-            if owner is None:
-                await self.store.demo_put(self._key("claim", username), browser)
-            elif not hmac.compare_digest(owner, browser):
+            claim = self._key("claim", username)
+            await self.store.demo_add(claim, browser)
+            owner = await self.store.demo_get(claim)
+            if owner is None or not hmac.compare_digest(owner, browser):
                 raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
             await self.store.demo_put(self._key("browser", browser.hex()),
                                       self.keys.seal(username, "demo-signin"))
@@ -143,13 +142,9 @@ class DemoBackend:
 
     async def token(self, request: web.Request) -> web.Response:
         """The signed-in user's ChatCamp token, the user created through the server API on
-        first use.  The name's claim is checked again: two browsers signing in with a new name
-        at the same moment may both have passed sign-in, but only one holds the claim."""
+        first use."""
         try:
-            username, browser = await self._signed_in(request)
-            owner = await self.store.demo_get(self._key("claim", username))
-            if owner is None or not hmac.compare_digest(owner, browser):
-                raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
+            username, _ = await self._signed_in(request)
             account_key = self._key("account", username)
             sealed = await self.store.demo_get(account_key)
             token = self.keys.unseal(sealed, account_key) if sealed else None
@@ -162,9 +157,10 @@ class DemoBackend:
 
     # helpers
 
-    @staticmethod
-    def _key(kind: str, name: str) -> str:
-        return f"{kind}\0{name}"
+    def _key(self, kind: str, name: str) -> str:
+        """Rows are keyed by the demo's app as well: rows of an earlier demo, which ran on
+        another app (an integrator's, before version 2), are never read again."""
+        return f"{kind}\0{self.app_id}\0{name}"
 
     @staticmethod
     def _cookie(request: web.Request) -> str | None:

@@ -373,6 +373,11 @@ class SQLiteStore(Store):
             "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value)))
 
+    async def demo_add(self, key: str, value: bytes) -> bool:
+        return await self._run(self._write, lambda db: db.execute(
+            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+            (key, value)).rowcount == 1)
+
     async def demo_delete(self, key: str) -> None:
         await self._run(self._write, lambda db: db.execute("DELETE FROM demo_kv WHERE key=?",
                                                            (key,)))

@@ -162,4 +162,8 @@ class Store(abc.ABC):
     async def demo_put(self, key: str, value: bytes) -> None: ...
 
     @abc.abstractmethod
+    async def demo_add(self, key: str, value: bytes) -> bool:
+        """Store ``value`` only if ``key`` has none yet, atomically; True if it was stored."""
+
+    @abc.abstractmethod
     async def demo_delete(self, key: str) -> None: ...

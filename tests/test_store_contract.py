@@ -186,3 +186,10 @@ async def test_demo_table_puts_gets_and_deletes(store: Store) -> None:
     assert await store.demo_get("k") == b"2"
     await store.demo_delete("k")
     assert await store.demo_get("k") is None
+
+
+async def test_demo_add_stores_only_the_first_of_racing_values(store: Store) -> None:
+    """demo_add under contention: exactly one of 20 values is stored, and it stays."""
+    added = await asyncio.gather(*(store.demo_add("claim", bytes([n])) for n in range(20)))
+    assert added.count(True) == 1
+    assert await store.demo_get("claim") == bytes([added.index(True)])

@@ -80,18 +80,21 @@ class ChatSocket:
         ended_by_server = False
 
         async def deliver(frame: dict[str, Any] | None, how: How) -> None:
+            """Never raises: a client that has just gone away is the bus's caller's problem
+            no more than it is the client's."""
             nonlocal ended_by_server
-            if how == "send":
+            if how != "send":
+                ended_by_server = how == "end"
+            try:
                 if frame is not None and not ws.closed:
                     await _send(ws, frame)
-                return
-            ended_by_server = how == "end"
-            if frame is not None and not ws.closed:
-                await _send(ws, frame)
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION if ended_by_server
-                           else WSCloseCode.GOING_AWAY,
-                           message=b"session ended" if ended_by_server
-                           else b"server shutting down")
+                if how != "send":
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION if ended_by_server
+                                   else WSCloseCode.GOING_AWAY,
+                                   message=b"session ended" if ended_by_server
+                                   else b"server shutting down")
+            except ConnectionError:
+                log.debug("session %s went away before its %s frame", login.session_id, how)
 
         session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
                               time.time(), request.remote or "",

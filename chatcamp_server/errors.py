@@ -13,7 +13,7 @@ error body) without knowing which part of the server raised it::
     ├── PayloadTooLarge          413  over a documented size cap
     ├── UnsupportedMediaType     415  a body that is neither JSON nor a form
     ├── MisdirectedRequest       421  a Host this server does not answer for
-    ├── RateLimited              429  too many failed logins; ``retry_after`` seconds
+    ├── RateLimited              429  a login limit or a request budget; ``retry_after`` s
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
     └── StorageUnavailable       503  the database cannot be opened or used
 

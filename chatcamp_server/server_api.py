@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apps, validation
-from .auth import Authenticator
+from . import apps, policies, validation
+from .auth import NO_TOKEN_FOR_APP, Authenticator
 from .errors import (
     BadRequest,
     NotFound,
@@ -27,6 +27,7 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from .live import Target
 from .rate_limit import LoginLimits
 from .settings import Limits
 from .store import App
@@ -55,6 +56,7 @@ class ServerApi:
     def __init__(self, auth: Authenticator, users: Users, limits: Limits,
                  failures: LoginLimits) -> None:
         self.auth = auth
+        self.users = users
         self.limits = limits
         self.failures = failures
         self.methods: dict[str, Method] = {
@@ -89,6 +91,8 @@ class ServerApi:
     async def _update_app(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         updated = await apps.update_policies(self.auth.store, app.id, body)
         self.auth.forget_app(app.id)
+        if not policies.allows_id_login(updated):
+            await self.users.bus.end(Target(app.id, tokens=frozenset({None})), NO_TOKEN_FOR_APP)
         return {"app": apps.describe(updated)}
 
     async def _app(self, request: web.Request) -> App:

@@ -137,3 +137,28 @@ async def test_an_unrelated_revocation_leaves_the_resume_alone(world: World) -> 
     ack = await world.resume_across(key, lambda: world.server.users.revoke_tokens(
         world.app, {"id": "race-theirs"}))
     assert ack["ok"] is True and ack["user"]["id"] == "race-mine"
+
+
+async def test_ending_a_session_is_durable_before_it_answers(world: World) -> None:
+    """users.sessions.end has consumed the session's key in the store by the time it answers,
+    however late the socket's own wind-down (held here) gets to it, so a crash right after
+    the answer cannot revive the session."""
+    ack, ws = await world.first_frame(f"app_id={world.app.id}&user_id=race-ended")
+    session = world.server.live.for_user(world.app.id, "race-ended")[0]
+    auth = world.server.auth
+    wind_down, release = auth.end_session, asyncio.Event()
+
+    async def held(login: Any) -> None:
+        await release.wait()
+        await wind_down(login)
+
+    auth.end_session = held  # type: ignore[method-assign]
+    try:
+        answer = await world.server.users.end_session(
+            world.app, {"id": "race-ended", "session_id": session.session_id})
+        assert answer == {"sessions_closed": 1}
+        assert await world.server.store.is_session_consumed(session.session_id)
+    finally:
+        release.set()
+        auth.end_session = wind_down  # type: ignore[method-assign]
+    await ws.close()

@@ -144,11 +144,16 @@ def test_first_start_keeps_the_api_key_off_standard_output(tmp_path: Path) -> No
     proc.start()
     proc.stop()
     credentials = Path(str(proc.db) + ".first-app.json")
-    assert json.loads(credentials.read_text())["api_key"] == proc.api_key
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     printed = "".join(proc.output) + proc.log()
-    assert proc.api_key not in printed
+    assert proc.api_key and proc.api_key not in printed
     assert proc.app_id in printed and str(credentials) in printed
+    proc.start()
+    try:
+        status, body = api_caller(proc)("apps.get", {})
+        assert status == 200 and body["app"]["app_id"] == proc.app_id
+    finally:
+        proc.stop()
 
 
 # 2 and 6: ending sessions
@@ -171,6 +176,26 @@ async def test_new_profile_token_and_check_access_token_end_live_sessions(
     assert pushed["d"]["error"]["message"] == "An access token is required for this user"
     error = await refusal(http, server, "session_key=" + quote(ack["d"]["session_key"]))
     assert error["message"] == "Session Key Invalid"
+
+
+async def test_requiring_tokens_ends_an_apps_id_only_sessions(http: Any,
+                                                               plain: ServerProcess) -> None:
+    """apps.update turning require_access_token on ends the app's live sessions that have no
+    token at once, and leaves those on a token."""
+    made = json.loads(plain.run_cli("apps", "create", "switching").stdout)
+    api = api_caller(plain)
+    token = api("users.create", {"id": "safe-holder"}, made["api_key"])[1]["access_token"]
+    query = f"app_id={made['app_id']}&user_id="
+    _, id_only = await login(http, plain, query + "safe-walk-in")
+    _, on_token = await login(http, plain, query + f"safe-holder&access_token={quote(token)}")
+    status, _ = api("apps.update", {"require_access_token": True}, made["api_key"])
+    assert status == 200
+    pushed = json.loads((await id_only.receive(timeout=5)).data)
+    assert pushed["d"]["error"] == {"code": "NOT_AUTHORIZED",
+                                    "message": "This app requires an access token"}
+    assert (await request(on_token, {"t": "users.update", "d": {"data": "x"}, "r": 1})
+            )["d"]["ok"] is True
+    await on_token.close()
 
 
 async def test_an_ended_session_stays_ended_after_kill_9(http: Any, tmp_path: Path) -> None:

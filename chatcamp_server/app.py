@@ -69,9 +69,8 @@ async def open_store(db_path: str | Path, secret_path: str | Path) -> tuple[Stor
 FIRST_APP_NAME = "first app"
 
 
-async def open_server(db_path: str | Path, secret_path: str | Path,
+async def open_server(db_path: str | Path, secret_path: str | Path, public: PublicOrigins,
                       limits: Limits = DEFAULT_LIMITS,
-                      public: PublicOrigins = PublicOrigins.default("127.0.0.1", 8000),
                       demo: bool = False) -> tuple[Server, tuple[str, str] | None]:
     """Open storage and build the app.
 
@@ -84,7 +83,7 @@ async def open_server(db_path: str | Path, secret_path: str | Path,
     store, keys = await open_store(db_path, secret_path)
     live = LiveSessions()
     failures = MemoryLoginLimits(limits)
-    auth = Authenticator(store, keys, limits, failures=failures, public=public)
+    auth = Authenticator(store, keys, limits, public, failures=failures)
     users = Users(store, keys, limits, live, bus=LocalBus(live))
     created = None
     if not await store.list_apps():

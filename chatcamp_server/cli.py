@@ -165,11 +165,20 @@ def _public_origins(args: argparse.Namespace) -> PublicOrigins:
 
 def write_first_app(path: Path, app_id: str, api_key: str) -> None:
     """The first app's credentials go to a file only this user can read, not to standard
-    output: service managers keep a server's output in logs that others read and ship."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps({"app_id": app_id, "api_key": api_key}) + "\n")
+    output: service managers keep a server's output in logs that others read and ship.  The
+    file is written new (never through an existing file or link, whose mode would stay) and
+    renamed into place."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps({"app_id": app_id, "api_key": api_key}) + "\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ServerError(f"cannot write the first app's API key to {path} ({exc.strerror}); "
+                          f"app {app_id} exists but its key is lost: make another with "
+                          "serve.py apps create", "FIRST_APP_FILE") from None
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -178,7 +187,7 @@ async def _serve(args: argparse.Namespace) -> None:
         field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
     public = _public_origins(args)
     db, secret = _paths(args)
-    server, created = await open_server(db, secret, limits, public, args.demo)
+    server, created = await open_server(db, secret, public, limits, args.demo)
     if created:
         credentials = first_app_path(db)
         write_first_app(credentials, *created)

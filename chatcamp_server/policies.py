@@ -38,25 +38,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def normalize_origin(origin: str) -> str:
+    """An origin as browsers write it in ``Origin``: lower-case scheme and host, and no port
+    when it is the scheme's default."""
+    parts = urlsplit(check_origin(origin))
+    try:
+        port = parts.port
+    except ValueError:
+        raise BadRequest(f"{origin!r} has no valid port", "INVALID_ORIGIN") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise BadRequest(f"{origin!r} names no host", "INVALID_ORIGIN")
+    host = f"[{host}]" if ":" in host else host
+    scheme = parts.scheme.lower()
+    return f"{scheme}://{host}" if port in (None, DEFAULT_PORTS[scheme]) else \
+        f"{scheme}://{host}:{port}"
+
+
 @dataclass(frozen=True)
 class PublicOrigins:
     """The origins under which browsers reach this server, and the Host values they imply."""
 
+    ordered: tuple[str, ...]
+    """As configured (normalized); the first is the one the server names in its output."""
     origins: frozenset[str]
     hosts: frozenset[str]
 
     @classmethod
     def of(cls, origins: list[str]) -> PublicOrigins:
+        ordered = tuple(dict.fromkeys(normalize_origin(o) for o in origins))
         hosts = set()
-        for origin in origins:
-            parts = urlsplit(check_origin(origin))
-            host = (parts.hostname or "").lower()
-            host = f"[{host}]" if ":" in host else host
+        for origin in ordered:
+            parts = urlsplit(origin)
+            netloc = parts.netloc
             port = parts.port or DEFAULT_PORTS[parts.scheme]
+            host = netloc if parts.port is None else netloc.rsplit(":", 1)[0]
             hosts.add(f"{host}:{port}")
             if port == DEFAULT_PORTS[parts.scheme]:
                 hosts.add(host)
-        return cls(frozenset(origins), frozenset(hosts))
+        return cls(ordered, frozenset(ordered), frozenset(hosts))
 
     @classmethod
     def default(cls, listen_host: str, port: int) -> PublicOrigins:
@@ -74,7 +94,7 @@ class PublicOrigins:
         return host is not None and host.lower() in self.hosts
 
     def first(self) -> str:
-        return min(self.origins)
+        return self.ordered[0]
 
 
 def may_connect(app: App, origin: str | None, public: PublicOrigins) -> bool:

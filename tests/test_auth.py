@@ -39,7 +39,8 @@ class World:
         self.limits = Limits()
         self.clock = Clock()
         self.live = LiveSessions()
-        self.auth = Authenticator(self.store, self.keys, self.limits, self.clock)
+        self.auth = Authenticator(self.store, self.keys, self.limits,
+                                  PublicOrigins.default("127.0.0.1", 8000), self.clock)
         self.users = Users(self.store, self.keys, self.limits, self.live, self.clock)
         self.app: App
         self.api_key = ""

@@ -23,7 +23,7 @@ from .policies import PublicOrigins
 from .rate_limit import MemoryLoginLimits
 from .server_api import ServerApi
 from .settings import DEFAULT_LIMITS, Limits
-from .sqlite_store import SQLiteStore
+from .sqlite_store import SQLiteDemoTable, SQLiteStore
 from .store import Store
 from .users import Users
 
@@ -59,7 +59,8 @@ class Server:
         await self.store.close()
 
 
-async def open_store(db_path: str | Path, secret_path: str | Path) -> tuple[Store, ServerKeys]:
+async def open_store(db_path: str | Path,
+                     secret_path: str | Path) -> tuple[SQLiteStore, ServerKeys]:
     keys = ServerKeys(load_or_create_secret(Path(secret_path)))
     store = SQLiteStore(db_path)
     await store.open()
@@ -89,7 +90,7 @@ async def open_server(db_path: str | Path, secret_path: str | Path, public: Publ
     if not await store.list_apps():
         app, api_key = await create_app(store, keys, limits, FIRST_APP_NAME)
         created = (app.id, api_key)
-    demo_backend = DemoBackend(store, keys, limits) if demo else None
+    demo_backend = DemoBackend(store, SQLiteDemoTable(store), keys, limits) if demo else None
     if demo_backend is not None:
         await demo_backend.open()
 

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from . import validation
 from .apps import create_app
+from .demo_table import DemoTable
 from .errors import (
     BadRequest,
     Conflict,
@@ -54,8 +55,11 @@ MAX_COOKIE_CHARS = 100
 
 
 class DemoBackend:
-    def __init__(self, store: Store, keys: ServerKeys, limits: Limits) -> None:
+    def __init__(self, store: Store, table: DemoTable, keys: ServerKeys, limits: Limits) -> None:
+        """``store`` only to create the demo's app, as an operator would; all else in
+        ``table``, the demo's own."""
         self.store = store
+        self.table = table
         self.keys = keys
         self.limits = limits
         self.api_base = ""
@@ -67,7 +71,7 @@ class DemoBackend:
 
     async def open(self) -> None:
         """Load the demo's app, or create it."""
-        sealed = await self.store.demo_get(CONFIG_KEY)
+        sealed = await self.table.get(CONFIG_KEY)
         if sealed is not None:
             blob = self.keys.unseal(sealed, "demo-config")
             if blob is None:
@@ -79,7 +83,7 @@ class DemoBackend:
                 return
         app, api_key = await create_app(self.store, self.keys, self.limits, DEMO_APP_NAME)
         blob = json.dumps({"version": CONFIG_VERSION, "app_id": app.id, "api_key": api_key})
-        await self.store.demo_put(CONFIG_KEY, self.keys.seal(blob, "demo-config"))
+        await self.table.put(CONFIG_KEY, self.keys.seal(blob, "demo-config"))
         self.app_id, self._api_key = app.id, api_key
 
     async def start(self, api_base: str, host: str) -> None:
@@ -114,11 +118,11 @@ class DemoBackend:
             cookie = self._cookie(request) or secrets.token_urlsafe(32)
             browser = self._browser(cookie)
             claim = self._key("claim", username)
-            await self.store.demo_add(claim, browser)
-            owner = await self.store.demo_get(claim)
+            await self.table.add(claim, browser)
+            owner = await self.table.get(claim)
             if owner is None or not hmac.compare_digest(owner, browser):
                 raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
-            await self.store.demo_put(self._key("browser", browser.hex()),
+            await self.table.put(self._key("browser", browser.hex()),
                                       self.keys.seal(username, "demo-signin"))
         except ServerError as exc:
             return error_response(exc)
@@ -131,7 +135,7 @@ class DemoBackend:
         """Sign out, keeping the browser's cookie: the names it claimed stay its own."""
         cookie = self._cookie(request)
         if cookie:
-            await self.store.demo_delete(self._key("browser", self._browser(cookie).hex()))
+            await self.table.delete(self._key("browser", self._browser(cookie).hex()))
         return json_response({"username": None})
 
     async def me(self, request: web.Request) -> web.Response:
@@ -146,11 +150,11 @@ class DemoBackend:
         try:
             username, _ = await self._signed_in(request)
             account_key = self._key("account", username)
-            sealed = await self.store.demo_get(account_key)
+            sealed = await self.table.get(account_key)
             token = self.keys.unseal(sealed, account_key) if sealed else None
             if token is None:
                 token = await self._create_user(username)
-                await self.store.demo_put(account_key, self.keys.seal(token, account_key))
+                await self.table.put(account_key, self.keys.seal(token, account_key))
         except ServerError as exc:
             return error_response(exc)
         return json_response({"app_id": self.app_id, "user_id": username, "access_token": token})
@@ -174,7 +178,7 @@ class DemoBackend:
     async def _signed_in(self, request: web.Request) -> tuple[str, bytes]:
         cookie = self._cookie(request)
         browser = self._browser(cookie) if cookie else b""
-        sealed = await self.store.demo_get(self._key("browser", browser.hex())) if cookie else None
+        sealed = await self.table.get(self._key("browser", browser.hex())) if cookie else None
         username = self.keys.unseal(sealed, "demo-signin") if sealed else None
         if username is None:
             raise Unauthorized("sign in first (POST /demo/signin)", "NOT_SIGNED_IN")

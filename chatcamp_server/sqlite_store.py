@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from .demo_table import DemoTable
 from .errors import Conflict, StorageUnavailable
 from .store import PROFILE_TOKEN, App, Store, Token, User
 
@@ -363,25 +364,6 @@ class SQLiteStore(Store):
         return await self._one("SELECT 1 FROM revoked_sessions WHERE id=?", (session_id,),
                                lambda row: True) or False
 
-    # demo integrator
-
-    async def demo_get(self, key: str) -> bytes | None:
-        return await self._one("SELECT value FROM demo_kv WHERE key=?", (key,), lambda r: r[0])
-
-    async def demo_put(self, key: str, value: bytes) -> None:
-        await self._run(self._write, lambda db: db.execute(
-            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value)))
-
-    async def demo_add(self, key: str, value: bytes) -> bool:
-        return await self._run(self._write, lambda db: db.execute(
-            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-            (key, value)).rowcount == 1)
-
-    async def demo_delete(self, key: str) -> None:
-        await self._run(self._write, lambda db: db.execute("DELETE FROM demo_kv WHERE key=?",
-                                                           (key,)))
-
     # helpers
 
     def _read(self) -> sqlite3.Connection:
@@ -395,3 +377,28 @@ class SQLiteStore(Store):
 
     async def _all(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> list[T]:
         return [convert(row) for row in self._read().execute(sql, args)]
+
+
+class SQLiteDemoTable(DemoTable):
+    """The demo's table in the store's SQLite file, through the store's own connections."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._store._one("SELECT value FROM demo_kv WHERE key=?", (key,),
+                                      lambda r: r[0])
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._store._run(self._store._write, lambda db: db.execute(
+            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value)))
+
+    async def add(self, key: str, value: bytes) -> bool:
+        return await self._store._run(self._store._write, lambda db: db.execute(
+            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+            (key, value)).rowcount == 1)
+
+    async def delete(self, key: str) -> None:
+        await self._store._run(self._store._write, lambda db: db.execute(
+            "DELETE FROM demo_kv WHERE key=?", (key,)))

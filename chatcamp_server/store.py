@@ -153,17 +153,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def is_session_consumed(self, session_id: str) -> bool:
         """A read, to refuse a used key before any other work; ``consume_session`` decides."""
-
-    # the demo integrator's own table (it is a separate party; it shares only the file)
-    @abc.abstractmethod
-    async def demo_get(self, key: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    async def demo_put(self, key: str, value: bytes) -> None: ...
-
-    @abc.abstractmethod
-    async def demo_add(self, key: str, value: bytes) -> bool:
-        """Store ``value`` only if ``key`` has none yet, atomically; True if it was stored."""
-
-    @abc.abstractmethod
-    async def demo_delete(self, key: str) -> None: ...

@@ -80,8 +80,8 @@ class ChatSocket:
         ended_by_server = False
 
         async def deliver(frame: dict[str, Any] | None, how: How) -> None:
-            """Never raises: a client that has just gone away is the bus's caller's problem
-            no more than it is the client's."""
+            """Never raises: that a client has just gone away is no concern of the revocation
+            or the message that was on its way to it."""
             nonlocal ended_by_server
             if how != "send":
                 ended_by_server = how == "end"

@@ -21,7 +21,7 @@ Deliver = Callable[[dict[str, Any] | None, How], Awaitable[None]]
 """Hands a live socket a frame: ``send`` pushes it and the session goes on; ``end`` pushes
 it (a failure ack) and closes, the session ended and its key revoked; ``shutdown`` closes
 without ending, so the SDK may resume with its session key.  One callable rather than one
-per action: it lives as long as the session, and each costs a closure a session."""
+per action: each would be a closure held for as long as its session lasts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,17 @@ def _refused(message: str) -> ConnectRefused:
 
 NO_TOKEN_FOR_APP = "This app requires an access token"
 NO_TOKEN_FOR_USER = "An access token is required for this user"
+REVOKED = "Access token revoked"
+
+
+def _why_unusable(token: Token | None, now: float) -> str | None:
+    """Why a stored token no longer logs anyone in, or None while it does (a token gone from
+    the store counts as revoked)."""
+    if token is None or token.revoked_at is not None:
+        return REVOKED
+    if token.expires_at is not None and now >= token.expires_at:
+        return "Access token expired"
+    return None
 
 
 class Authenticator:
@@ -156,10 +167,9 @@ class Authenticator:
         if found is None or not hmac.compare_digest(found[1].mac, mac):
             raise BadCredential("Invalid access token")
         user, token = found
-        if token.revoked_at is not None:
-            raise BadCredential("Access token revoked")
-        if token.expires_at is not None and self.clock() >= token.expires_at:
-            raise BadCredential("Access token expired")
+        unusable = _why_unusable(token, self.clock())
+        if unusable:
+            raise BadCredential(unusable)
         return user, token
 
     async def _resume(self, creds: Credentials, client: Client) -> Login:
@@ -197,10 +207,9 @@ class Authenticator:
 
     async def _usable_token(self, token_id: str, now: float) -> Token:
         token = await self.store.get_token(token_id)
-        if token is None or token.revoked_at is not None:
-            raise _refused("Access token revoked")
-        if token.expires_at is not None and now >= token.expires_at:
-            raise _refused("Access token expired")
+        unusable = _why_unusable(token, now)
+        if unusable or token is None:
+            raise _refused(unusable or REVOKED)
         return token
 
     async def recheck(self, login: Login) -> None:

@@ -139,13 +139,15 @@ class MemoryLoginLimits(LoginLimits):
                     user_id: str | None = None) -> None:
         address = address_key(address)
         now = self.clock()
-        _refuse(self._addresses.retry_after(address, now), "from this address")
+        _refuse(self._addresses.retry_after(address, now),
+                "Too many failed logins from this address")
         if app_id is None or user_id is None:
             return
         _refuse(self._pairs.retry_after((app_id, user_id, address), now),
-                "for this user from this address")
+                "Too many failed logins for this user from this address")
         if not self._is_known(app_id, user_id, address, now):
-            _refuse(self._users.retry_after((app_id, user_id), now), "for this user")
+            _refuse(self._users.retry_after((app_id, user_id), now),
+                    "Too many failed logins for this user")
 
     async def failed(self, address: str, app_id: str | None = None,
                      user_id: str | None = None) -> None:
@@ -157,7 +159,7 @@ class MemoryLoginLimits(LoginLimits):
             self._users.record((app_id, user_id), now)
 
     async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
-        key = hash((app_id, user_id, address_key(address)))
+        key = _known_key(app_id, user_id, address_key(address))
         self._known.pop(key, None)
         self._known[key] = self.clock()
         if len(self._known) > self._max_keys:
@@ -166,18 +168,18 @@ class MemoryLoginLimits(LoginLimits):
     async def creating_user(self, address: str) -> None:
         address = address_key(address)
         now = self.clock()
-        wait = self._new_users.retry_after(address, now)
-        if wait > 0:
-            raise RateLimited(f"Too many new users from this address; try again in "
-                              f"{math.ceil(wait)} s", math.ceil(wait))
+        _refuse(self._new_users.retry_after(address, now), "Too many new users from this address")
         self._new_users.record(address, now)
 
     def _is_known(self, app_id: str, user_id: str, address: str, now: float) -> bool:
-        seen = self._known.get(hash((app_id, user_id, address)))
+        seen = self._known.get(_known_key(app_id, user_id, address))
         return seen is not None and now - seen < self._known_for
 
 
-def _refuse(wait: float, whose: str) -> None:
+def _known_key(app_id: str, user_id: str, address: str) -> int:
+    return hash((app_id, user_id, address))
+
+
+def _refuse(wait: float, what: str) -> None:
     if wait > 0:
-        raise RateLimited(f"Too many failed logins {whose}; try again in {math.ceil(wait)} s",
-                          math.ceil(wait))
+        raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait))

@@ -122,8 +122,8 @@ class DemoBackend:
             owner = await self.table.get(claim)
             if owner is None or not hmac.compare_digest(owner, browser):
                 raise Conflict(f"the name {username!r} is taken in this demo", "USERNAME_TAKEN")
-            await self.table.put(self._key("browser", browser.hex()),
-                                      self.keys.seal(username, "demo-signin"))
+            await self.table.put(self._signin_key(browser),
+                                 self.keys.seal(username, "demo-signin"))
         except ServerError as exc:
             return error_response(exc)
         response = json_response({"username": username})
@@ -135,12 +135,12 @@ class DemoBackend:
         """Sign out, keeping the browser's cookie: the names it claimed stay its own."""
         cookie = self._cookie(request)
         if cookie:
-            await self.table.delete(self._key("browser", self._browser(cookie).hex()))
+            await self.table.delete(self._signin_key(self._browser(cookie)))
         return json_response({"username": None})
 
     async def me(self, request: web.Request) -> web.Response:
         try:
-            return json_response({"username": (await self._signed_in(request))[0]})
+            return json_response({"username": await self._signed_in(request)})
         except ServerError as exc:
             return error_response(exc)
 
@@ -148,7 +148,7 @@ class DemoBackend:
         """The signed-in user's ChatCamp token, the user created through the server API on
         first use."""
         try:
-            username, _ = await self._signed_in(request)
+            username = await self._signed_in(request)
             account_key = self._key("account", username)
             sealed = await self.table.get(account_key)
             token = self.keys.unseal(sealed, account_key) if sealed else None
@@ -175,14 +175,16 @@ class DemoBackend:
         """The browser's identity as stored: a keyed hash, never the cookie itself."""
         return self.keys.mac("demo-cookie", cookie)
 
-    async def _signed_in(self, request: web.Request) -> tuple[str, bytes]:
+    def _signin_key(self, browser: bytes) -> str:
+        return self._key("browser", browser.hex())
+
+    async def _signed_in(self, request: web.Request) -> str:
         cookie = self._cookie(request)
-        browser = self._browser(cookie) if cookie else b""
-        sealed = await self.table.get(self._key("browser", browser.hex())) if cookie else None
+        sealed = await self.table.get(self._signin_key(self._browser(cookie))) if cookie else None
         username = self.keys.unseal(sealed, "demo-signin") if sealed else None
         if username is None:
             raise Unauthorized("sign in first (POST /demo/signin)", "NOT_SIGNED_IN")
-        return username, browser
+        return username
 
     async def _create_user(self, username: str) -> str:
         token = random_secret("demo_")

@@ -21,8 +21,8 @@ from . import connections
 from .app import Server, open_server, open_store
 from .apps import allowed_origins, create_app, describe, update_policies
 from .errors import ServerError
-from .policies import PublicOrigins
 from .http_support import RedactingAccessLogger, quiet_malformed_requests
+from .policies import WILDCARD_HOSTS, PublicOrigins
 from .settings import DEFAULT_LIMITS
 from .static_files import ROOT
 
@@ -157,7 +157,7 @@ def _raise_file_limit() -> None:
 def _public_origins(args: argparse.Namespace) -> PublicOrigins:
     if args.public_origin:
         return PublicOrigins.of(args.public_origin)
-    if args.host in ("0.0.0.0", "::", ""):
+    if args.host in WILDCARD_HOSTS:
         logging.warning("listening on every address, but answering only for loopback names: "
                         "give --public-origin for the address browsers use")
     return PublicOrigins.default(args.host, args.port)
@@ -214,7 +214,7 @@ async def _serve(args: argparse.Namespace) -> None:
         await server.demo.start(f"http://{local}:{args.port}", urlsplit(page).netloc)
         print(f"Demo (demo app {server.demo.app_id}): {page}/ and "
               f"{page}/static/widget_demo.html?user=alice")
-    print(f"Serving on http://{local}:{args.port}/ for {', '.join(sorted(public.origins))} "
+    print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
           "(Ctrl-C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,6 +17,8 @@ from .store import App
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+"""Listening addresses that mean every address, so name no origin of their own."""
 
 
 def check_origin(origin: str) -> str:
@@ -84,7 +86,7 @@ class PublicOrigins:
         under each of its names, so ``make run`` works from ``localhost`` too.  A server
         reached under any other name must be told so with ``--public-origin``."""
         host = listen_host.strip("[]")
-        if host in ("", "0.0.0.0", "::") or _is_loopback(host):
+        if host in WILDCARD_HOSTS or _is_loopback(host):
             names: tuple[str, ...] = LOOPBACK_NAMES
         else:
             names = (f"[{host}]" if ":" in host else host,)

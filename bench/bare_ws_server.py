@@ -15,7 +15,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chatcamp_server.http_support import RedactingAccessLogger  # noqa: E402
+from chatcamp_server.web.http_support import RedactingAccessLogger  # noqa: E402
 
 FRAME = '{"t":"users.auth.ack","d":{"ok":true,"user":{"id":"bare"},"session_key":"x"}}'
 

@@ -10,22 +10,24 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from . import openapi, static_files
-from .apps import create_app
-from .auth import Authenticator
-from .bus import LocalBus
-from .chat_socket import ChatSocket
-from .demo import DemoBackend
-from .http_support import Gate, client_api_not_implemented
-from .keys import ServerKeys, load_or_create_secret
-from .live import LiveSessions
-from .policies import PublicOrigins
-from .rate_limit import MemoryLoginLimits
-from .server_api import ServerApi
-from .settings import DEFAULT_LIMITS, Limits
-from .sqlite_store import SQLiteDemoTable, SQLiteStore
-from .store import Store
-from .users import Users
+from chatcamp_server.web import openapi
+
+from chatcamp_server.web import static_files
+from chatcamp_server.apps import create_app
+from chatcamp_server.sessions.auth import Authenticator
+from chatcamp_server.sessions.bus import LocalBus
+from chatcamp_server.web.chat_socket import ChatSocket
+from chatcamp_server.web.demo import DemoBackend
+from chatcamp_server.web.http_support import Gate, client_api_not_implemented
+from chatcamp_server.keys import ServerKeys, load_or_create_secret
+from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.sessions.rate_limit import MemoryLoginLimits
+from chatcamp_server.web.server_api import ServerApi
+from chatcamp_server.settings import DEFAULT_LIMITS, Limits
+from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
+from chatcamp_server.storage.store import Store
+from chatcamp_server.users import Users
 
 log = logging.getLogger("chatcamp_server")
 EXPIRY_SWEEP_SECONDS = 0.5

@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 import time
 
-from . import validation
-from .auth import API_KEY_MAC
-from .errors import BadRequest, NotFound
-from .keys import API_KEY_PREFIX, ServerKeys, random_secret
-from .policies import check_origin
-from .settings import Limits
-from .store import App, Store
+from chatcamp_server import validation
+from chatcamp_server.sessions.auth import API_KEY_MAC
+from chatcamp_server.errors import BadRequest, NotFound
+from chatcamp_server.keys import API_KEY_PREFIX, ServerKeys, random_secret
+from chatcamp_server.policies import check_origin
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import App, Store
 
 MAX_ALLOWED_ORIGINS = 100
 

@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import connections
-from .app import Server, open_server, open_store
-from .apps import allowed_origins, create_app, describe, update_policies
-from .errors import ServerError
-from .http_support import RedactingAccessLogger, quiet_malformed_requests
-from .policies import WILDCARD_HOSTS, PublicOrigins
-from .settings import DEFAULT_LIMITS
-from .static_files import ROOT
+from chatcamp_server.web import connections
+from chatcamp_server.app import Server, open_server, open_store
+from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
+from chatcamp_server.errors import ServerError
+from chatcamp_server.web.http_support import RedactingAccessLogger, quiet_malformed_requests
+from chatcamp_server.policies import WILDCARD_HOSTS, PublicOrigins
+from chatcamp_server.settings import DEFAULT_LIMITS
+from chatcamp_server.web.static_files import ROOT
 
 DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"
 LIMIT_OPTIONS = {

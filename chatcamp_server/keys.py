@@ -28,7 +28,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import StorageUnavailable
+from chatcamp_server.errors import StorageUnavailable
 
 SECRET_BYTES = 32
 API_KEY_PREFIX = "cck_"

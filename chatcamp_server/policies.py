@@ -12,8 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import BadRequest
-from .store import App
+from chatcamp_server.errors import BadRequest
+from chatcamp_server.storage.store import App
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")

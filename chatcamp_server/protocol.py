@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import unquote
 
-from . import validation
-from .errors import SESSION_KEY_INVALID, BadRequest, ServerError
-from .settings import Limits
-from .store import User
+from chatcamp_server import validation
+from chatcamp_server.errors import SESSION_KEY_INVALID, BadRequest, ServerError
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import User
 
 CREDENTIAL_PARAMS = ("app_id", "user_id", "access_token", "session_key")
 MAX_QUERY_PARAMS = 32

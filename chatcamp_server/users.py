@@ -14,14 +14,16 @@ import asyncio
 import time
 from typing import Any, Callable
 
-from . import protocol, validation
-from .auth import NO_TOKEN_FOR_USER, TOKEN_MAC
-from .bus import LocalBus, SessionBus
-from .errors import BadRequest, NotFound
-from .keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
-from .live import LiveSessions, Target
-from .settings import Limits
-from .store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server import protocol
+
+from chatcamp_server import validation
+from chatcamp_server.sessions.auth import NO_TOKEN_FOR_USER, TOKEN_MAC
+from chatcamp_server.sessions.bus import LocalBus, SessionBus
+from chatcamp_server.errors import BadRequest, NotFound
+from chatcamp_server.keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
+from chatcamp_server.sessions.live import LiveSessions, Target
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
 
 MAX_TOKEN_LIFETIME = 10 * 365 * 86400.0
 

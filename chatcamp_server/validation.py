@@ -11,8 +11,8 @@ import re
 import unicodedata
 from typing import Any
 
-from .errors import BadRequest, PayloadTooLarge
-from .settings import Limits
+from chatcamp_server.errors import BadRequest, PayloadTooLarge
+from chatcamp_server.settings import Limits
 
 APP_ID_RE = re.compile(r"[A-Za-z0-9_]+")
 """ChatCamp app IDs were 19-digit numbers; letters and ``_`` are allowed for new apps, ``-`` is

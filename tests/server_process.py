@@ -90,7 +90,7 @@ class ServerProcess:
         table under the server secret (the key is shown nowhere)."""
         import sqlite3
 
-        from chatcamp_server.demo import CONFIG_KEY
+        from chatcamp_server.web.demo import CONFIG_KEY
         from chatcamp_server.keys import ServerKeys, load_or_create_secret
 
         keys = ServerKeys(load_or_create_secret(Path(str(self.db) + ".secret")))

@@ -10,15 +10,15 @@ from typing import Any, AsyncIterator
 import pytest
 
 from chatcamp_server.apps import create_app
-from chatcamp_server.auth import Authenticator
+from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.errors import SESSION_KEY_INVALID, BadRequest, Conflict, NotFound
 from chatcamp_server.keys import ServerKeys, load_or_create_secret
-from chatcamp_server.live import LiveSessions
+from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.protocol import ConnectRefused, Credentials
 from chatcamp_server.settings import Limits
-from chatcamp_server.sqlite_store import SQLiteStore
-from chatcamp_server.store import App
+from chatcamp_server.storage.sqlite import SQLiteStore
+from chatcamp_server.storage.store import App
 from chatcamp_server.users import Users
 
 
@@ -233,7 +233,7 @@ async def test_app_with_existing_chatcamp_ids(world: World) -> None:
 async def test_policies_refuse_id_login_and_foreign_origins(world: World) -> None:
     """require_access_token refuses ID login before any user is made; allowed origins refuse
     other pages but not the server's own page nor origin-less clients."""
-    from chatcamp_server.auth import Client
+    from chatcamp_server.sessions.auth import Client
 
     world.auth.public = PublicOrigins.of(["http://chat.local"])
     await world.store.update_app(world.app.id, ("https://shop.example",), True)

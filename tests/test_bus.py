@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcamp_server.bus import LocalBus
-from chatcamp_server.live import How, LiveSession, LiveSessions, Target
+from chatcamp_server.sessions.bus import LocalBus
+from chatcamp_server.sessions.live import How, LiveSession, LiveSessions, Target
 
 
 class Socket:

@@ -1,5 +1,5 @@
 """Connections that never finish a request are closed, and one address cannot hold more than
-its share of connections (``chatcamp_server/connections.py``).
+its share of connections (``chatcamp_server/web/connections.py``).
 
 The head and keep-alive timers are tested in-process with short ``Limits`` on a small app
 (``serve.py`` has no option for them); the body timeout and the per-address cap on a real
@@ -21,7 +21,7 @@ from aiohttp import web
 from server_process import ServerProcess
 from ws_client import assert_healthy, id_query, login
 
-from chatcamp_server import connections
+from chatcamp_server.web import connections
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
 CLOSE_MARGIN = 3.0

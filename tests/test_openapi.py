@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 from server_process import ServerProcess
 
-from chatcamp_server.server_api import ServerApi
+from chatcamp_server.web.server_api import ServerApi
 from chatcamp_server.users import Users
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -6,7 +6,7 @@ import pytest
 
 from chatcamp_server.errors import BadRequest
 from chatcamp_server.policies import PublicOrigins, check_origin, gets_cors, may_connect
-from chatcamp_server.store import App
+from chatcamp_server.storage.store import App
 
 SHOP = App("1", "shop", ("https://shop.example",), 0.0)
 OPEN = App("2", "open", (), 0.0)

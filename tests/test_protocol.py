@@ -10,7 +10,7 @@ from chatcamp_server import protocol
 from chatcamp_server.errors import SESSION_KEY_INVALID
 from chatcamp_server.protocol import ConnectRefused, Credentials, FrameError
 from chatcamp_server.settings import Limits
-from chatcamp_server.store import User
+from chatcamp_server.storage.store import User
 
 LIMITS = Limits()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatcamp_server.errors import RateLimited
-from chatcamp_server.rate_limit import MemoryLoginLimits
+from chatcamp_server.sessions.rate_limit import MemoryLoginLimits
 from chatcamp_server.settings import Limits
 
 

@@ -22,7 +22,7 @@ from server_process import free_port
 
 from chatcamp_server.app import Server, open_server
 from chatcamp_server.policies import PublicOrigins
-from chatcamp_server.store import App
+from chatcamp_server.storage.store import App
 
 
 class World:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from server_process import ROOT, ServerProcess
 
-from chatcamp_server.static_files import SCOPED_SDK_URL, SCOPED_SDK_WRAPPER
+from chatcamp_server.web.static_files import SCOPED_SDK_URL, SCOPED_SDK_WRAPPER
 
 
 def http_call(url: str, method: str = "GET", body: bytes | None = None,

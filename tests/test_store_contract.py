@@ -14,9 +14,9 @@ from typing import AsyncIterator, Awaitable, Callable
 import pytest
 
 from chatcamp_server.errors import Conflict
-from chatcamp_server.demo_table import DemoTable
-from chatcamp_server.sqlite_store import SQLiteDemoTable, SQLiteStore
-from chatcamp_server.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
+from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
 
 NOW = 1_800_000_000.0
 

@@ -19,7 +19,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 FOLDERS = {
     "/chatcamp_web": "chatcamp_web",

@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import policies
-from .errors import MisdirectedRequest, NotFound, ServerError
-from .policies import PublicOrigins
-from .server_api import error_response
-from .store import App, Store
+from chatcamp_server import policies
+from chatcamp_server.errors import MisdirectedRequest, NotFound, ServerError
+from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.web.server_api import error_response
+from chatcamp_server.storage.store import App, Store
 
 log = logging.getLogger("chatcamp_server.http")
 

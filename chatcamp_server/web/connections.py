@@ -28,10 +28,10 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
-from .rate_limit import address_key
-from .settings import Limits
+from chatcamp_server.sessions.rate_limit import address_key
+from chatcamp_server.settings import Limits
 
-log = logging.getLogger("chatcamp_server.connections")
+log = logging.getLogger("chatcamp_server.web.connections")
 
 
 def _plain_response(status: str, text: str, *headers: str) -> bytes:

@@ -15,9 +15,13 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apps, policies, validation
-from .auth import NO_TOKEN_FOR_APP, Authenticator
-from .errors import (
+from chatcamp_server import apps
+
+from chatcamp_server import policies
+
+from chatcamp_server import validation
+from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, Authenticator
+from chatcamp_server.errors import (
     BadRequest,
     NotFound,
     PayloadTooLarge,
@@ -27,11 +31,11 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from .live import Target
-from .rate_limit import LoginLimits
-from .settings import Limits
-from .store import App
-from .users import Users
+from chatcamp_server.sessions.live import Target
+from chatcamp_server.sessions.rate_limit import LoginLimits
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import App
+from chatcamp_server.users import Users
 
 Method = Callable[[App, dict[str, Any]], Awaitable[dict[str, Any]]]
 BODY_TYPES = ("application/json", "text/plain", "application/octet-stream")

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .demo_table import DemoTable
-from .errors import Conflict, StorageUnavailable
-from .store import PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.errors import Conflict, StorageUnavailable
+from chatcamp_server.storage.store import PROFILE_TOKEN, App, Store, Token, User
 
 T = TypeVar("T")
 

@@ -34,8 +34,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable
 
-from .errors import RateLimited
-from .settings import DEFAULT_LIMITS, Limits
+from chatcamp_server.errors import RateLimited
+from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
 
 @functools.lru_cache(maxsize=4096)

@@ -13,8 +13,8 @@ import abc
 import asyncio
 from typing import Any
 
-from . import protocol
-from .live import LiveSessions, Target
+from chatcamp_server import protocol
+from chatcamp_server.sessions.live import LiveSessions, Target
 
 
 class SessionBus(abc.ABC):

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import protocol
-from .auth import Authenticator, Client, Login
-from .errors import ServerError
-from .live import How, LiveSession, LiveSessions
-from .settings import Limits
-from .users import Users
+from chatcamp_server import protocol
+from chatcamp_server.sessions.auth import Authenticator, Client, Login
+from chatcamp_server.errors import ServerError
+from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
+from chatcamp_server.settings import Limits
+from chatcamp_server.users import Users
 
 log = logging.getLogger("chatcamp_server.socket")
 

@@ -27,10 +27,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import validation
-from .apps import create_app
-from .demo_table import DemoTable
-from .errors import (
+from chatcamp_server import validation
+from chatcamp_server.apps import create_app
+from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.errors import (
     BadRequest,
     Conflict,
     ServerError,
@@ -38,12 +38,12 @@ from .errors import (
     Unauthorized,
     UpstreamError,
 )
-from .keys import ServerKeys, random_secret
-from .server_api import error_response, json_response
-from .settings import Limits
-from .store import Store
+from chatcamp_server.keys import ServerKeys, random_secret
+from chatcamp_server.web.server_api import error_response, json_response
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import Store
 
-log = logging.getLogger("chatcamp_server.demo")
+log = logging.getLogger("chatcamp_server.web.demo")
 
 COOKIE = "chatcamp_demo"
 CONFIG_KEY = "config"

@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import policies
-from .errors import SESSION_KEY_INVALID
-from .keys import ServerKeys, SessionClaims, random_id
-from .policies import PublicOrigins
-from .protocol import ConnectRefused, Credentials
-from .rate_limit import LoginLimits, MemoryLoginLimits
-from .settings import Limits
-from .store import App, Store, Token, User
+from chatcamp_server import policies
+from chatcamp_server.errors import SESSION_KEY_INVALID
+from chatcamp_server.keys import ServerKeys, SessionClaims, random_id
+from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.protocol import ConnectRefused, Credentials
+from chatcamp_server.sessions.rate_limit import LoginLimits, MemoryLoginLimits
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import App, Store, Token, User
 
 TOKEN_MAC = "token"
 API_KEY_MAC = "api_key"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .settings import DEFAULT_LIMITS, Limits
+from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

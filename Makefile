@@ -17,7 +17,8 @@ test: setup setup-test
 
 setup: $(VENV)/.runtime node_modules/.installed build/wheels/.installed
 
-setup-test: setup $(VENV)/.test /usr/bin/chromium
+setup-test: setup $(VENV)/.test /usr/bin/chromium /usr/bin/redis-server /usr/sbin/haproxy \
+	/usr/lib/postgresql/15/bin/initdb
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,14 @@ build/wheels/.installed: requirements-browser.txt $(VENV)/.runtime
 /usr/bin/chromium:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+# The cluster tests start private PostgreSQL, Redis and HAProxy instances of their own; these
+# are Debian's packages, installed here and never started as services (nothing here enables
+# them).
+/usr/bin/redis-server /usr/sbin/haproxy /usr/lib/postgresql/15/bin/initdb:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends \
+		redis-server haproxy postgresql-15
 
 clean:
 	rm -rf $(VENV) node_modules build

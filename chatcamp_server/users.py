@@ -21,6 +21,7 @@ from chatcamp_server.sessions.auth import NO_TOKEN_FOR_USER, TOKEN_MAC
 from chatcamp_server.sessions.bus import LocalBus, SessionBus
 from chatcamp_server.errors import BadRequest, NotFound
 from chatcamp_server.keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
+from chatcamp_server.sessions.inventory import LocalInventory, SessionInventory
 from chatcamp_server.sessions.live import LiveSessions, Target
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
@@ -34,18 +35,20 @@ def _seal_context(app_id: str, user_id: str) -> str:
 
 class Users:
     def __init__(self, store: Store, keys: ServerKeys, limits: Limits, live: LiveSessions,
-                 clock: Callable[[], float] = time.time, bus: SessionBus | None = None) -> None:
+                 clock: Callable[[], float] = time.time, bus: SessionBus | None = None,
+                 inventory: SessionInventory | None = None) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
         self.live = live
         self.clock = clock
         self.bus = bus or LocalBus(live)
+        self.inventory = inventory or LocalInventory(live)
 
     # views
 
-    def _view(self, user: User, access_token: str | None) -> dict[str, Any]:
-        online = self.live.is_online(user.app_id, user.id)
+    async def _view(self, user: User, access_token: str | None) -> dict[str, Any]:
+        online = await self.inventory.is_online(user.app_id, user.id)
         return {"user": protocol.wire_user(user, online, access_token),
                 "access_token": access_token}
 
@@ -85,11 +88,11 @@ class Users:
         user = User(app.id, user_id, check_access_token=check, created_at=now, updated_at=now,
                     **changes)
         await self.store.create_user(user, self._profile_token(app.id, user_id, plaintext, now))
-        return self._view(user, plaintext)
+        return await self._view(user, plaintext)
 
     async def get(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user = await self._existing(app, body)
-        return self._view(user, await self._readable_token(user))
+        return await self._view(user, await self._readable_token(user))
 
     async def update(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """Change profile fields; a new ``access_token`` replaces (revokes) the old one.
@@ -118,7 +121,7 @@ class Users:
             await self.bus.end(Target(app.id, user.id, frozenset({None})), NO_TOKEN_FOR_USER)
         if plaintext is None:
             plaintext = await self._readable_token(updated)
-        return self._view(updated, plaintext)
+        return await self._view(updated, plaintext)
 
     async def update_own_profile(self, app_id: str, user_id: str,
                                  changes: dict[str, Any]) -> dict[str, Any]:
@@ -181,18 +184,18 @@ class Users:
 
     async def list_sessions(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user_id = validation.user_id(body.get("id"), self.limits)
-        return {"sessions": [s.describe() for s in self.live.for_user(app.id, user_id)]}
+        return {"sessions": [{k: v for k, v in found.items() if k != "key_expires_at"}
+                             for found in await self.inventory.for_user(app.id, user_id)]}
 
     async def end_session(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user_id = validation.user_id(body.get("id"), self.limits)
         session_id = body.get("session_id")
         if not isinstance(session_id, str):
             raise BadRequest("session_id is required and must be a string", "INVALID_FIELD")
-        session = self.live.get(session_id)
-        if session is None or (session.app_id, session.user_id) != (app.id, user_id):
+        found = await self.inventory.find(app.id, user_id, session_id)
+        if found is None:
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
-        await self.store.consume_session(session.session_id, session.key_expires_at,
-                                         self.clock())
+        await self.store.consume_session(session_id, found["key_expires_at"], self.clock())
         await self.bus.end(Target(app.id, user_id, session_id=session_id),
                            "Session ended by the server")
         return {"sessions_closed": 1}

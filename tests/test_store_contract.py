@@ -177,6 +177,32 @@ async def test_consumed_sessions_are_forgotten_once_their_key_expired(store: Sto
     assert await store.is_session_consumed("new")
 
 
+# checks of many live sessions at once
+
+
+async def test_unusable_tokens_names_the_revoked_expired_and_unknown(store: Store) -> None:
+    """unusable_tokens returns exactly the revoked, expired and unknown IDs, over more IDs than
+    one query may carry."""
+    await with_user(store)
+    await store.add_token(token("live", "ann"))
+    await store.add_token(token("later", "ann", expires_at=NOW + 100))
+    await store.add_token(token("over", "ann", expires_at=NOW + 5))
+    await store.add_token(token("gone", "ann"))
+    await store.revoke_tokens(app().id, "ann", NOW, token_id="gone")
+    unknown = {f"u{n}" for n in range(2000)}
+    asked = {"live", "later", "over", "gone"} | unknown
+    assert await store.unusable_tokens(asked, NOW + 10) == {"over", "gone"} | unknown
+    assert await store.unusable_tokens([], NOW) == set()
+
+
+async def test_consumed_sessions_names_the_used_keys_among_many(store: Store) -> None:
+    """consumed_sessions returns exactly the consumed IDs among those asked about."""
+    await store.consume_session("ended", NOW + 100, NOW)
+    asked = {"ended"} | {f"s{n}" for n in range(2000)}
+    assert await store.consumed_sessions(asked) == {"ended"}
+    assert await store.consumed_sessions([]) == set()
+
+
 # the demo's table: not part of Store, but kept by the same backends today
 
 

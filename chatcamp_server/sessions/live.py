@@ -14,7 +14,7 @@ either the revocation's look found the session, or the login's second check sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, Protocol
 
 How = Literal["send", "end", "shutdown"]
 Deliver = Callable[[dict[str, Any] | None, How], Awaitable[None]]
@@ -61,12 +61,22 @@ class LiveSession:
                 "token_id": self.token_id}
 
 
+class Watcher(Protocol):
+    """Told of every session added or removed, at once and without an await (a cluster's
+    inventory queues the change for the other nodes to see)."""
+
+    def added(self, session: LiveSession) -> None: ...
+
+    def removed(self, session: LiveSession) -> None: ...
+
+
 class LiveSessions:
     def __init__(self) -> None:
         self._by_id: dict[str, LiveSession] = {}
         self._by_user: dict[tuple[str, str], set[str]] = {}
         self.revocations = 0
         """Bumped by ``revoked``; see the module docstring."""
+        self.watchers: list[Watcher] = []
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -74,6 +84,8 @@ class LiveSessions:
     def add(self, session: LiveSession) -> None:
         self._by_id[session.session_id] = session
         self._by_user.setdefault((session.app_id, session.user_id), set()).add(session.session_id)
+        for watcher in self.watchers:
+            watcher.added(session)
 
     def remove(self, session: LiveSession) -> None:
         if self._by_id.get(session.session_id) is session:
@@ -82,6 +94,8 @@ class LiveSessions:
             ids.discard(session.session_id)
             if not ids:
                 self._by_user.pop((session.app_id, session.user_id), None)
+            for watcher in self.watchers:
+                watcher.removed(session)
 
     def get(self, session_id: str) -> LiveSession | None:
         return self._by_id.get(session_id)

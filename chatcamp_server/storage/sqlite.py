@@ -19,7 +19,7 @@ import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Collection, TypeVar
 
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.errors import Conflict, StorageUnavailable
@@ -87,6 +87,8 @@ TOKEN_LOGIN_QUERY = (
     " WHERE t.app_id=? AND t.user_id=? AND t.mac=? ORDER BY t.revoked_at IS NULL DESC LIMIT 1"
 )
 """A token and its user in one lookup, built once: it runs on every token login."""
+SQL_VARIABLES = 900
+"""IDs per ``IN (...)`` query: SQLite builds before 3.32 allow at most 999 variables."""
 
 
 def _app(row: tuple[Any, ...]) -> App:
@@ -363,6 +365,30 @@ class SQLiteStore(Store):
     async def is_session_consumed(self, session_id: str) -> bool:
         return await self._one("SELECT 1 FROM revoked_sessions WHERE id=?", (session_id,),
                                lambda row: True) or False
+
+    # checks of many live sessions at once
+
+    async def unusable_tokens(self, token_ids: Collection[str], now: float) -> set[str]:
+        wanted = set(token_ids)
+        usable: set[str] = set()
+        ids = list(wanted)
+        for start in range(0, len(ids), SQL_VARIABLES):
+            chunk = ids[start:start + SQL_VARIABLES]
+            usable.update(row[0] for row in self._read().execute(
+                f"SELECT id FROM tokens WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                (*chunk, now)))
+        return wanted - usable
+
+    async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
+        ids = list(set(session_ids))
+        consumed: set[str] = set()
+        for start in range(0, len(ids), SQL_VARIABLES):
+            chunk = ids[start:start + SQL_VARIABLES]
+            consumed.update(row[0] for row in self._read().execute(
+                f"SELECT id FROM revoked_sessions WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return consumed
 
     # helpers
 

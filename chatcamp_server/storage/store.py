@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 
 @dataclass(frozen=True)
@@ -153,3 +153,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def is_session_consumed(self, session_id: str) -> bool:
         """A read, to refuse a used key before any other work; ``consume_session`` decides."""
+
+    # checks of many live sessions at once
+
+    @abc.abstractmethod
+    async def unusable_tokens(self, token_ids: Collection[str], now: float) -> set[str]:
+        """Of these token IDs, those revoked, expired or gone.  A cluster node asks this of
+        its live sessions' tokens on a timer, so a revocation whose bus message was lost
+        (the broker down) still ends them: one query for all, not one per session."""
+
+    @abc.abstractmethod
+    async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
+        """Of these session IDs, those whose key is used: for a live session, ended by the
+        server (``users.sessions.end``); the same timer's second question."""

@@ -74,14 +74,16 @@ FIRST_APP_NAME = "first app"
 
 async def open_server(db_path: str | Path, secret_path: str | Path, public: PublicOrigins,
                       limits: Limits = DEFAULT_LIMITS,
-                      demo: bool = False) -> tuple[Server, tuple[str, str] | None]:
+                      demo: bool = False, trusted_proxies: tuple[str, ...] = (),
+                      ) -> tuple[Server, tuple[str, str] | None]:
     """Open storage and build the app.
 
     A database without any app gets one, so that a first start has an app to use; one that
     already has apps (made with ``serve.py apps create`` before the first start, say) gets
     none.  Returns the server and, when the first app was just made, its (app ID, API key),
     which the caller hands to the operator once: the key is not kept anywhere readable.
-    The demo, when asked for, makes an app of its own, never counted as that first app.
+    ``trusted_proxies`` (addresses or networks) are the peers whose forwarding headers are
+    believed.  The demo, when asked for, makes an app of its own, never counted as that first app.
     """
     store, keys = await open_store(db_path, secret_path)
     live = LiveSessions()

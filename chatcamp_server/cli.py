@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "server; repeatable. Requests for any other Host are refused, and "
                              "pages on these origins may always connect (default: the origin "
                              "of --host and --port, and localhost for a loopback address)")
+    parser.add_argument("--trusted-proxy", action="append", metavar="ADDRESS", default=[],
+                        help="the address (or network, such as 10.0.0.0/8) of a reverse proxy "
+                             "or load balancer whose X-Forwarded-For and X-Forwarded-Proto "
+                             "are believed; repeatable (default: none, the headers are "
+                             "ignored)")
     parser.add_argument("--demo", action="store_true",
                         help="serve the demo integrator backend under /demo with an app of its "
                              "own (off by default: it signs anyone in without a password)")
@@ -187,7 +192,8 @@ async def _serve(args: argparse.Namespace) -> None:
         field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
     public = _public_origins(args)
     db, secret = _paths(args)
-    server, created = await open_server(db, secret, public, limits, args.demo)
+    server, created = await open_server(db, secret, public, limits, args.demo,
+                                        tuple(args.trusted_proxy))
     if created:
         credentials = first_app_path(db)
         write_first_app(credentials, *created)

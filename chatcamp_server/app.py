@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable
 
 from aiohttp import web
 
@@ -14,10 +14,12 @@ from chatcamp_server.web import openapi
 
 from chatcamp_server.web import static_files
 from chatcamp_server.apps import create_app
+from chatcamp_server.errors import StorageUnavailable
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.bus import LocalBus
 from chatcamp_server.web.chat_socket import ChatSocket
 from chatcamp_server.web.demo import DemoBackend
+from chatcamp_server.web.health import Health
 from chatcamp_server.web.http_support import Gate, client_api_not_implemented
 from chatcamp_server.keys import ServerKeys, load_or_create_secret
 from chatcamp_server.sessions.live import LiveSessions
@@ -32,6 +34,8 @@ from chatcamp_server.users import Users
 log = logging.getLogger("chatcamp_server")
 EXPIRY_SWEEP_SECONDS = 0.5
 """How often sessions on expired tokens are looked for: they end within this time."""
+DRAIN_TICK = 0.05
+"""How often a drain closes the sockets whose turn has come: 20 batches a second."""
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Server:
     users: Users
     live: LiveSessions
     demo: DemoBackend | None
+    health: Health
     web_app: web.Application
     missing_assets: list[str] = field(default_factory=list)
 
@@ -53,6 +58,25 @@ class Server:
         All at once: one by one, each waiting for its client's close frame, 5,000 took seconds."""
         await asyncio.gather(*(session.deliver(None, "shutdown") for session in self.live.all()),
                              return_exceptions=True)
+
+    async def drain(self, seconds: float) -> None:
+        """Take this node out of service without a stampede: ``/readyz`` fails at once, so
+        the load balancer sends no one new; then the sockets close evenly over ``seconds``,
+        each SDK resuming elsewhere with its session key.  All at once, every client would
+        come back on the other nodes in the same second: the SDK's backoff has no jitter."""
+        self.health.draining = True
+        sessions = self.live.all()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        closed = 0
+        while closed < len(sessions) and seconds > 0:
+            due = min(len(sessions),
+                      1 + int(len(sessions) * (loop.time() - started) / seconds))
+            await asyncio.gather(*(s.deliver(None, "shutdown") for s in sessions[closed:due]),
+                                 return_exceptions=True)
+            closed = due
+            await asyncio.sleep(DRAIN_TICK)
+        await self.close_sockets()
 
     async def close(self) -> None:
         await self.close_sockets()
@@ -101,6 +125,8 @@ async def open_server(db_path: str | Path, secret_path: str | Path, public: Publ
     web_app = web.Application(client_max_size=limits.transport_max_bytes,
                               middlewares=[Gate(store, public).middleware])
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
+    health = Health(store)
+    health.add_routes(web_app)
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
     described = openapi.document(limits)
 
@@ -114,21 +140,47 @@ async def open_server(db_path: str | Path, secret_path: str | Path, public: Publ
     if demo_backend is not None:
         demo_backend.add_routes(web_app)
     missing = static_files.add_routes(web_app)
-    server = Server(store, keys, limits, auth, users, live, demo_backend, web_app, missing)
+    server = Server(store, keys, limits, auth, users, live, demo_backend, health, web_app,
+                    missing)
     return server, created
+
+
+class Rounds:
+    """The rounds of one background timer: a failure is logged and the timer goes on.  An
+    unreachable database is logged once when the rounds start failing and once when they
+    work again, without a traceback: twice a second for the length of an outage would bury
+    everything else in the log."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing = False
+
+    async def run(self, work: Awaitable[object]) -> None:
+        try:
+            await work
+        except StorageUnavailable as exc:
+            if not self.failing:
+                log.warning("%s failed: %s; retrying until it answers", self.what, exc.message)
+            self.failing = True
+            return
+        except Exception:
+            log.exception("%s failed", self.what)
+            return
+        if self.failing:
+            log.info("%s works again", self.what)
+            self.failing = False
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:
     """A token can expire in the middle of a session; nothing else would notice, so a timer
     looks twice a second for sessions that rest on one."""
 
+    rounds = Rounds("ending sessions on expired tokens")
+
     async def sweep() -> None:
         while True:
             await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
-            try:
-                await users.end_expired_sessions()
-            except Exception:
-                log.exception("ending sessions on expired tokens failed")
+            await rounds.run(users.end_expired_sessions())
 
     task = asyncio.create_task(sweep())
     yield

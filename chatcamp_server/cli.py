@@ -39,6 +39,7 @@ LIMIT_OPTIONS = {
         "connections_per_address", "open connections allowed from one address at once"),
 }
 """Command-line option → the ``Limits`` field it sets, and what it means, written once."""
+DRAIN_SECONDS = 10.0
 LISTEN_BACKLOG = 4096
 """After a restart every SDK comes back at the same moment (its backoff has no jitter); with
 aiohttp's default of 128 pending connections the rest were dropped and retried seconds later.
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="serve the demo integrator backend under /demo with an app of its "
                              "own (off by default: it signs anyone in without a password)")
+    parser.add_argument("--drain-seconds", type=float, default=DRAIN_SECONDS, metavar="S",
+                        help="on SIGTERM, fail /readyz, stop accepting and close the live "
+                             "sessions spread over this many seconds, so their clients "
+                             f"reconnect elsewhere a few at a time (default: {DRAIN_SECONDS:g};"
+                             " Ctrl-C closes at once)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
@@ -222,20 +228,20 @@ async def _serve(args: argparse.Namespace) -> None:
               f"{page}/static/widget_demo.html?user=alice")
     print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
           "(Ctrl-C to stop)", flush=True)
-    stop = asyncio.Event()
+    stopping: asyncio.Queue[float] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await _shutdown(server, runner)
+    loop.add_signal_handler(signal.SIGINT, stopping.put_nowait, 0.0)
+    loop.add_signal_handler(signal.SIGTERM, stopping.put_nowait, args.drain_seconds)
+    await _shutdown(server, runner, await stopping.get())
 
 
-async def _shutdown(server: Server, runner: web.AppRunner) -> None:
+async def _shutdown(server: Server, runner: web.AppRunner, drain_seconds: float) -> None:
     """Stop listening first: a client whose socket is closed early would otherwise reconnect
     to this server while it is still closing the others, and have to come back twice."""
+    server.health.draining = True
     for site in list(runner.sites):
         await site.stop()
-    await server.close_sockets()
+    await server.drain(drain_seconds)
     await runner.cleanup()
     await server.close()
 

@@ -15,7 +15,8 @@ error body) without knowing which part of the server raised it::
     ├── MisdirectedRequest       421  a Host this server does not answer for
     ├── RateLimited              429  a login limit or a request budget; ``retry_after`` s
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
-    └── StorageUnavailable       503  the database cannot be opened or used
+    ├── StorageUnavailable       503  the database cannot be opened or used; ``retry_after`` s
+    └── Draining                 503  this node is shutting down; ``retry_after`` s
 
 The codes are stable strings that clients may branch on.  The SDK itself only understands
 ``NOT_AUTHORIZED`` and ``NOT_FOUND`` (both stop its reconnect loop), so failures that must
@@ -30,6 +31,8 @@ class ServerError(Exception):
 
     http_status = 500
     default_code = "INTERNAL"
+    retry_after: int | None = None
+    """Seconds a client should wait before trying again (``Retry-After``), when that helps."""
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -39,8 +42,13 @@ class ServerError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
+    @property
+    def client_message(self) -> str:
+        """What the client is told; the operator may be told more (``message``, logged)."""
+        return self.message
+
     def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": self.client_message}
 
 
 class BadRequest(ServerError):
@@ -98,8 +106,26 @@ class UpstreamError(ServerError):
 
 
 class StorageUnavailable(ServerError):
+    """The message names the database (host, port, reason) for the operator's log; clients
+    get a sentence that reveals nothing of the deployment.  The code is not one that stops
+    the SDK, so a browser keeps retrying and is back once the database is."""
+
     http_status = 503
     default_code = "STORAGE_UNAVAILABLE"
+    retry_after = 2
+
+    @property
+    def client_message(self) -> str:
+        return "The chat server cannot reach its database; try again shortly"
+
+
+class Draining(ServerError):
+    """Sent to a login that reaches a node after it began shutting down: the load balancer
+    has not yet seen ``/readyz`` fail, and the SDK retries (on another node) by itself."""
+
+    http_status = 503
+    default_code = "DRAINING"
+    retry_after = 1
 
 
 SESSION_KEY_INVALID = "Session Key Invalid"

@@ -76,6 +76,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """One cheap round trip, raising StorageUnavailable when the database cannot answer:
+        ``/readyz`` asks it every second or so for the load balancer."""
+        await self.get_app("")
+
     # apps
     @abc.abstractmethod
     async def create_app(self, app: App, api_key_mac: bytes) -> App:

@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from chatcamp_server import protocol
 from chatcamp_server.sessions.auth import Authenticator, Client, Login
-from chatcamp_server.errors import ServerError
+from chatcamp_server.errors import ServerError, StorageUnavailable
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.settings import Limits
 from chatcamp_server.users import Users
@@ -72,7 +72,7 @@ class ChatSocket:
 
     @staticmethod
     async def _refuse(ws: web.WebSocketResponse, exc: ServerError) -> None:
-        await _send(ws, protocol.auth_failure(exc.code, exc.message))
+        await _send(ws, protocol.auth_failure(exc.code, exc.client_message))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
 
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login,
@@ -125,7 +125,13 @@ class ChatSocket:
         finally:
             self.live.remove(session)
             if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
-                await self.auth.end_session(login)
+                try:
+                    await self.auth.end_session(login)
+                except StorageUnavailable as exc:
+                    # The socket is gone either way; the key stays usable until it expires,
+                    # which is what a dropped connection leaves too.
+                    log.warning("could not record the end of session %s: %s",
+                                login.session_id, exc.message)
 
     async def _on_text(self, ws: web.WebSocketResponse, login: Login, text: str,
                        budget: protocol.FrameBudget) -> None:
@@ -143,7 +149,7 @@ class ChatSocket:
             except ServerError as exc:
                 if action.rid is not None:
                     await _send(ws, protocol.error_ack("users.update", action.rid, exc.code,
-                                                       exc.message))
+                                                       exc.client_message))
                 return
             if action.rid is not None:
                 await _send(ws, protocol.ack("users.update", action.rid, {"user": user}))

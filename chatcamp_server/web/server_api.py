@@ -25,7 +25,6 @@ from chatcamp_server.errors import (
     BadRequest,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     RequestTimeout,
     ServerError,
     Unauthorized,
@@ -51,7 +50,7 @@ def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
 def error_response(error: ServerError, status: int | None = None) -> web.Response:
     response = json_response({"ok": False, "error": error.as_dict()},
                              status or error.http_status)
-    if isinstance(error, RateLimited):
+    if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 

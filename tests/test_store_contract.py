@@ -195,6 +195,19 @@ async def test_unusable_tokens_names_the_revoked_expired_and_unknown(store: Stor
     assert await store.unusable_tokens([], NOW) == set()
 
 
+async def test_users_requiring_token_names_the_checked_and_the_gone(store: Store) -> None:
+    """users_requiring_token returns exactly the app's users with check_access_token on and
+    the unknown IDs, over more IDs than one query may carry; another app's user is unknown."""
+    await with_user(store, "free")
+    await store.create_user(User(app().id, "checked", check_access_token=True,
+                                 created_at=NOW, updated_at=NOW), None)
+    unknown = {f"u{n}" for n in range(2000)}
+    asked = {"free", "checked"} | unknown
+    assert await store.users_requiring_token(app().id, asked) == {"checked"} | unknown
+    assert await store.users_requiring_token("1000000000000000002", {"free"}) == {"free"}
+    assert await store.users_requiring_token(app().id, []) == set()
+
+
 async def test_consumed_sessions_names_the_used_keys_among_many(store: Store) -> None:
     """consumed_sessions returns exactly the consumed IDs among those asked about."""
     await store.consume_session("ended", NOW + 100, NOW)

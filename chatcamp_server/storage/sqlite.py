@@ -380,6 +380,17 @@ class SQLiteStore(Store):
                 (*chunk, now)))
         return wanted - usable
 
+    async def users_requiring_token(self, app_id: str, user_ids: Collection[str]) -> set[str]:
+        wanted = set(user_ids)
+        free: set[str] = set()
+        ids = list(wanted)
+        for start in range(0, len(ids), SQL_VARIABLES):
+            chunk = ids[start:start + SQL_VARIABLES]
+            free.update(row[0] for row in self._read().execute(
+                f"SELECT id FROM users WHERE app_id=? AND id IN ({','.join('?' * len(chunk))})"
+                " AND check_access_token=0", (app_id, *chunk)))
+        return wanted - free
+
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         ids = list(set(session_ids))
         consumed: set[str] = set()

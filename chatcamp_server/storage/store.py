@@ -168,6 +168,11 @@ class Store(abc.ABC):
         (the broker down) still ends them: one query for all, not one per session."""
 
     @abc.abstractmethod
+    async def users_requiring_token(self, app_id: str, user_ids: Collection[str]) -> set[str]:
+        """Of these users of the app, those with ``check_access_token`` on or gone: the
+        sessions they hold without a token must end.  The same timer's third question."""
+
+    @abc.abstractmethod
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         """Of these session IDs, those whose key is used: for a live session, ended by the
         server (``users.sessions.end``); the same timer's second question."""

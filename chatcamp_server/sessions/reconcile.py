@@ -1,0 +1,70 @@
+"""The cluster's second path to a revoked session: this node's live sessions, checked against
+the store on a timer.
+
+Revocations travel to other nodes over the bus, and a broker is at-most-once: a message
+published while Redis is down, or while this node's subscription is reconnecting, is lost.
+The revocation itself is in the store before the bus hears of it, so a node that asks the
+store every ``RECONCILE_SECONDS`` about all its sessions at once (three queries, however
+many sessions) ends every revoked one within that time, whatever happened to the message.
+A single process needs none of this: its bus cannot lose a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Callable
+
+from chatcamp_server import policies
+from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, NO_TOKEN_FOR_USER, REVOKED
+from chatcamp_server.sessions.bus import LocalBus
+from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
+from chatcamp_server.storage.store import Store
+
+RECONCILE_SECONDS = 3.0
+"""A revoked session whose bus message was lost ends within this (plus one round's queries):
+well inside the 10 s promised for a broker outage, and three cheap queries per round."""
+ENDED = "Session ended by the server"
+
+
+class Reconciler:
+    def __init__(self, store: Store, live: LiveSessions,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.live = live
+        self.local = LocalBus(live)
+        """Each node reconciles its own sessions, so the ending never leaves this process."""
+        self.clock = clock
+
+    async def run_once(self) -> int:
+        """End this node's sessions that the store no longer allows; how many ended."""
+        sessions = self.live.all()
+        if not sessions:
+            return 0
+        bad_tokens = await self.store.unusable_tokens(
+            {s.token_id for s in sessions if s.token_id is not None}, self.clock())
+        ended = await self.store.consumed_sessions({s.session_id for s in sessions})
+        verdicts: dict[str, str] = {}
+        for session in sessions:
+            if session.session_id in ended:
+                verdicts[session.session_id] = ENDED
+            elif session.token_id in bad_tokens:
+                verdicts[session.session_id] = REVOKED
+        tokenless: defaultdict[str, list[LiveSession]] = defaultdict(list)
+        for session in sessions:
+            if session.token_id is None and session.session_id not in verdicts:
+                tokenless[session.app_id].append(session)
+        for app_id, held in tokenless.items():
+            app = await self.store.get_app(app_id)
+            if app is None or not policies.allows_id_login(app):
+                verdicts.update((s.session_id, NO_TOKEN_FOR_APP) for s in held)
+                continue
+            checked = await self.store.users_requiring_token(app_id, {s.user_id for s in held})
+            verdicts.update((s.session_id, NO_TOKEN_FOR_USER) for s in held
+                            if s.user_id in checked)
+        by_id = {s.session_id: s for s in sessions}
+        counts = await asyncio.gather(*(
+            self.local.end(Target(by_id[i].app_id, by_id[i].user_id, session_id=i), reason)
+            for i, reason in verdicts.items()))
+        return sum(counts)

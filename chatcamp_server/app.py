@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import AsyncIterator, Awaitable
 
 from aiohttp import web
@@ -14,6 +13,7 @@ from chatcamp_server.web import openapi
 
 from chatcamp_server.web import static_files
 from chatcamp_server.apps import create_app
+from chatcamp_server.deployment import Deployment
 from chatcamp_server.errors import StorageUnavailable
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.bus import LocalBus
@@ -21,13 +21,13 @@ from chatcamp_server.web.chat_socket import ChatSocket
 from chatcamp_server.web.demo import DemoBackend
 from chatcamp_server.web.health import Health
 from chatcamp_server.web.http_support import Gate, client_api_not_implemented
-from chatcamp_server.keys import ServerKeys, load_or_create_secret
+from chatcamp_server.keys import ServerKeys
 from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.sessions.rate_limit import MemoryLoginLimits
 from chatcamp_server.web.server_api import ServerApi
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
-from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
+from chatcamp_server.storage.backends import demo_table_for, store_for
 from chatcamp_server.storage.store import Store
 from chatcamp_server.users import Users
 
@@ -85,18 +85,16 @@ class Server:
         await self.store.close()
 
 
-async def open_store(db_path: str | Path,
-                     secret_path: str | Path) -> tuple[SQLiteStore, ServerKeys]:
-    keys = ServerKeys(load_or_create_secret(Path(secret_path)))
-    store = SQLiteStore(db_path)
+async def open_store(deployment: Deployment) -> tuple[Store, ServerKeys]:
+    store = store_for(deployment.database)
     await store.open()
-    return store, keys
+    return store, ServerKeys(deployment.secret)
 
 
 FIRST_APP_NAME = "first app"
 
 
-async def open_server(db_path: str | Path, secret_path: str | Path, public: PublicOrigins,
+async def open_server(deployment: Deployment, public: PublicOrigins,
                       limits: Limits = DEFAULT_LIMITS,
                       demo: bool = False, trusted_proxies: tuple[str, ...] = (),
                       ) -> tuple[Server, tuple[str, str] | None]:
@@ -104,21 +102,21 @@ async def open_server(db_path: str | Path, secret_path: str | Path, public: Publ
 
     A database without any app gets one, so that a first start has an app to use; one that
     already has apps (made with ``serve.py apps create`` before the first start, say) gets
-    none.  Returns the server and, when the first app was just made, its (app ID, API key),
+    none, and neither does a shared one: two nodes starting at once would make two.  Returns the server and, when the first app was just made, its (app ID, API key),
     which the caller hands to the operator once: the key is not kept anywhere readable.
     ``trusted_proxies`` (addresses or networks) are the peers whose forwarding headers are
     believed.  The demo, when asked for, makes an app of its own, never counted as that first app.
     """
-    store, keys = await open_store(db_path, secret_path)
+    store, keys = await open_store(deployment)
     live = LiveSessions()
     failures = MemoryLoginLimits(limits)
     auth = Authenticator(store, keys, limits, public, failures=failures)
     users = Users(store, keys, limits, live, bus=LocalBus(live))
     created = None
-    if not await store.list_apps():
+    if not deployment.shared and not await store.list_apps():
         app, api_key = await create_app(store, keys, limits, FIRST_APP_NAME)
         created = (app.id, api_key)
-    demo_backend = DemoBackend(store, SQLiteDemoTable(store), keys, limits) if demo else None
+    demo_backend = DemoBackend(store, demo_table_for(store), keys, limits) if demo else None
     if demo_backend is not None:
         await demo_backend.open()
 

@@ -19,6 +19,14 @@ from aiohttp import web
 
 from chatcamp_server.web import connections
 from chatcamp_server.app import Server, open_server, open_store
+from chatcamp_server.deployment import (
+    ENV_DATABASE,
+    ENV_REDIS,
+    ENV_SECRET,
+    ENV_SECRET_FILE,
+    Deployment,
+    resolve,
+)
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.errors import ServerError
 from chatcamp_server.web.http_support import RedactingAccessLogger, quiet_malformed_requests
@@ -50,14 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                          help=f"SQLite database file (default: {DEFAULT_DB})")
+    storage.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
+                         help="postgresql://USER[:PASSWORD]@HOST:PORT/DB, shared by every "
+                              f"node of a cluster, or a SQLite path (default: ${ENV_DATABASE},"
+                              " else --db)")
     storage.add_argument("--secret-file", metavar="PATH", default=argparse.SUPPRESS,
                          help="file holding the server secret that keys every token hash and "
-                              "seal; created on first start; keep it out of database backups "
-                              "(default: the database path with .secret appended)")
+                              "seal; created on first start; keep it out of database backups; "
+                              "every node of a cluster needs the same one (default: "
+                              f"${ENV_SECRET} as hex, else ${ENV_SECRET_FILE}, else for SQLite "
+                              "the database path with .secret appended)")
     parser = argparse.ArgumentParser(
         prog="serve.py", parents=[storage],
         description="Serve the ChatCamp-compatible chat server, the pages and their assets, "
                     "and (with --demo) the demo integrator backend from one process.")
+    parser.add_argument("--redis", metavar="URL", default=None,
+                        help="redis://HOST:PORT/DB shared by every node of a cluster: live "
+                             "sessions, revocations and failed logins across nodes (default: "
+                             f"${ENV_REDIS}, else none: this process alone)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
@@ -127,14 +145,14 @@ def first_app_path(db: Path) -> Path:
     return Path(str(db) + ".first-app.json")
 
 
-def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    db = Path(getattr(args, "db", DEFAULT_DB))
-    secret = Path(getattr(args, "secret_file", str(db) + ".secret"))
-    return db, secret
+def _deployment(args: argparse.Namespace, redis: bool = False) -> Deployment:
+    return resolve(getattr(args, "database", None), getattr(args, "db", None),
+                   getattr(args, "secret_file", None), args.redis if redis else None,
+                   DEFAULT_DB)
 
 
 async def _apps(args: argparse.Namespace) -> None:
-    store, keys = await open_store(*_paths(args))
+    store, keys = await open_store(_deployment(args))
     try:
         if args.apps_command == "create":
             app, api_key = await create_app(
@@ -197,11 +215,11 @@ async def _serve(args: argparse.Namespace) -> None:
     limits = dataclasses.replace(DEFAULT_LIMITS, **{
         field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
     public = _public_origins(args)
-    db, secret = _paths(args)
-    server, created = await open_server(db, secret, public, limits, args.demo,
+    deployment = _deployment(args, redis=True)
+    server, created = await open_server(deployment, public, limits, args.demo,
                                         tuple(args.trusted_proxy))
     if created:
-        credentials = first_app_path(db)
+        credentials = first_app_path(Path(deployment.database))
         write_first_app(credentials, *created)
         print(f"Created the first app, APP_ID {created[0]}. Its API key is in {credentials}, "
               "readable only by this user: copy it to your backend, then delete the file.",

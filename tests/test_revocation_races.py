@@ -10,6 +10,7 @@ resumed session must be refused rather than live on the revoked credential.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import json
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from server_process import free_port
 
 from chatcamp_server.app import Server, open_server
+from chatcamp_server.deployment import Deployment
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.storage.store import App
 
@@ -84,8 +86,8 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     port = free_port()
-    server, created = await open_server(tmp_path / "chat.sqlite3", tmp_path / "secret",
-                                        public=PublicOrigins.default("127.0.0.1", port))
+    deployment = Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32))
+    server, created = await open_server(deployment, PublicOrigins.default("127.0.0.1", port))
     assert created is not None
     app = await server.store.get_app(created[0])
     assert app is not None

@@ -19,11 +19,13 @@ import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Collection, TypeVar
+from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
 
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.errors import Conflict, StorageUnavailable
-from chatcamp_server.storage.store import PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server.storage.store import (
+    PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+)
 
 T = TypeVar("T")
 
@@ -261,11 +263,7 @@ class SQLiteStore(Store):
     async def create_user(self, user: User, token: Token | None) -> User:
         def op(db: sqlite3.Connection) -> User:
             try:
-                db.execute(
-                    f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
-                     user.data, json.dumps(user.metadata), int(user.check_access_token),
-                     user.created_at, user.updated_at))
+                self._insert_user(db, user)
             except sqlite3.IntegrityError:
                 raise Conflict(f"user {user.id!r} already exists", "USER_EXISTS") from None
             if token is not None:
@@ -301,6 +299,13 @@ class SQLiteStore(Store):
                              (app_id, user_id)).fetchone()
             return _user(row), replaced
         return await self._run(self._write, op)
+
+    @staticmethod
+    def _insert_user(db: sqlite3.Connection, user: User) -> None:
+        db.execute(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
+                    user.data, json.dumps(user.metadata), int(user.check_access_token),
+                    user.created_at, user.updated_at))
 
     # tokens
 
@@ -400,6 +405,47 @@ class SQLiteStore(Store):
                 f"SELECT id FROM revoked_sessions WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk))
         return consumed
+
+    # copies between stores
+
+    async def export_records(self) -> AsyncIterator[Record]:
+        """Read through a connection of its own inside one transaction, for a snapshot that
+        writes made meanwhile (a server still running) cannot tear."""
+        if self.path == ":memory:":
+            raise StorageUnavailable("an in-memory database cannot be exported")
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("BEGIN")
+            for row in db.execute(f"SELECT {APP_COLUMNS}, api_key_mac FROM apps"
+                                  " ORDER BY created_at"):
+                yield AppRecord(_app(row), row[5])
+            for row in db.execute(f"SELECT {USER_COLUMNS} FROM users"):
+                yield _user(row)
+            for row in db.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY rowid"):
+                yield _token(row)
+            for row in db.execute("SELECT id, expires_at FROM revoked_sessions"):
+                yield ConsumedSession(*row)
+        finally:
+            db.close()
+
+    async def import_records(self, records: Sequence[Record]) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            for record in records:
+                if isinstance(record, AppRecord):
+                    db.execute(f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               (record.app.id, record.app.name,
+                                json.dumps(list(record.app.allowed_origins)),
+                                record.app.created_at, int(record.app.require_access_token),
+                                record.api_key_mac))
+                elif isinstance(record, User):
+                    self._insert_user(db, record)
+                elif isinstance(record, Token):
+                    self._insert_token(db, record)
+                else:
+                    db.execute("INSERT INTO revoked_sessions VALUES (?, ?)",
+                               (record.id, record.expires_at))
+        await self._run(self._write, op)
 
     # helpers
 

@@ -1,8 +1,8 @@
 """The storage interface: what the server keeps, independent of the database behind it.
 
-SQLite implements it today (``sqlite_store.py``); PostgreSQL can implement the same methods
-later and run the same contract tests.  Methods are coroutines so a networked database fits
-without changing callers.  Secrets never cross this interface in plaintext: callers pass
+SQLite (``sqlite.py``) and PostgreSQL (``postgres.py``, for cluster mode) implement it and
+pass the same contract tests.  Methods are coroutines so a networked database fits without
+changing callers.  Secrets never cross this interface in plaintext: callers pass
 keyed hashes (``*_mac``) and sealed blobs made by ``keys.ServerKeys``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any, AsyncIterator, Collection, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,27 @@ class Token:
 
     def usable(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    """An app as stored: ``App`` leaves out its API key's keyed hash, which a copy of the
+    store must carry for the key to keep working."""
+
+    app: App
+    api_key_mac: bytes
+
+
+@dataclass(frozen=True)
+class ConsumedSession:
+    """A used session key, remembered until ``expires_at``."""
+
+    id: str
+    expires_at: float
+
+
+Record = Union[AppRecord, User, Token, ConsumedSession]
+"""One stored row, as ``export_records`` gives it and ``import_records`` takes it."""
 
 
 class Store(abc.ABC):
@@ -176,3 +197,16 @@ class Store(abc.ABC):
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         """Of these session IDs, those whose key is used: for a live session, ended by the
         server (``users.sessions.end``); the same timer's second question."""
+
+    # copies between stores (``serve.py migrate``)
+
+    @abc.abstractmethod
+    def export_records(self) -> AsyncIterator[Record]:
+        """Every row as stored, from one snapshot: apps, then users, tokens and consumed
+        sessions, the order in which ``import_records`` can insert them.  Keyed hashes and
+        sealed tokens pass as they are, since both stores share the server secret."""
+
+    @abc.abstractmethod
+    async def import_records(self, records: Sequence[Record]) -> None:
+        """Insert exported records as they are, in one transaction; rows a record refers to
+        (a token's user, a user's app) must be in this batch or an earlier one."""

@@ -1,0 +1,503 @@
+"""PostgreSQL implementation of the Store, for cluster mode: every node shares one database.
+
+asyncpg with a connection pool: it measured faster and cheaper in CPU than psycopg 3 on the
+two queries of a login (BENCHMARKS.md, "PostgreSQL drivers").  Each method is one statement
+where one suffices, because every round trip is latency on a login; the statements are
+prepared once per connection by asyncpg's statement cache.
+
+A dead database must fail fast and name itself: connecting gives up after
+``CONNECT_TIMEOUT`` and a statement after ``COMMAND_TIMEOUT``, and every lost connection,
+refusal or timeout leaves a method as ``StorageUnavailable`` (the web layer answers 503 or a
+retryable error ack), never as a driver exception.  The pool drops a broken connection and
+opens a new one at the next call, so the same store works again once PostgreSQL is back.
+The URL's password appears in no message.
+
+The schema is an ordered list of migrations, applied at ``open()`` in one transaction under
+an advisory lock, so nodes that start together migrate once and all see the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg  # type: ignore[import-untyped]
+
+from chatcamp_server.errors import Conflict, StorageUnavailable
+from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.storage.store import (
+    PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds to open a connection: a database that does not answer is reported, not waited on."""
+COMMAND_TIMEOUT = 5.0
+"""Seconds for one statement, and for a free connection from a busy pool."""
+MIGRATION_LOCK = 0x6368_6174_6361_6D70
+"""The advisory lock key that serialises migrations between nodes ("chatcamp")."""
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE apps (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        api_key_mac bytea NOT NULL CONSTRAINT apps_api_key_unique UNIQUE,
+        allowed_origins text[] NOT NULL DEFAULT '{}',
+        created_at double precision NOT NULL,
+        require_access_token boolean NOT NULL DEFAULT false
+    );
+    CREATE TABLE users (
+        app_id text NOT NULL REFERENCES apps (id),
+        id text NOT NULL,
+        display_name text NOT NULL DEFAULT '',
+        avatar_url text NOT NULL DEFAULT '',
+        profile_url text NOT NULL DEFAULT '',
+        data text NOT NULL DEFAULT '',
+        metadata text NOT NULL DEFAULT '{}',
+        check_access_token boolean NOT NULL DEFAULT false,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        CONSTRAINT users_pkey PRIMARY KEY (app_id, id)
+    );
+    CREATE TABLE tokens (
+        id text PRIMARY KEY,
+        app_id text NOT NULL,
+        user_id text NOT NULL,
+        kind text NOT NULL,
+        mac bytea NOT NULL,
+        sealed bytea,
+        created_at double precision NOT NULL,
+        expires_at double precision,
+        revoked_at double precision,
+        FOREIGN KEY (app_id, user_id) REFERENCES users (app_id, id)
+    );
+    CREATE INDEX tokens_by_user ON tokens (app_id, user_id, mac);
+    CREATE TABLE revoked_sessions (id text PRIMARY KEY, expires_at double precision NOT NULL);
+    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
+    CREATE TABLE demo_kv (key text PRIMARY KEY, value bytea NOT NULL);
+    """,
+)
+"""Migration N brings a database of schema version N to version N + 1; append, never edit."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+USER_FIELDS = ("app_id", "id", "display_name", "avatar_url", "profile_url", "data", "metadata",
+               "check_access_token", "created_at", "updated_at")
+USER_COLUMNS = ", ".join(USER_FIELDS)
+TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
+APP_COLUMNS = "id, name, allowed_origins, created_at, require_access_token"
+_USER_WIDTH = len(USER_FIELDS)
+TOKEN_LOGIN_QUERY = (
+    "SELECT " + ", ".join([f"u.{c}" for c in USER_FIELDS]
+                          + [f"t.{c.strip()}" for c in TOKEN_COLUMNS.split(",")])
+    + " FROM tokens t JOIN users u ON u.app_id = t.app_id AND u.id = t.user_id"
+    " WHERE t.app_id = $1 AND t.user_id = $2 AND t.mac = $3"
+    " ORDER BY t.revoked_at IS NULL DESC LIMIT 1"
+)
+"""A token and its user in one lookup, built once: it runs on every token login."""
+CONSUME_SESSION = (
+    "WITH gone AS (DELETE FROM revoked_sessions WHERE id IN ("
+    "SELECT id FROM revoked_sessions WHERE expires_at < $3 AND id <> $1"
+    " FOR UPDATE SKIP LOCKED))"
+    " INSERT INTO revoked_sessions AS r VALUES ($1, $2) ON CONFLICT (id)"
+    " DO UPDATE SET expires_at = excluded.expires_at WHERE r.expires_at < $3 RETURNING 1"
+)
+"""One round trip that forgets expired keys and marks this one used.  A racer waits on the
+row another one inserted or re-armed and then finds it unexpired, so exactly one wins; the
+cleanup skips rows another caller holds instead of queueing (or deadlocking) behind it."""
+INSERT_TOKEN = (f"INSERT INTO tokens ({TOKEN_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+INSERT_USER = (f"INSERT INTO users ({USER_COLUMNS})"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+
+UNAVAILABLE = (
+    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
+"""What a database that is down, restarting, overloaded or refusing us raises: a reason to
+try again later, not a fault in a query."""
+
+
+def _app(row: Any) -> App:
+    return App(row[0], row[1], tuple(row[2]), row[3], row[4])
+
+
+def _user(row: Any) -> User:
+    return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7],
+                row[8], row[9])
+
+
+def _token(row: Any) -> Token:
+    return Token(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+def _user_values(user: User) -> tuple[Any, ...]:
+    return (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
+            user.data, json.dumps(user.metadata), user.check_access_token, user.created_at,
+            user.updated_at)
+
+
+def _token_values(token: Token) -> tuple[Any, ...]:
+    return (token.id, token.app_id, token.user_id, token.kind, token.mac, token.sealed,
+            token.created_at, token.expires_at, token.revoked_at)
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        """``pool_size`` connections at most: each node holds that many of the database's
+        ``max_connections`` (100 by default) while busy, one while idle."""
+        self.url = url
+        self.pool_size = pool_size
+        parts = urlsplit(url)
+        self._password = parts.password or ""
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+        try:
+            self.where = f"{host}:{parts.port or 5432}"
+        except ValueError:
+            self.where = parts.netloc.rpartition("@")[2]
+        """Host and port, for messages: never the URL, which may hold a password."""
+        self._database = parts.path.lstrip("/") or parts.username or ""
+        self._pool: Any = None
+
+    # errors
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, asyncio.TimeoutError):
+            reason = "timed out"
+        elif isinstance(exc, OSError) and exc.errno:
+            reason = os.strerror(exc.errno)
+        else:
+            reason = str(exc) or type(exc).__name__
+        if self._password:
+            reason = reason.replace(self._password, "***")
+        return reason
+
+    def _unavailable(self, exc: BaseException) -> StorageUnavailable:
+        if isinstance(exc, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+            return StorageUnavailable(f"PostgreSQL at {self.where} refused the login: "
+                                      f"{self._reason(exc)}")
+        if isinstance(exc, asyncpg.exceptions.InvalidCatalogNameError):
+            return StorageUnavailable(f"PostgreSQL at {self.where} has no database "
+                                      f"{self._database!r}")
+        return StorageUnavailable(f"cannot reach PostgreSQL at {self.where}: "
+                                  f"{self._reason(exc)}")
+
+    def _open_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageUnavailable("the store is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection, with the database's failures turned into ours."""
+        pool = self._open_pool()
+        try:
+            async with pool.acquire(timeout=COMMAND_TIMEOUT) as con:
+                yield con
+        except UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        async with self._connection() as con, con.transaction():
+            yield con
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._open_pool().fetchrow(sql, *args)
+        except UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        try:
+            return list(await self._open_pool().fetch(sql, *args))
+        except UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+
+    async def _one(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> T | None:
+        row = await self._fetchrow(sql, *args)
+        return None if row is None else convert(row)
+
+    # lifecycle
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self.pool_size, timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT)
+        except UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise StorageUnavailable(f"cannot open PostgreSQL at {self.where}: "
+                                     f"{self._reason(exc)}") from None
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as con:
+            await con.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await con.execute("CREATE TABLE IF NOT EXISTS schema_version"
+                              " (version integer NOT NULL)")
+            version = await con.fetchval("SELECT max(version) FROM schema_version") or 0
+            if version > SCHEMA_VERSION:
+                raise StorageUnavailable(
+                    f"the database {self._database!r} at {self.where} has schema version "
+                    f"{version}, newer than this server's {SCHEMA_VERSION}: upgrade the server")
+            for step in MIGRATIONS[version:]:
+                await con.execute(step)
+            if version < SCHEMA_VERSION:
+                await con.execute("DELETE FROM schema_version")
+                await con.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), COMMAND_TIMEOUT)
+            except asyncio.TimeoutError:
+                pool.terminate()
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
+
+    # apps
+
+    async def create_app(self, app: App, api_key_mac: bytes) -> App:
+        try:
+            async with self._connection() as con:
+                await con.execute(
+                    f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac) VALUES ($1, $2, $3, $4, $5,"
+                    " $6)", app.id, app.name, list(app.allowed_origins), app.created_at,
+                    app.require_access_token, api_key_mac)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "apps_api_key_unique":
+                raise Conflict("that API key is already used by another app",
+                               "API_KEY_IN_USE") from None
+            raise Conflict(f"an app with ID {app.id} already exists", "APP_EXISTS") from None
+        return app
+
+    async def get_app(self, app_id: str) -> App | None:
+        return await self._one(f"SELECT {APP_COLUMNS} FROM apps WHERE id = $1", (app_id,), _app)
+
+    async def find_app_by_key(self, api_key_mac: bytes) -> App | None:
+        return await self._one(f"SELECT {APP_COLUMNS} FROM apps WHERE api_key_mac = $1",
+                               (api_key_mac,), _app)
+
+    async def list_apps(self) -> list[App]:
+        return [_app(row) for row in
+                await self._fetch(f"SELECT {APP_COLUMNS} FROM apps ORDER BY created_at")]
+
+    async def update_app(self, app_id: str, allowed_origins: tuple[str, ...] | None = None,
+                         require_access_token: bool | None = None) -> App | None:
+        return await self._one(
+            "UPDATE apps SET allowed_origins = coalesce($2, allowed_origins),"
+            " require_access_token = coalesce($3, require_access_token)"
+            f" WHERE id = $1 RETURNING {APP_COLUMNS}",
+            (app_id, None if allowed_origins is None else list(allowed_origins),
+             require_access_token), _app)
+
+    # users
+
+    async def get_user(self, app_id: str, user_id: str) -> User | None:
+        return await self._one(f"SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND id = $2",
+                               (app_id, user_id), _user)
+
+    async def get_or_create_user(self, app_id: str, user_id: str, now: float) -> User:
+        """The read serves every login but a user's first.  The insert's no-op update makes
+        a racer wait for the winner's row and return it (``DO NOTHING`` would return none)."""
+        existing = await self.get_user(app_id, user_id)
+        if existing is not None:
+            return existing
+        return _user(await self._fetchrow(
+            "INSERT INTO users (app_id, id, created_at, updated_at) VALUES ($1, $2, $3, $3)"
+            " ON CONFLICT (app_id, id) DO UPDATE SET id = excluded.id"
+            f" RETURNING {USER_COLUMNS}", app_id, user_id, now))
+
+    async def create_user(self, user: User, token: Token | None) -> User:
+        try:
+            async with self._transaction() as con:
+                await con.execute(INSERT_USER, *_user_values(user))
+                if token is not None:
+                    await con.execute(INSERT_TOKEN, *_token_values(token))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "users_pkey":
+                raise
+            raise Conflict(f"user {user.id!r} already exists", "USER_EXISTS") from None
+        return user
+
+    async def update_user(
+        self, app_id: str, user_id: str, changes: dict[str, Any], now: float,
+        new_profile_token: Token | None = None,
+    ) -> tuple[User, list[str]] | None:
+        columns = dict(changes)
+        if not set(columns) <= set(USER_FIELDS[2:-2]):
+            raise ValueError(f"not user fields: {sorted(set(columns) - set(USER_FIELDS[2:-2]))}")
+        if "metadata" in columns:
+            columns["metadata"] = json.dumps(columns["metadata"])
+        if "check_access_token" in columns:
+            columns["check_access_token"] = bool(columns["check_access_token"])
+        columns["updated_at"] = now
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(columns, start=3))
+        async with self._transaction() as con:
+            row = await con.fetchrow(
+                f"UPDATE users SET {assignments} WHERE app_id = $1 AND id = $2"
+                f" RETURNING {USER_COLUMNS}", app_id, user_id, *columns.values())
+            if row is None:
+                return None
+            replaced: list[str] = []
+            if new_profile_token is not None:
+                replaced = [r[0] for r in await con.fetch(
+                    "UPDATE tokens SET revoked_at = $4, sealed = NULL WHERE app_id = $1"
+                    " AND user_id = $2 AND kind = $3 AND revoked_at IS NULL RETURNING id",
+                    app_id, user_id, PROFILE_TOKEN, now)]
+                await con.execute(INSERT_TOKEN, *_token_values(new_profile_token))
+            return _user(row), replaced
+
+    # tokens
+
+    async def add_token(self, token: Token) -> None:
+        async with self._connection() as con:
+            await con.execute(INSERT_TOKEN, *_token_values(token))
+
+    async def find_token(self, app_id: str, user_id: str,
+                         mac: bytes) -> tuple[User, Token] | None:
+        return await self._one(
+            TOKEN_LOGIN_QUERY, (app_id, user_id, mac),
+            lambda row: (_user(row[:_USER_WIDTH]), _token(row[_USER_WIDTH:])))
+
+    async def get_token(self, token_id: str) -> Token | None:
+        return await self._one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1", (token_id,),
+                               _token)
+
+    async def profile_token(self, app_id: str, user_id: str) -> Token | None:
+        return await self._one(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id = $1 AND user_id = $2"
+            " AND kind = $3 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            (app_id, user_id, PROFILE_TOKEN), _token)
+
+    async def list_tokens(self, app_id: str, user_id: str) -> list[Token]:
+        return [_token(row) for row in await self._fetch(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE app_id = $1 AND user_id = $2"
+            " ORDER BY created_at", app_id, user_id)]
+
+    async def revoke_tokens(
+        self, app_id: str, user_id: str, now: float, token_id: str | None = None,
+        issued_before: float | None = None,
+    ) -> list[str]:
+        return [row[0] for row in await self._fetch(
+            "UPDATE tokens SET revoked_at = $3, sealed = NULL WHERE app_id = $1"
+            " AND user_id = $2 AND revoked_at IS NULL AND ($4::text IS NULL OR id = $4)"
+            " AND ($5::double precision IS NULL OR created_at < $5) RETURNING id",
+            app_id, user_id, now, token_id, issued_before)]
+
+    # session keys
+
+    async def consume_session(self, session_id: str, expires_at: float, now: float) -> bool:
+        return await self._fetchrow(CONSUME_SESSION, session_id, expires_at, now) is not None
+
+    async def is_session_consumed(self, session_id: str) -> bool:
+        return await self._fetchrow("SELECT 1 FROM revoked_sessions WHERE id = $1",
+                                    session_id) is not None
+
+    # checks of many live sessions at once
+
+    async def unusable_tokens(self, token_ids: Collection[str], now: float) -> set[str]:
+        wanted = set(token_ids)
+        if not wanted:
+            return set()
+        usable = {row[0] for row in await self._fetch(
+            "SELECT id FROM tokens WHERE id = ANY($1::text[]) AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > $2)", list(wanted), now)}
+        return wanted - usable
+
+    async def users_requiring_token(self, app_id: str, user_ids: Collection[str]) -> set[str]:
+        wanted = set(user_ids)
+        if not wanted:
+            return set()
+        free = {row[0] for row in await self._fetch(
+            "SELECT id FROM users WHERE app_id = $1 AND id = ANY($2::text[])"
+            " AND NOT check_access_token", app_id, list(wanted))}
+        return wanted - free
+
+    async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
+        if not session_ids:
+            return set()
+        return {row[0] for row in await self._fetch(
+            "SELECT id FROM revoked_sessions WHERE id = ANY($1::text[])", list(set(session_ids)))}
+
+    # copies between stores
+
+    async def export_records(self) -> AsyncIterator[Record]:
+        async with self._connection() as con, con.transaction(isolation="repeatable_read",
+                                                              readonly=True):
+            async for row in con.cursor(
+                    f"SELECT {APP_COLUMNS}, api_key_mac FROM apps ORDER BY created_at"):
+                yield AppRecord(_app(row), row[5])
+            async for row in con.cursor(f"SELECT {USER_COLUMNS} FROM users"):
+                yield _user(row)
+            async for row in con.cursor(f"SELECT {TOKEN_COLUMNS} FROM tokens"
+                                        " ORDER BY created_at"):
+                yield _token(row)
+            async for row in con.cursor("SELECT id, expires_at FROM revoked_sessions"):
+                yield ConsumedSession(row[0], row[1])
+
+    async def import_records(self, records: Sequence[Record]) -> None:
+        async with self._transaction() as con:
+            for kind, rows in _runs(records):
+                if kind is AppRecord:
+                    await con.executemany(
+                        f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac) VALUES ($1, $2, $3, $4,"
+                        " $5, $6)",
+                        [(r.app.id, r.app.name, list(r.app.allowed_origins), r.app.created_at,
+                          r.app.require_access_token, r.api_key_mac) for r in rows])
+                elif kind is User:
+                    await con.executemany(INSERT_USER, [_user_values(r) for r in rows])
+                elif kind is Token:
+                    await con.executemany(INSERT_TOKEN, [_token_values(r) for r in rows])
+                else:
+                    await con.executemany("INSERT INTO revoked_sessions VALUES ($1, $2)",
+                                          [(r.id, r.expires_at) for r in rows])
+
+
+def _runs(records: Sequence[Record]) -> list[tuple[type, list[Any]]]:
+    """Consecutive records of one kind, so each kind goes in as one batch, in order."""
+    runs: list[tuple[type, list[Any]]] = []
+    for record in records:
+        if not runs or runs[-1][0] is not type(record):
+            runs.append((type(record), []))
+        runs[-1][1].append(record)
+    return runs
+
+
+class PostgresDemoTable(DemoTable):
+    """The demo's table in the store's database, through the store's own pool."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    async def get(self, key: str) -> bytes | None:
+        row = await self._store._fetchrow("SELECT value FROM demo_kv WHERE key = $1", key)
+        return None if row is None else row[0]
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._store._fetchrow(
+            "INSERT INTO demo_kv VALUES ($1, $2) ON CONFLICT (key) DO UPDATE"
+            " SET value = excluded.value", key, value)
+
+    async def add(self, key: str, value: bytes) -> bool:
+        return await self._store._fetchrow(
+            "INSERT INTO demo_kv VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING 1",
+            key, value) is not None
+
+    async def delete(self, key: str) -> None:
+        await self._store._fetchrow("DELETE FROM demo_kv WHERE key = $1", key)

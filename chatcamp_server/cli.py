@@ -226,7 +226,8 @@ async def _serve(args: argparse.Namespace) -> None:
               flush=True)
     for folder in server.missing_assets:
         logging.warning("%s is missing: run the set-up (make setup) so the pages can load", folder)
-    runner = connections.runner(server.web_app, limits, access_log_class=RedactingAccessLogger,
+    runner = connections.runner(server.web_app, limits, args.trusted_proxy,
+                                access_log_class=RedactingAccessLogger,
                                 handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     try:

@@ -12,6 +12,22 @@ logins time out.  ``runner`` is ``web.AppRunner`` with two additions:
 - at most ``Limits.connections_per_address`` connections (sessions included) per client
   address are open at once; the next gets a short ``503`` before anything is parsed.
 
+Behind a trusted proxy (``--trusted-proxy``, see ``proxies.py``) the peer is the proxy, which
+carries every client, so the cap moves from connections to requests:
+
+- a connection from a trusted proxy is not counted when it is accepted;
+- each request on it is made to tell its forwarded client (``request.remote`` and
+  ``request.scheme``, once, in the request factory, so the middleware, the handlers and the
+  access log all see the same client);
+- that client's address then holds one place in the same per-address count, shared with its
+  direct connections, from the request's head until its response is done: for a WebSocket,
+  for the whole session.  Past the cap the request gets ``503`` with ``Retry-After``, and
+  the connection stays open, since it carries other clients too.
+
+What a proxy holds open without a request (idle keep-alive, heads still arriving) is the
+proxy's to bound; the sessions and requests that cost this server something are bounded
+per client here.
+
 The server API bounds its bodies itself (``server_api.ServerApi._body``).
 """
 
@@ -20,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import Any
+from typing import Any, Awaitable, Iterable
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -30,6 +46,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from chatcamp_server.sessions.rate_limit import address_key
 from chatcamp_server.settings import Limits
+from chatcamp_server.web.proxies import TrustedProxies
 
 log = logging.getLogger("chatcamp_server.web.connections")
 
@@ -122,7 +139,7 @@ class BoundedRequestHandler(RequestHandler):
     """aiohttp's protocol, plus the address cap and the request head deadline."""
 
     __slots__ = ("_address", "_refused", "_awaiting_head", "_head_started", "_responded",
-                 "_payload")
+                 "_payload", "proxied", "_client")
     _manager: BoundedServer
 
     def __init__(self, manager: BoundedServer, **kwargs: Any) -> None:
@@ -138,15 +155,21 @@ class BoundedRequestHandler(RequestHandler):
         connecting."""
         self._payload: StreamReader | None = None
         """The last request's body: bytes after its response still belong to it until eof."""
+        self.proxied = False
+        """The peer is a trusted proxy: its requests are counted by their forwarded client."""
+        self._client: str | None = None
+        """The address key the current proxied request holds a place for, until its end."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        counter = self._manager.counter
-        if counter is not None:
+        manager = self._manager
+        if manager.counter is not None or manager.trusted:
             peer = transport.get_extra_info("peername")
             address = peer[0] if isinstance(peer, tuple) and peer else None
-            if isinstance(address, str):
+            if isinstance(address, str) and manager.trusted.trusts(address):
+                self.proxied = True
+            elif isinstance(address, str) and manager.counter is not None:
                 address = address_key(address)
-                if not counter.admit(address, self._manager.loop.time()):
+                if not manager.counter.admit(address, manager.loop.time()):
                     self._refuse(transport)
                     return
                 self._address = address
@@ -180,9 +203,30 @@ class BoundedRequestHandler(RequestHandler):
         self._payload = payload
         self._manager.heads.done(self)
 
+    def hold_client(self, remote: str | None) -> bool:
+        """Count a proxied request's client against its address's cap until the response is
+        done; False when that address is already at the cap."""
+        counter = self._manager.counter
+        if counter is None or remote is None:
+            return True
+        key = address_key(remote)
+        if not counter.admit(key, self._manager.loop.time()):
+            return False
+        self._client = key
+        return True
+
+    def _release_client(self) -> None:
+        if self._client is not None:
+            assert self._manager.counter is not None
+            self._manager.counter.release(self._client)
+            self._client = None
+
     async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
                               start_time: float | None) -> tuple[web.StreamResponse, bool]:
-        result = await super().finish_response(request, resp, start_time)
+        try:
+            result = await super().finish_response(request, resp, start_time)
+        finally:
+            self._release_client()
         # The next head's clock starts with its first byte; until then the connection is
         # idle, and aiohttp's keep-alive timer (Limits.keepalive_timeout) bounds that.
         self._awaiting_head, self._head_started, self._responded = True, False, True
@@ -192,6 +236,7 @@ class BoundedRequestHandler(RequestHandler):
         if self._refused:
             return
         self._manager.heads.done(self)
+        self._release_client()
         if self._address is not None:
             assert self._manager.counter is not None
             self._manager.counter.release(self._address)
@@ -206,21 +251,28 @@ class BoundedRequestHandler(RequestHandler):
         self.force_close()  # flushes the 408, then closes
 
 
-class BoundedServer(web.Server):
-    """``web.Server`` whose protocol is ``BoundedRequestHandler``, with one address counter
-    and one set of head deadlines."""
+async def _over_cap() -> web.StreamResponse:
+    return web.Response(status=503, text="too many connections from this address\n",
+                        headers={"Retry-After": "10"})
 
-    def __init__(self, made: web.Server, limits: Limits) -> None:
+
+class BoundedServer(web.Server):
+    """``web.Server`` whose protocol is ``BoundedRequestHandler``, with one address counter,
+    one set of head deadlines and the trusted proxies."""
+
+    def __init__(self, made: web.Server, limits: Limits, trusted: TrustedProxies) -> None:
         # web.Server keeps the handler arguments the app assembled (access log class, debug,
         # keepalive_timeout, the app's handler_args) only in its private ``_kwargs``; they are
         # taken from there so that nothing aiohttp would have passed to the protocol is lost.
         handler_args: dict[str, Any] = dict(made._kwargs)
         self._app_request_factory = made.request_factory
+        self._app_handler = made.request_handler
+        self.trusted = trusted
         self.loop = asyncio.get_running_loop()
         self.counter = AddressCounter(limits.connections_per_address) \
             if limits.connections_per_address > 0 else None
         self.heads = HeadDeadlines(limits.request_head_timeout, self.loop)
-        super().__init__(made.request_handler, request_factory=self._request,
+        super().__init__(self._handle, request_factory=self._request,
                          handler_cancellation=made.handler_cancellation,
                          loop=self.loop, **handler_args)
         self._handler_args = handler_args
@@ -233,23 +285,47 @@ class BoundedServer(web.Server):
                  task: asyncio.Task[None]) -> web.BaseRequest:
         if isinstance(protocol, BoundedRequestHandler):
             protocol.head_received(payload)
-        return self._app_request_factory(message, payload, protocol, writer, task)
+        request = self._app_request_factory(message, payload, protocol, writer, task)
+        if not isinstance(protocol, BoundedRequestHandler) or not protocol.proxied:
+            return request
+        peer = request.remote
+        if peer is None:
+            return request
+        headers = request.headers
+        client = self.trusted.client(peer, headers.getall("X-Forwarded-For", ()),
+                                     headers.getall("X-Forwarded-Proto", ()))
+        if client.scheme is not None:
+            return request.clone(remote=client.remote, scheme=client.scheme)
+        return request.clone(remote=client.remote) if client.remote != peer else request
+
+    def _handle(self, request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        """Not a coroutine: the app's own coroutine is handed back unwrapped, so that a
+        session does not keep one more frame suspended for its whole life."""
+        protocol = request.protocol
+        if isinstance(protocol, BoundedRequestHandler) and protocol.proxied and \
+                not protocol.hold_client(request.remote):
+            return _over_cap()
+        return self._app_handler(request)
 
 
 class BoundedAppRunner(web.AppRunner):
-    __slots__ = ("_limits",)
+    __slots__ = ("_limits", "_trusted")
 
-    def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, limits: Limits, trusted: TrustedProxies,
+                 **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=limits.keepalive_timeout, **kwargs)
         self._limits = limits
+        self._trusted = trusted
 
     async def _make_server(self) -> web.Server:
         # BaseRunner's one hook for the server its sites listen with (AppRunner runs the
         # app's startup there); the server it builds is wrapped, not rebuilt by hand.
-        return BoundedServer(await super()._make_server(), self._limits)
+        return BoundedServer(await super()._make_server(), self._limits, self._trusted)
 
 
-def runner(app: web.Application, limits: Limits, **kwargs: Any) -> web.AppRunner:
+def runner(app: web.Application, limits: Limits, trusted_proxies: Iterable[str] = (),
+           **kwargs: Any) -> web.AppRunner:
     """``web.AppRunner(app, **kwargs)`` with the head timeout, keep-alive timeout and
-    per-address cap of ``limits``."""
-    return BoundedAppRunner(app, limits, **kwargs)
+    per-address cap of ``limits``, believing forwarding headers from ``trusted_proxies``
+    (``--trusted-proxy`` values; a bad one raises ``ServerError``)."""
+    return BoundedAppRunner(app, limits, TrustedProxies.parse(trusted_proxies), **kwargs)

@@ -1,0 +1,39 @@
+"""A copy of one store into another, for ``serve.py migrate`` (SQLite to PostgreSQL, say).
+
+Rows pass as they are stored: keyed hashes of API keys, tokens and session keys, and sealed
+profile tokens.  Both stores are used under the one server secret, so every key and token
+that worked before the copy works after it, and every revoked token or used session key
+stays refused.  The target must be empty: a copy is never merged into live data.
+"""
+
+from __future__ import annotations
+
+from chatcamp_server.errors import Conflict
+from chatcamp_server.storage.store import AppRecord, ConsumedSession, Record, Store, Token, User
+
+BATCH = 1000
+"""Records per ``import_records`` call: a transaction of bounded size, and bounded memory."""
+
+KINDS: dict[type, str] = {AppRecord: "apps", User: "users", Token: "tokens",
+                          ConsumedSession: "consumed_sessions"}
+
+
+async def copy_store(source: Store, target: Store) -> dict[str, int]:
+    """Copy every record of ``source`` (open) into ``target`` (open and empty); return how
+    many of each kind were copied.  Raise Conflict, having copied nothing, if the target
+    already has an app."""
+    existing = await target.list_apps()
+    if existing:
+        raise Conflict(f"the target already has {len(existing)} app(s): copy only into an "
+                       "empty database, so that nothing is merged", "TARGET_NOT_EMPTY")
+    counts = dict.fromkeys(KINDS.values(), 0)
+    batch: list[Record] = []
+    async for record in source.export_records():
+        batch.append(record)
+        counts[KINDS[type(record)]] += 1
+        if len(batch) == BATCH:
+            await target.import_records(batch)
+            batch = []
+    if batch:
+        await target.import_records(batch)
+    return counts

@@ -1,7 +1,8 @@
 """In-process: the storage contract, one suite that every ``Store`` implementation passes.
 
-Each case runs against every backend in ``BACKENDS`` (SQLite today), through the ``Store``
-interface only, so a new backend is added by adding its factory here.  Values that would be
+Each case runs against every backend in ``BACKENDS`` (SQLite, and PostgreSQL on the session's
+private instance, a fresh database per case), through the ``Store`` interface only, so a new
+backend is added by adding its factory here.  Values that would be
 secrets are opaque bytes at this level: the store sees only keyed hashes and sealed blobs.
 """
 
@@ -9,31 +10,59 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
+from postgres_service import PostgresServer
 
 from chatcamp_server.errors import Conflict
 from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.storage.postgres import PostgresDemoTable, PostgresStore
 from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
-from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server.storage.store import (
+    ISSUED_TOKEN, PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+)
 
 NOW = 1_800_000_000.0
 
 
-async def sqlite(tmp_path: Path) -> Store:
-    return SQLiteStore(tmp_path / "contract.sqlite3")
+async def sqlite(request: pytest.FixtureRequest, directory: Path) -> Store:
+    return SQLiteStore(directory / "contract.sqlite3")
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[Store]]] = {"sqlite": sqlite}
+async def postgresql(request: pytest.FixtureRequest, directory: Path) -> Store:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return PostgresStore(server.url(server.create_database()))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[Store]]] = {
+    "sqlite": sqlite, "postgresql": postgresql}
+DEMO_TABLES: dict[type[Store], Callable[[Any], DemoTable]] = {
+    SQLiteStore: SQLiteDemoTable, PostgresStore: PostgresDemoTable}
 
 
 @pytest.fixture(params=list(BACKENDS))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    made = await BACKENDS[request.param](tmp_path)
-    await made.open()
-    yield made
-    await made.close()
+async def new_store(request: pytest.FixtureRequest,
+                    tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
+    """Opens empty stores of one backend, each in a database of its own, closed at the end."""
+    made: list[Store] = []
+
+    async def open_one() -> Store:
+        directory = tmp_path / str(len(made))
+        directory.mkdir()
+        one = await BACKENDS[request.param](request, directory)
+        await one.open()
+        made.append(one)
+        return one
+
+    yield open_one
+    for one in made:
+        await one.close()
+
+
+@pytest.fixture
+async def store(new_store: Callable[[], Awaitable[Store]]) -> Store:
+    return await new_store()
 
 
 def app(app_id: str = "1000000000000000001", **policies: object) -> App:
@@ -216,13 +245,53 @@ async def test_consumed_sessions_names_the_used_keys_among_many(store: Store) ->
     assert await store.consumed_sessions([]) == set()
 
 
+# copies between stores
+
+
+async def exported(store: Store) -> list[Record]:
+    return [record async for record in store.export_records()]
+
+
+async def test_export_then_import_gives_an_identical_store(
+        new_store: Callable[[], Awaitable[Store]]) -> None:
+    """Every app (with its key's hash), user, token and used session key exported from one
+    store and imported into an empty one is read back identical, apps before their users and
+    users before their tokens."""
+    source = await new_store()
+    await source.create_app(app(require_access_token=True), b"k" * 32)
+    await source.create_app(App("1000000000000000002", "other", ("https://a.example",),
+                                NOW + 1), b"o" * 32)
+    await source.create_user(User(app().id, "ann", "Ann", "https://a/p.png", "https://a/ann",
+                                  "d", {"k": ["v", 1]}, True, NOW, NOW + 1),
+                             token("t-profile", "ann", PROFILE_TOKEN))
+    await source.add_token(token("t-issued", "ann", expires_at=NOW + 50))
+    await source.add_token(token("t-gone", "ann", created_at=NOW + 1))
+    await source.revoke_tokens(app().id, "ann", NOW + 2, token_id="t-gone")
+    await source.get_or_create_user("1000000000000000002", "bob", NOW + 3)
+    await source.consume_session("s-used", NOW + 100, NOW)
+    records = await exported(source)
+    kinds = [type(r).__name__ for r in records]
+    assert kinds == ["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["ConsumedSession"]
+    assert records[0] == AppRecord(app(require_access_token=True), b"k" * 32)
+    assert ConsumedSession("s-used", NOW + 100) in records
+    target = await new_store()
+    await target.import_records(records)
+    copied = await exported(target)
+    assert sorted(map(repr, copied)) == sorted(map(repr, records))
+    other = await target.find_app_by_key(b"o" * 32)
+    assert other is not None and other.allowed_origins == ("https://a.example",)
+    found = await target.find_token(app().id, "ann", b"t-profile".ljust(32, b"\0"))
+    assert found is not None and found[0].metadata == {"k": ["v", 1]}
+    assert found[1].sealed == b"sealed"
+    assert await target.consume_session("s-used", NOW + 100, NOW + 1) is False
+
+
 # the demo's table: not part of Store, but kept by the same backends today
 
 
 @pytest.fixture
 def table(store: Store) -> DemoTable:
-    assert isinstance(store, SQLiteStore)
-    return SQLiteDemoTable(store)
+    return DEMO_TABLES[type(store)](store)
 
 
 async def test_demo_table_puts_gets_and_deletes(table: DemoTable) -> None:

@@ -1,0 +1,118 @@
+"""In-process: ``copy_store`` from SQLite into the session's private PostgreSQL.
+
+Everything a running server relies on arrives identical, so the keys and tokens that worked
+before work after, and what was revoked or used stays refused; a target with data is
+refused before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from postgres_service import PostgresServer
+
+from chatcamp_server.errors import Conflict
+from chatcamp_server.storage.migrate import BATCH, copy_store
+from chatcamp_server.storage.postgres import PostgresStore
+from chatcamp_server.storage.sqlite import SQLiteStore
+from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+
+NOW = 1_800_000_000.0
+SHOP = App("1000000000000000001", "shop", ("https://shop.example", "https://m.shop.example"),
+           NOW, require_access_token=True)
+OPEN = App("1000000000000000002", "open", (), NOW + 1)
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "before.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def postgresql(postgres_server: PostgresServer) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(postgres_server.url(postgres_server.create_database()))
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def everything(store: Store) -> dict[str, object]:
+    """What a server reads, through the Store interface alone."""
+    apps = await store.list_apps()
+    users = {user_id: await store.get_user(SHOP.id, user_id) for user_id in ("ann", "bob")}
+    return {
+        "apps": apps,
+        "by_key": [await store.find_app_by_key(mac) for mac in (b"a" * 32, b"b" * 32)],
+        "users": users,
+        "tokens": {user_id: await store.list_tokens(SHOP.id, user_id) for user_id in users},
+        "profile": await store.profile_token(SHOP.id, "ann"),
+        "login": await store.find_token(SHOP.id, "ann", b"issued-mac".ljust(32, b"\0")),
+        "revoked_login": await store.find_token(SHOP.id, "ann", b"gone-mac".ljust(32, b"\0")),
+        "unusable": await store.unusable_tokens({"t-profile", "t-issued", "t-gone"}, NOW + 5),
+        "consumed": await store.consumed_sessions({"s-used", "s-other"}),
+        "open_user": await store.get_user(OPEN.id, "guest"),
+    }
+
+
+async def test_sqlite_to_postgresql_copies_everything_identically(
+        sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
+    """Apps with policies and key hashes, a user with a profile and an issued token, a revoked
+    token and a used session key read back the same from PostgreSQL, and the counts say so."""
+    await sqlite.create_app(SHOP, b"a" * 32)
+    await sqlite.create_app(OPEN, b"b" * 32)
+    await sqlite.create_user(
+        User(SHOP.id, "ann", "Ann", "https://shop.example/ann.png", "https://shop.example/ann",
+             "vip", {"tier": "gold", "tags": ["a", "b"]}, True, NOW, NOW + 2),
+        Token("t-profile", SHOP.id, "ann", PROFILE_TOKEN, b"profile-mac".ljust(32, b"\0"),
+              b"sealed-profile", NOW))
+    await sqlite.add_token(Token("t-issued", SHOP.id, "ann", ISSUED_TOKEN,
+                                 b"issued-mac".ljust(32, b"\0"), None, NOW + 1, NOW + 3600))
+    await sqlite.add_token(Token("t-gone", SHOP.id, "ann", ISSUED_TOKEN,
+                                 b"gone-mac".ljust(32, b"\0"), None, NOW + 1))
+    await sqlite.revoke_tokens(SHOP.id, "ann", NOW + 4, token_id="t-gone")
+    await sqlite.create_user(User(SHOP.id, "bob", created_at=NOW, updated_at=NOW), None)
+    await sqlite.get_or_create_user(OPEN.id, "guest", NOW + 3)
+    await sqlite.consume_session("s-used", NOW + 86_400, NOW)
+    before = await everything(sqlite)
+
+    counts = await copy_store(sqlite, postgresql)
+
+    assert counts == {"apps": 2, "users": 3, "tokens": 3, "consumed_sessions": 1}
+    after = await everything(postgresql)
+    assert after == before
+    assert after["consumed"] == {"s-used"} and after["unusable"] == {"t-gone"}
+    assert await postgresql.consume_session("s-used", NOW + 86_400, NOW + 1) is False
+
+
+async def test_a_target_with_an_app_is_refused_before_anything_is_copied(
+        sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
+    """A target that already has an app gets a Conflict, and none of the source's rows."""
+    await sqlite.create_app(SHOP, b"a" * 32)
+    await sqlite.get_or_create_user(SHOP.id, "ann", NOW)
+    await postgresql.create_app(OPEN, b"b" * 32)
+    with pytest.raises(Conflict) as refused:
+        await copy_store(sqlite, postgresql)
+    assert refused.value.code == "TARGET_NOT_EMPTY"
+    assert "already has 1 app" in refused.value.message
+    assert await postgresql.list_apps() == [OPEN]
+    assert await postgresql.get_user(SHOP.id, "ann") is None
+
+
+async def test_more_records_than_one_batch_are_all_copied(
+        sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
+    """Users and tokens beyond one import batch arrive complete, each token with its user."""
+    await sqlite.create_app(SHOP, b"a" * 32)
+    await sqlite.import_records(
+        [User(SHOP.id, f"u{n}", created_at=NOW, updated_at=NOW) for n in range(BATCH + 1)]
+        + [Token(f"t{n}", SHOP.id, f"u{n}", ISSUED_TOKEN, n.to_bytes(32, "big"), None, NOW)
+           for n in range(BATCH + 1)])
+    counts = await copy_store(sqlite, postgresql)
+    assert counts == {"apps": 1, "users": BATCH + 1, "tokens": BATCH + 1,
+                      "consumed_sessions": 0}
+    found = await postgresql.find_token(SHOP.id, f"u{BATCH}", BATCH.to_bytes(32, "big"))
+    assert found is not None and found[1].id == f"t{BATCH}"

@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from chatcamp_server.storage.backends import store_for
+from chatcamp_server.storage.migrate import copy_store
 from chatcamp_server.web import connections
+from chatcamp_server.web.proxies import parse_network
 from chatcamp_server.app import Server, open_server, open_store
 from chatcamp_server.deployment import (
     ENV_DATABASE,
@@ -25,6 +28,7 @@ from chatcamp_server.deployment import (
     ENV_SECRET,
     ENV_SECRET_FILE,
     Deployment,
+    is_postgres,
     resolve,
 )
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
@@ -52,6 +56,15 @@ LISTEN_BACKLOG = 4096
 """After a restart every SDK comes back at the same moment (its backoff has no jitter); with
 aiohttp's default of 128 pending connections the rest were dropped and retried seconds later.
 The kernel caps it at net.core.somaxconn."""
+
+
+def _trusted_proxy(text: str) -> str:
+    """Checked while parsing, so a typo stops the server before it touches the database."""
+    try:
+        parse_network(text)
+    except ServerError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(option, type=int, metavar="N", dest=field,
                             default=getattr(DEFAULT_LIMITS, field),
                             help=f"{meaning} (default: {getattr(DEFAULT_LIMITS, field)}; 0 "
-                                 "turns it off, as a proxy that hides client addresses needs)")
+                                 "turns it off; behind a proxy, give --trusted-proxy instead)")
     parser.add_argument("--public-origin", action="append", metavar="ORIGIN",
                         help="an origin (scheme://host[:port]) under which browsers reach this "
                              "server; repeatable. Requests for any other Host are refused, and "
                              "pages on these origins may always connect (default: the origin "
                              "of --host and --port, and localhost for a loopback address)")
     parser.add_argument("--trusted-proxy", action="append", metavar="ADDRESS", default=[],
+                        type=_trusted_proxy,
                         help="the address (or network, such as 10.0.0.0/8) of a reverse proxy "
                              "or load balancer whose X-Forwarded-For and X-Forwarded-Proto "
                              "are believed; repeatable (default: none, the headers are "
@@ -138,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     apps_commands.add_parser("list", parents=[storage], help="list apps (never their keys)",
                              description="List apps and their policies as JSON lines; API "
                                          "keys are not stored readably and are never shown.")
+    migrate = commands.add_parser(
+        "migrate", help="copy apps, users, tokens and ended sessions into an empty database",
+        description="Copy every app, user, token and used session key from one database into "
+                    "another that has no app yet, as stored: hashes stay hashes and sealed "
+                    "tokens stay sealed, so serve the copy with the source's secret file, and "
+                    "every key and token that worked before works after. Prints the counts.")
+    migrate.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL",
+                         help="the database to copy: a SQLite path or a postgresql:// URL")
+    migrate.add_argument("--to", dest="target", required=True, metavar="URL",
+                         help="the empty database to fill, such as postgresql://USER@HOST/DB")
     return parser
 
 
@@ -174,6 +198,21 @@ async def _apps(args: argparse.Namespace) -> None:
                 print(json.dumps(describe(app)))
     finally:
         await store.close()
+
+
+async def _migrate(args: argparse.Namespace) -> None:
+    if not is_postgres(args.source) and not Path(args.source).is_file():
+        raise ServerError(f"there is no database at {args.source} to copy", "NO_SOURCE")
+    source, target = store_for(args.source), store_for(args.target)
+    await source.open()
+    try:
+        await target.open()
+        try:
+            print(json.dumps(await copy_store(source, target)))
+        finally:
+            await target.close()
+    finally:
+        await source.close()
 
 
 def _raise_file_limit() -> None:
@@ -216,8 +255,7 @@ async def _serve(args: argparse.Namespace) -> None:
         field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
     public = _public_origins(args)
     deployment = _deployment(args, redis=True)
-    server, created = await open_server(deployment, public, limits, args.demo,
-                                        tuple(args.trusted_proxy))
+    server, created = await open_server(deployment, public, limits, args.demo)
     if created:
         credentials = first_app_path(Path(deployment.database))
         write_first_app(credentials, *created)
@@ -271,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_malformed_requests()
     try:
-        asyncio.run(_apps(args) if args.command == "apps" else _serve(args))
+        commands = {"apps": _apps, "migrate": _migrate}
+        asyncio.run(commands.get(args.command, _serve)(args))
     except ServerError as exc:
         print(f"serve.py: error: {exc.message}", file=sys.stderr)
         return 1

@@ -33,6 +33,10 @@ class ServerProcess:
     """Extra ``serve.py`` options, e.g. ``("--failed-logins-per-address", "3")``."""
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    database: str | None = None
+    """A ``postgresql://`` URL that other nodes share; None: a SQLite file of this process's."""
+    secret_file: Path | None = None
+    """The secret file every node of a cluster shares (with ``database``)."""
 
     @property
     def base_url(self) -> str:
@@ -51,7 +55,16 @@ class ServerProcess:
         return self.workdir / "server.log"
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, str(ROOT / "serve.py"), "--db", str(self.db), *args]
+        storage = (["--database", self.database, "--secret-file", str(self.secret_file)]
+                   if self.database else ["--db", str(self.db)])
+        return [sys.executable, str(ROOT / "serve.py"), *storage, *args]
+
+    def create_app(self, name: str = "test app") -> None:
+        """Make an app with the CLI and use it: a shared database gets no first app."""
+        made = self.run_cli("apps", "create", name)
+        assert made.returncode == 0, made.stderr
+        created = json.loads(made.stdout)
+        self.app_id, self.api_key = created["app_id"], created["api_key"]
 
     def start(self, timeout: float = 20.0) -> None:
         log = open(self.log_path, "a")

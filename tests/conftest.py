@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from postgres_service import postgres_server  # noqa: F401
+from redis_service import redis_server  # noqa: F401
 from server_process import CHROMIUM, ServerProcess
 from site_server import PageSite
 

@@ -1,0 +1,212 @@
+"""The session bus of a cluster: every node's live sessions, reached over Redis pub/sub.
+
+A call delivers to this node's sessions first, exactly as ``LocalBus`` does (the revocation
+counter is bumped before any await; see ``live``), then publishes the message on one channel
+that every node listens to; each other node delivers it to its own sessions the same way.
+Delivery is at most once, as in Centrifugo, Socket.IO and Phoenix: Redis keeps nothing for a
+node that is not listening.  That is enough because the revocation is in the store before
+the call: a session that a lost message missed is ended by its node's reconcile pass, which
+runs on a timer and as soon as this bus is subscribed again (``on_subscribed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from typing import Any, Awaitable, Callable
+
+from redis.asyncio.client import PubSub
+
+from chatcamp_server import protocol
+from chatcamp_server.sessions.bus import SessionBus
+from chatcamp_server.sessions.live import How, LiveSession, LiveSessions, Target
+from chatcamp_server.sessions.redis_inventory import RedisInventory
+from chatcamp_server.sessions.redis_support import (
+    COMMAND_TIMEOUT, RECONNECT_INTERVAL, UNAVAILABLE, Outage, connect, log)
+
+LINK_CHECK_INTERVAL = 3.0
+"""Seconds of silence on the subscription before it is pinged: a Redis host that vanished
+without closing the connection is noticed within two of these, not at TCP keepalive's hours."""
+
+
+def encode_target(target: Target) -> list[Any]:
+    """A target as a JSON array, positional to keep every message small."""
+    tokens = None if target.tokens is None else list(target.tokens)
+    return [target.app_id, target.user_id, tokens, target.session_id]
+
+
+def decode_target(data: Any) -> Target:
+    """The inverse of ``encode_target``; raises ``ValueError`` on anything else."""
+    if not isinstance(data, list) or len(data) != 4:
+        raise ValueError("a target is a list of four")
+    app_id, user_id, tokens, session_id = data
+    if not (isinstance(app_id, str) and _optional_str(user_id) and _optional_str(session_id)
+            and (tokens is None or (isinstance(tokens, list)
+                                    and all(_optional_str(t) for t in tokens)))):
+        raise ValueError("a target holds strings")
+    return Target(app_id, user_id, None if tokens is None else frozenset(tokens), session_id)
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+class RedisBus(SessionBus):
+    """``node_id`` names this node in logs; messages carry it with a random suffix, so that a
+    node restarted under the same ID, or a second one by mistake, still hears the other.
+
+    ``end`` returns the sessions ended here plus, when an ``inventory`` is given and the
+    message was published, the other nodes' sessions that the inventory lists for the
+    target (a target naming a user; an app-wide one counts this node's only): the sessions
+    the other nodes are ending now, as far as the cluster knows.  When the publish fails it
+    counts this node's sessions only: the others end at their node's reconcile, not now.
+
+    ``on_subscribed`` is called (without an await) each time the subscription is
+    established, the first time included: what the other nodes published while this one
+    was not listening is lost, so the node then reconciles its sessions with the store.
+    """
+
+    def __init__(self, live: LiveSessions, redis_url: str, node_id: str, *,
+                 prefix: str = "chatcamp:", inventory: RedisInventory | None = None,
+                 on_subscribed: Callable[[], None] | None = None) -> None:
+        self.live = live
+        self.node_id = node_id
+        self.inventory = inventory
+        self.on_subscribed = on_subscribed
+        self.subscribed = asyncio.Event()
+        """Set while the subscription is up; awaitable, for whoever must know it is."""
+        self._sender = f"{node_id}/{secrets.token_hex(6)}"
+        self._channel = f"{prefix}bus"
+        self._redis = connect(redis_url)
+        self._outage = Outage(f"session bus of node {node_id}",
+                              "other nodes' sessions end at their reconcile")
+        self._listener: asyncio.Task[None] | None = None
+        self._first_attempt = asyncio.Event()
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether this node hears the other nodes now."""
+        return self.subscribed.is_set()
+
+    async def start(self) -> None:
+        """Subscribe, returning once the first attempt succeeded or failed: a node starts
+        whether Redis is up or not, and keeps trying in the background."""
+        self._listener = asyncio.create_task(self._listen(), name=f"bus {self.node_id}")
+        await self._first_attempt.wait()
+
+    async def stop(self) -> None:
+        """Stop listening, let deliveries under way finish, and close the connections."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await asyncio.gather(*self._deliveries)
+        await self._redis.aclose()
+
+    async def end(self, target: Target, reason: str) -> int:
+        sessions = self.live.revoked(target)
+        message = {"from": self._sender, "do": "end", "to": encode_target(target),
+                   "reason": reason}
+        frame = protocol.auth_failure("NOT_AUTHORIZED", reason)
+        (published, elsewhere), _ = await asyncio.gather(
+            asyncio.gather(self._publish(message), self._elsewhere(target)),
+            asyncio.gather(*_deliver(sessions, frame, "end")))
+        return len(sessions) + (elsewhere if published else 0)
+
+    async def send(self, target: Target, frame: dict[str, Any]) -> int:
+        sessions = self.live.matching(target)
+        message = {"from": self._sender, "do": "send", "to": encode_target(target),
+                   "frame": frame}
+        await asyncio.gather(self._publish(message), *_deliver(sessions, frame, "send"))
+        return len(sessions)
+
+    async def _publish(self, message: dict[str, Any]) -> bool:
+        try:
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                await self._redis.publish(self._channel, json.dumps(message,
+                                                                    separators=(",", ":")))
+        except UNAVAILABLE as error:
+            self._outage.failed(error)
+            return False
+        self._outage.recovered()
+        return True
+
+    async def _elsewhere(self, target: Target) -> int:
+        return 0 if self.inventory is None else await self.inventory.elsewhere(target)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await self._subscribe_and_read(pubsub)
+            except UNAVAILABLE as error:
+                self.subscribed.clear()
+                self._outage.failed(error)
+            finally:
+                self._first_attempt.set()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(RECONNECT_INTERVAL)
+
+    async def _subscribe_and_read(self, pubsub: PubSub) -> None:
+        await pubsub.subscribe(self._channel)
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=LINK_CHECK_INTERVAL)
+            if message is None:
+                if pinged:
+                    raise TimeoutError("no reply to a ping on the subscription")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            if message["type"] == "subscribe":
+                self._established()
+            elif message["type"] == "message":
+                self._received(message["data"])
+
+    def _established(self) -> None:
+        self.subscribed.set()
+        self._first_attempt.set()
+        self._outage.recovered()
+        if self.on_subscribed is not None:
+            self.on_subscribed()
+
+    def _received(self, data: str) -> None:
+        """Acts at the moment of receipt, as ``end`` does at the moment of calling: the
+        revocation counter is bumped here, not in a task that runs later."""
+        try:
+            message = json.loads(data)
+            target = decode_target(message["to"])
+            sender, action = message["from"], message["do"]
+            if action == "end":
+                frame = protocol.auth_failure("NOT_AUTHORIZED", str(message["reason"]))
+            elif action == "send" and isinstance(message["frame"], dict):
+                frame = message["frame"]
+            else:
+                raise ValueError("an unknown action")
+        except (ValueError, KeyError, TypeError):
+            log.warning("session bus of node %s: ignored a malformed message", self.node_id)
+            return
+        if sender == self._sender:
+            return
+        sessions = self.live.revoked(target) if action == "end" else self.live.matching(target)
+        if sessions:
+            how: How = "end" if action == "end" else "send"
+            task = asyncio.create_task(_gather(_deliver(sessions, frame, how)))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+
+def _deliver(sessions: list[LiveSession], frame: dict[str, Any],
+             how: How) -> list[Awaitable[None]]:
+    return [session.deliver(frame, how) for session in sessions]
+
+
+async def _gather(deliveries: list[Awaitable[None]]) -> None:
+    """Delivered apart from the listener, so that closing many sockets does not hold up the
+    next message."""
+    await asyncio.gather(*deliveries)

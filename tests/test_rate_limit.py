@@ -1,11 +1,15 @@
-"""In-process: the failed-login windows, with a hand-driven clock."""
+"""In-process: the failed-login windows, with a hand-driven clock, in memory and in Redis."""
 
 from __future__ import annotations
 
+from typing import AsyncIterator, Callable
+
 import pytest
+from redis_service import RedisServer
 
 from chatcamp_server.errors import RateLimited
-from chatcamp_server.sessions.rate_limit import MemoryLoginLimits
+from chatcamp_server.sessions.rate_limit import LoginLimits, MemoryLoginLimits
+from chatcamp_server.sessions.redis_limits import RedisLoginLimits
 from chatcamp_server.settings import Limits
 
 
@@ -17,13 +21,37 @@ class Clock:
         return self.now
 
 
-def limiter(clock: Clock, **limits: float) -> MemoryLoginLimits:
-    settings = {"failed_logins_per_user": 3, "failed_logins_per_address": 5,
-                "failed_login_window": 60.0, **limits}
-    return MemoryLoginLimits(Limits(**settings), clock)  # type: ignore[arg-type]
+def settings(**limits: float) -> Limits:
+    chosen = {"failed_logins_per_user": 3, "failed_logins_per_address": 5,
+              "failed_login_window": 60.0, **limits}
+    return Limits(**chosen)  # type: ignore[arg-type]
 
 
-async def test_user_locked_after_limit_until_oldest_failure_leaves_window() -> None:
+Make = Callable[..., LoginLimits]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
+    """Makes the limits under test, in this process or in Redis (keys of their own each);
+    the Redis ones must have counted in Redis throughout, not in their fallback."""
+    made: list[RedisLoginLimits] = []
+    server: RedisServer | None = (request.getfixturevalue("redis_server")
+                                  if request.param == "redis" else None)
+
+    def make(clock: Clock, **limits: float) -> LoginLimits:
+        if server is None:
+            return MemoryLoginLimits(settings(**limits), clock)
+        made.append(RedisLoginLimits(settings(**limits), server.url(), prefix=server.prefix(),
+                                     clock=clock))
+        return made[-1]
+
+    yield make
+    for limits in made:
+        assert limits.healthy
+        await limits.aclose()
+
+
+async def test_user_locked_after_limit_until_oldest_failure_leaves_window(limiter: Make) -> None:
     """The 3rd failure locks the user; the lock lifts when the 1st failure is 60 s old."""
     clock = Clock()
     failures = limiter(clock)
@@ -41,7 +69,7 @@ async def test_user_locked_after_limit_until_oldest_failure_leaves_window() -> N
     await failures.check("2.2.2.2", "app", "bob")
 
 
-async def test_other_users_and_apps_are_not_locked() -> None:
+async def test_other_users_and_apps_are_not_locked(limiter: Make) -> None:
     """A locked user does not lock the same ID in another app, nor other IDs."""
     clock = Clock()
     failures = limiter(clock)
@@ -53,7 +81,7 @@ async def test_other_users_and_apps_are_not_locked() -> None:
         await failures.check("10.0.0.9", "app", "bob")
 
 
-async def test_address_locked_across_user_ids() -> None:
+async def test_address_locked_across_user_ids(limiter: Make) -> None:
     """Five failures over five user IDs lock the address, for every user and for no-user checks."""
     clock = Clock()
     failures = limiter(clock)
@@ -67,7 +95,7 @@ async def test_address_locked_across_user_ids() -> None:
     await failures.check("7.7.7.7", "app", "fresh-user")
 
 
-async def test_zero_turns_a_limit_off() -> None:
+async def test_zero_turns_a_limit_off(limiter: Make) -> None:
     """failed_logins_per_address=0 never locks an address (a proxy in front)."""
     clock = Clock()
     failures = limiter(clock, failed_logins_per_address=0)
@@ -79,8 +107,8 @@ async def test_zero_turns_a_limit_off() -> None:
 async def test_memory_is_bounded_by_forgetting_least_recent() -> None:
     """At most failed_login_keys users are tracked; the least recently failed go first."""
     clock = Clock()
-    failures = limiter(clock, failed_login_keys=100, failed_logins_per_user=1,
-                       failed_logins_per_address=0)
+    failures = MemoryLoginLimits(settings(failed_login_keys=100, failed_logins_per_user=1,
+                                          failed_logins_per_address=0), clock)
     for n in range(1000):
         await failures.failed("a", "app", f"user-{n}")
     assert len(failures._users._times) == 100
@@ -89,7 +117,7 @@ async def test_memory_is_bounded_by_forgetting_least_recent() -> None:
     await failures.check("a", "app", "user-0")
 
 
-async def test_refusals_do_not_extend_the_lock() -> None:
+async def test_refusals_do_not_extend_the_lock(limiter: Make) -> None:
     """Checking while locked is not a failure: the lock lifts on schedule however often one asks."""
     clock = Clock()
     failures = limiter(clock)
@@ -103,7 +131,7 @@ async def test_refusals_do_not_extend_the_lock() -> None:
     await failures.check("a", "app", "bob")
 
 
-async def test_failures_from_one_address_lock_only_that_pair() -> None:
+async def test_failures_from_one_address_lock_only_that_pair(limiter: Make) -> None:
     """Below the user's ceiling, failures lock the (user, address) pair: the same user from
     another address is untouched, so a stranger cannot lock a user out."""
     clock = Clock()
@@ -116,7 +144,7 @@ async def test_failures_from_one_address_lock_only_that_pair() -> None:
     await failures.check("1.1.1.1", "app", "bob")
 
 
-async def test_user_ceiling_spares_addresses_known_for_the_user() -> None:
+async def test_user_ceiling_spares_addresses_known_for_the_user(limiter: Make) -> None:
     """Past the ceiling over all addresses, only addresses that logged in as the user within
     known_address_seconds still get in; the exemption expires."""
     clock = Clock()
@@ -135,7 +163,7 @@ async def test_user_ceiling_spares_addresses_known_for_the_user() -> None:
         await failures.check("1.1.1.1", "app", "bob")
 
 
-async def test_new_users_per_address_are_counted_and_bounded() -> None:
+async def test_new_users_per_address_are_counted_and_bounded(limiter: Make) -> None:
     """creating_user counts every user an address creates; past the limit it refuses until
     the oldest leaves the window, and other addresses are untouched."""
     clock = Clock()
@@ -151,7 +179,7 @@ async def test_new_users_per_address_are_counted_and_bounded() -> None:
     await failures.creating_user("6.6.6.6")
 
 
-async def test_an_ipv6_slash_64_is_one_address() -> None:
+async def test_an_ipv6_slash_64_is_one_address(limiter: Make) -> None:
     """Addresses in one IPv6 /64 share the per-address limits, and an IPv4-mapped address is
     its IPv4 one: a client cannot walk through its own /64 to escape them."""
     clock = Clock()

@@ -37,6 +37,12 @@ from typing import Callable
 from chatcamp_server.errors import RateLimited
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
+ADDRESS_LIMITED = "Too many failed logins from this address"
+PAIR_LIMITED = "Too many failed logins for this user from this address"
+USER_LIMITED = "Too many failed logins for this user"
+NEW_USERS_LIMITED = "Too many new users from this address"
+"""What each refusal says, the same from every implementation."""
+
 
 @functools.lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
@@ -139,15 +145,12 @@ class MemoryLoginLimits(LoginLimits):
                     user_id: str | None = None) -> None:
         address = address_key(address)
         now = self.clock()
-        _refuse(self._addresses.retry_after(address, now),
-                "Too many failed logins from this address")
+        refuse(self._addresses.retry_after(address, now), ADDRESS_LIMITED)
         if app_id is None or user_id is None:
             return
-        _refuse(self._pairs.retry_after((app_id, user_id, address), now),
-                "Too many failed logins for this user from this address")
+        refuse(self._pairs.retry_after((app_id, user_id, address), now), PAIR_LIMITED)
         if not self._is_known(app_id, user_id, address, now):
-            _refuse(self._users.retry_after((app_id, user_id), now),
-                    "Too many failed logins for this user")
+            refuse(self._users.retry_after((app_id, user_id), now), USER_LIMITED)
 
     async def failed(self, address: str, app_id: str | None = None,
                      user_id: str | None = None) -> None:
@@ -168,7 +171,7 @@ class MemoryLoginLimits(LoginLimits):
     async def creating_user(self, address: str) -> None:
         address = address_key(address)
         now = self.clock()
-        _refuse(self._new_users.retry_after(address, now), "Too many new users from this address")
+        refuse(self._new_users.retry_after(address, now), NEW_USERS_LIMITED)
         self._new_users.record(address, now)
 
     def _is_known(self, app_id: str, user_id: str, address: str, now: float) -> bool:
@@ -180,6 +183,7 @@ def _known_key(app_id: str, user_id: str, address: str) -> int:
     return hash((app_id, user_id, address))
 
 
-def _refuse(wait: float, what: str) -> None:
+def refuse(wait: float, what: str) -> None:
+    """Raise ``RateLimited`` for a positive ``wait``, telling whole seconds."""
     if wait > 0:
         raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait))

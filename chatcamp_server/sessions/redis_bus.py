@@ -139,14 +139,18 @@ class RedisBus(SessionBus):
         return 0 if self.inventory is None else await self.inventory.elsewhere(target)
 
     async def _listen(self) -> None:
+        """Subscribes again after whatever ends a subscription: a node that stopped
+        listening would keep running with its sessions out of the cluster's reach."""
         while True:
             pubsub = self._redis.pubsub()
             try:
                 await self._subscribe_and_read(pubsub)
             except UNAVAILABLE as error:
-                self.subscribed.clear()
                 self._outage.failed(error)
+            except Exception:
+                log.exception("session bus of node %s: the subscription failed", self.node_id)
             finally:
+                self.subscribed.clear()
                 self._first_attempt.set()
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(RECONNECT_INTERVAL)

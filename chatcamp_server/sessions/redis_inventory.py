@@ -233,9 +233,15 @@ class RedisInventory(SessionInventory):
         self._outage.failed(error)
 
     async def _beat_forever(self) -> None:
+        """Beats on after any failure: a node whose heartbeat stopped would vanish from the
+        cluster's listings while its sessions live on."""
         while True:
             await asyncio.sleep(self.heartbeat_interval if self._synced else RECONNECT_INTERVAL)
-            await self._beat()
+            try:
+                await self._beat()
+            except Exception:
+                self._synced = False
+                log.exception("session inventory of node %s: a heartbeat failed", self.node_id)
 
     async def _beat(self) -> None:
         try:
@@ -280,7 +286,11 @@ class RedisInventory(SessionInventory):
         while True:
             await self._wake.wait()
             await asyncio.sleep(FLUSH_DELAY)
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception:
+                self._synced = False
+                log.exception("session inventory of node %s: a flush failed", self.node_id)
 
     async def _flush(self) -> None:
         async with self._writing:

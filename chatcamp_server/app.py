@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable
+from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -14,9 +14,9 @@ from chatcamp_server.web import openapi
 from chatcamp_server.web import static_files
 from chatcamp_server.apps import create_app
 from chatcamp_server.deployment import Deployment
-from chatcamp_server.errors import StorageUnavailable
+from chatcamp_server.timers import Rounds
 from chatcamp_server.sessions.auth import Authenticator
-from chatcamp_server.sessions.bus import LocalBus
+from chatcamp_server.cluster import Sharing, sharing_for
 from chatcamp_server.web.chat_socket import ChatSocket
 from chatcamp_server.web.demo import DemoBackend
 from chatcamp_server.web.health import Health
@@ -24,7 +24,6 @@ from chatcamp_server.web.http_support import Gate, client_api_not_implemented
 from chatcamp_server.keys import ServerKeys
 from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.policies import PublicOrigins
-from chatcamp_server.sessions.rate_limit import MemoryLoginLimits
 from chatcamp_server.web.server_api import ServerApi
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 from chatcamp_server.storage.backends import demo_table_for, store_for
@@ -48,6 +47,7 @@ class Server:
     auth: Authenticator
     users: Users
     live: LiveSessions
+    sharing: Sharing
     demo: DemoBackend | None
     health: Health
     web_app: web.Application
@@ -82,6 +82,7 @@ class Server:
         await self.close_sockets()
         if self.demo is not None:
             await self.demo.stop()
+        await self.sharing.stop()
         await self.store.close()
 
 
@@ -96,22 +97,22 @@ FIRST_APP_NAME = "first app"
 
 async def open_server(deployment: Deployment, public: PublicOrigins,
                       limits: Limits = DEFAULT_LIMITS,
-                      demo: bool = False, trusted_proxies: tuple[str, ...] = (),
-                      ) -> tuple[Server, tuple[str, str] | None]:
+                      demo: bool = False) -> tuple[Server, tuple[str, str] | None]:
     """Open storage and build the app.
 
     A database without any app gets one, so that a first start has an app to use; one that
     already has apps (made with ``serve.py apps create`` before the first start, say) gets
-    none, and neither does a shared one: two nodes starting at once would make two.  Returns the server and, when the first app was just made, its (app ID, API key),
-    which the caller hands to the operator once: the key is not kept anywhere readable.
-    ``trusted_proxies`` (addresses or networks) are the peers whose forwarding headers are
-    believed.  The demo, when asked for, makes an app of its own, never counted as that first app.
+    none, and neither does a shared one: two nodes starting at once would make two.
+    Returns the server and, when the first app was just made, its (app ID, API key), which
+    the caller hands to the operator once: the key is not kept anywhere readable.
+    The demo, when asked for, makes an app of its own, never counted as that first app.
     """
     store, keys = await open_store(deployment)
     live = LiveSessions()
-    failures = MemoryLoginLimits(limits)
+    sharing = sharing_for(deployment.redis_url, live, limits, store)
+    failures = sharing.failures
     auth = Authenticator(store, keys, limits, public, failures=failures)
-    users = Users(store, keys, limits, live, bus=LocalBus(live))
+    users = Users(store, keys, limits, live, bus=sharing.bus, inventory=sharing.inventory)
     created = None
     if not deployment.shared and not await store.list_apps():
         app, api_key = await create_app(store, keys, limits, FIRST_APP_NAME)
@@ -138,35 +139,10 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     if demo_backend is not None:
         demo_backend.add_routes(web_app)
     missing = static_files.add_routes(web_app)
-    server = Server(store, keys, limits, auth, users, live, demo_backend, health, web_app,
-                    missing)
+    server = Server(store, keys, limits, auth, users, live, sharing, demo_backend, health,
+                    web_app, missing)
+    await sharing.start()
     return server, created
-
-
-class Rounds:
-    """The rounds of one background timer: a failure is logged and the timer goes on.  An
-    unreachable database is logged once when the rounds start failing and once when they
-    work again, without a traceback: twice a second for the length of an outage would bury
-    everything else in the log."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.failing = False
-
-    async def run(self, work: Awaitable[object]) -> None:
-        try:
-            await work
-        except StorageUnavailable as exc:
-            if not self.failing:
-                log.warning("%s failed: %s; retrying until it answers", self.what, exc.message)
-            self.failing = True
-            return
-        except Exception:
-            log.exception("%s failed", self.what)
-            return
-        if self.failing:
-            log.info("%s works again", self.what)
-            self.failing = False
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:

@@ -283,6 +283,10 @@ async def _serve(args: argparse.Namespace) -> None:
         await server.demo.start(f"http://{local}:{args.port}", urlsplit(page).netloc)
         print(f"Demo (demo app {server.demo.app_id}): {page}/ and "
               f"{page}/static/widget_demo.html?user=alice")
+    if deployment.shared or deployment.redis_url:
+        shared = "Redis" if deployment.redis_url else "no Redis: this node alone"
+        print(f"Node {server.sharing.node_id or 'local'} on {deployment.describe_database()}"
+              f" with {shared}", flush=True)
     print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
           "(Ctrl-C to stop)", flush=True)
     stopping: asyncio.Queue[float] = asyncio.Queue()

@@ -18,6 +18,12 @@ from chatcamp_server.sessions.live import LiveSessions, Target
 
 
 class SessionBus(abc.ABC):
+    async def start(self) -> None:
+        """Begin hearing the other nodes (a cluster's bus: subscribe)."""
+
+    async def stop(self) -> None:
+        """Stop, letting deliveries under way finish."""
+
     @abc.abstractmethod
     async def end(self, target: Target, reason: str) -> int:
         """End the sessions ``target`` names: each gets a ``NOT_AUTHORIZED`` failure ack with

@@ -118,6 +118,9 @@ class LoginLimits(abc.ABC):
     async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
         """Remember that this address logged in as this user: the user's ceiling spares it."""
 
+    async def aclose(self) -> None:
+        """Release what the counters hold outside this process (a connection to Redis)."""
+
     @abc.abstractmethod
     async def creating_user(self, address: str) -> None:
         """Count one user created by an ID login from ``address``; refuse past the limit."""

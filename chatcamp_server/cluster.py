@@ -1,0 +1,78 @@
+"""What a node shares with the others: the bus that reaches their sessions, the inventory
+that lists them, the login limits they count together, and the timer that catches what the
+bus lost.  One process has the in-memory three and no timer; a cluster has Redis's.
+
+Nothing here blocks a login on Redis: the bus and the inventory fall back to this node when
+Redis is away and catch up by themselves when it is back, and the limits count on this node
+meanwhile.  PostgreSQL, not Redis, holds every revocation, which is why the timer suffices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from chatcamp_server.keys import random_id
+from chatcamp_server.sessions.bus import LocalBus, SessionBus
+from chatcamp_server.sessions.inventory import LocalInventory, SessionInventory
+from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.sessions.rate_limit import LoginLimits, MemoryLoginLimits
+from chatcamp_server.sessions.reconcile import RECONCILE_SECONDS, Reconciler
+from chatcamp_server.sessions.redis_bus import RedisBus
+from chatcamp_server.sessions.redis_inventory import RedisInventory
+from chatcamp_server.sessions.redis_limits import RedisLoginLimits
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import Store
+from chatcamp_server.timers import Rounds
+
+
+@dataclass
+class Sharing:
+    bus: SessionBus
+    inventory: SessionInventory
+    failures: LoginLimits
+    node_id: str = ""
+    reconciler: Reconciler | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _timer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.inventory.start()
+        await self.bus.start()
+        if self.reconciler is not None:
+            self._timer = asyncio.create_task(self._reconcile_forever(self.reconciler))
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        await self.bus.stop()
+        await self.inventory.stop()
+        await self.failures.aclose()
+
+    def reconcile_now(self) -> None:
+        """The bus has just (re)subscribed: what it missed meanwhile is lost, so look now."""
+        self._wake.set()
+
+    async def _reconcile_forever(self, reconciler: Reconciler) -> None:
+        rounds = Rounds(f"checking node {self.node_id}'s sessions against the store")
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RECONCILE_SECONDS)
+            self._wake.clear()
+            await rounds.run(reconciler.run_once())
+
+
+def sharing_for(redis_url: str | None, live: LiveSessions, limits: Limits,
+                store: Store) -> Sharing:
+    if redis_url is None:
+        return Sharing(LocalBus(live), LocalInventory(live), MemoryLoginLimits(limits))
+    node_id = random_id(6)
+    inventory = RedisInventory(live, redis_url, node_id)
+    sharing = Sharing(LocalBus(live), inventory, RedisLoginLimits(limits, redis_url), node_id,
+                      Reconciler(store, live))
+    sharing.bus = RedisBus(live, redis_url, node_id, inventory=inventory,
+                           on_subscribed=sharing.reconcile_now)
+    return sharing

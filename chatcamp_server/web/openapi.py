@@ -143,6 +143,7 @@ ERRORS = {
     "415": "A body that is neither JSON (application/json or text/plain) nor a form",
     "421": "A Host this server does not answer for (see --public-origin)",
     "429": "Too many failed logins or wrong API keys from this address; see Retry-After",
+    "503": "The database is unreachable, or this node is draining; see Retry-After",
 }
 
 

@@ -9,26 +9,24 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from chatcamp_server.web import openapi
-
-from chatcamp_server.web import static_files
 from chatcamp_server.apps import create_app
-from chatcamp_server.deployment import Deployment
-from chatcamp_server.timers import Rounds
-from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.cluster import Sharing, sharing_for
+from chatcamp_server.deployment import Deployment
+from chatcamp_server.keys import ServerKeys
+from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.sessions.auth import Authenticator
+from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.settings import DEFAULT_LIMITS, Limits
+from chatcamp_server.storage.backends import demo_table_for, store_for
+from chatcamp_server.storage.store import Store
+from chatcamp_server.timers import Rounds
+from chatcamp_server.users import Users
+from chatcamp_server.web import openapi, static_files
 from chatcamp_server.web.chat_socket import ChatSocket
 from chatcamp_server.web.demo import DemoBackend
 from chatcamp_server.web.health import Health
 from chatcamp_server.web.http_support import Gate, client_api_not_implemented
-from chatcamp_server.keys import ServerKeys
-from chatcamp_server.sessions.live import LiveSessions
-from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.web.server_api import ServerApi
-from chatcamp_server.settings import DEFAULT_LIMITS, Limits
-from chatcamp_server.storage.backends import demo_table_for, store_for
-from chatcamp_server.storage.store import Store
-from chatcamp_server.users import Users
 
 log = logging.getLogger("chatcamp_server")
 EXPIRY_SWEEP_SECONDS = 0.5

@@ -6,10 +6,10 @@ import secrets
 import time
 
 from chatcamp_server import validation
-from chatcamp_server.sessions.auth import API_KEY_MAC
 from chatcamp_server.errors import BadRequest, NotFound
 from chatcamp_server.keys import API_KEY_PREFIX, ServerKeys, random_secret
 from chatcamp_server.policies import check_origin
+from chatcamp_server.sessions.auth import API_KEY_MAC
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import App, Store
 

@@ -17,11 +17,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from chatcamp_server.storage.backends import store_for
-from chatcamp_server.storage.migrate import copy_store
-from chatcamp_server.web import connections
-from chatcamp_server.web.proxies import parse_network
 from chatcamp_server.app import Server, open_server, open_store
+from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.deployment import (
     ENV_DATABASE,
     ENV_REDIS,
@@ -31,11 +28,14 @@ from chatcamp_server.deployment import (
     is_postgres,
     resolve,
 )
-from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.errors import ServerError
-from chatcamp_server.web.http_support import RedactingAccessLogger, quiet_malformed_requests
 from chatcamp_server.policies import WILDCARD_HOSTS, PublicOrigins
 from chatcamp_server.settings import DEFAULT_LIMITS
+from chatcamp_server.storage.backends import store_for
+from chatcamp_server.storage.migrate import copy_store
+from chatcamp_server.web import connections
+from chatcamp_server.web.http_support import RedactingAccessLogger, quiet_malformed_requests
+from chatcamp_server.web.proxies import parse_network
 from chatcamp_server.web.static_files import ROOT
 
 DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"

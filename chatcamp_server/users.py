@@ -14,13 +14,11 @@ import asyncio
 import time
 from typing import Any, Callable
 
-from chatcamp_server import protocol
-
-from chatcamp_server import validation
-from chatcamp_server.sessions.auth import NO_TOKEN_FOR_USER, TOKEN_MAC
-from chatcamp_server.sessions.bus import LocalBus, SessionBus
+from chatcamp_server import protocol, validation
 from chatcamp_server.errors import BadRequest, NotFound
 from chatcamp_server.keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
+from chatcamp_server.sessions.auth import NO_TOKEN_FOR_USER, TOKEN_MAC
+from chatcamp_server.sessions.bus import LocalBus, SessionBus
 from chatcamp_server.sessions.inventory import LocalInventory, SessionInventory
 from chatcamp_server.sessions.live import LiveSessions, Target
 from chatcamp_server.settings import Limits

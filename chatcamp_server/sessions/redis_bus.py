@@ -24,7 +24,13 @@ from chatcamp_server.sessions.bus import SessionBus
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions, Target
 from chatcamp_server.sessions.redis_inventory import RedisInventory
 from chatcamp_server.sessions.redis_support import (
-    COMMAND_TIMEOUT, RECONNECT_INTERVAL, UNAVAILABLE, Outage, connect, log)
+    COMMAND_TIMEOUT,
+    RECONNECT_INTERVAL,
+    UNAVAILABLE,
+    Outage,
+    connect,
+    log,
+)
 
 LINK_CHECK_INTERVAL = 3.0
 """Seconds of silence on the subscription before it is pinged: a Redis host that vanished

@@ -37,7 +37,13 @@ from redis.asyncio.client import Pipeline
 from chatcamp_server.sessions.inventory import SessionInventory, record
 from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
 from chatcamp_server.sessions.redis_support import (
-    COMMAND_TIMEOUT, RECONNECT_INTERVAL, UNAVAILABLE, Outage, connect, log)
+    COMMAND_TIMEOUT,
+    RECONNECT_INTERVAL,
+    UNAVAILABLE,
+    Outage,
+    connect,
+    log,
+)
 
 HEARTBEAT_INTERVAL = 5.0
 """Seconds between a node's heartbeats, as Socket.IO's adapters beat: also how soon a node

@@ -30,10 +30,22 @@ from typing import Any, Callable
 from redis.commands.core import AsyncScript
 
 from chatcamp_server.sessions.rate_limit import (
-    ADDRESS_LIMITED, NEW_USERS_LIMITED, PAIR_LIMITED, USER_LIMITED, LoginLimits,
-    MemoryLoginLimits, address_key, refuse)
+    ADDRESS_LIMITED,
+    NEW_USERS_LIMITED,
+    PAIR_LIMITED,
+    USER_LIMITED,
+    LoginLimits,
+    MemoryLoginLimits,
+    address_key,
+    refuse,
+)
 from chatcamp_server.sessions.redis_support import (
-    COMMAND_TIMEOUT, RECONNECT_INTERVAL, UNAVAILABLE, Outage, connect)
+    COMMAND_TIMEOUT,
+    RECONNECT_INTERVAL,
+    UNAVAILABLE,
+    Outage,
+    connect,
+)
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 
 _WINDOWS = """

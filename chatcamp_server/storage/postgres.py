@@ -30,7 +30,14 @@ import asyncpg  # type: ignore[import-untyped]
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.store import (
-    PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+    PROFILE_TOKEN,
+    App,
+    AppRecord,
+    ConsumedSession,
+    Record,
+    Store,
+    Token,
+    User,
 )
 
 T = TypeVar("T")

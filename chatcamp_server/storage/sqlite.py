@@ -21,10 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
 
-from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.errors import Conflict, StorageUnavailable
+from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.store import (
-    PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+    PROFILE_TOKEN,
+    App,
+    AppRecord,
+    ConsumedSession,
+    Record,
+    Store,
+    Token,
+    User,
 )
 
 T = TypeVar("T")

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from chatcamp_server import protocol
-from chatcamp_server.sessions.auth import Authenticator, Client, Login
 from chatcamp_server.errors import ServerError, StorageUnavailable
+from chatcamp_server.sessions.auth import Authenticator, Client, Login
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.settings import Limits
 from chatcamp_server.users import Users

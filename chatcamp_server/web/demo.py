@@ -29,7 +29,6 @@ from aiohttp import web
 
 from chatcamp_server import validation
 from chatcamp_server.apps import create_app
-from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.errors import (
     BadRequest,
     Conflict,
@@ -39,9 +38,10 @@ from chatcamp_server.errors import (
     UpstreamError,
 )
 from chatcamp_server.keys import ServerKeys, random_secret
-from chatcamp_server.web.server_api import error_response, json_response
 from chatcamp_server.settings import Limits
+from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.store import Store
+from chatcamp_server.web.server_api import error_response, json_response
 
 log = logging.getLogger("chatcamp_server.web.demo")
 

@@ -15,8 +15,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from chatcamp_server import policies
 from chatcamp_server.errors import MisdirectedRequest, NotFound, ServerError
 from chatcamp_server.policies import PublicOrigins
-from chatcamp_server.web.server_api import error_response
 from chatcamp_server.storage.store import App, Store
+from chatcamp_server.web.server_api import error_response
 
 log = logging.getLogger("chatcamp_server.http")
 

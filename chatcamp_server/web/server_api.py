@@ -15,12 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from chatcamp_server import apps
-
-from chatcamp_server import policies
-
-from chatcamp_server import validation
-from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, Authenticator
+from chatcamp_server import apps, policies, validation
 from chatcamp_server.errors import (
     BadRequest,
     NotFound,
@@ -30,6 +25,7 @@ from chatcamp_server.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, Authenticator
 from chatcamp_server.sessions.live import Target
 from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import Limits

@@ -118,7 +118,7 @@ class Authenticator:
     async def login(self, creds: Credentials, client: Client = Client()) -> Login:
         resuming = creds.session_key is not None
         await self.failures.check(client.address, None if resuming else creds.app_id,
-                            None if resuming else creds.user_id)
+                                  None if resuming else creds.user_id)
         try:
             login = await (self._resume(creds, client) if resuming
                            else self._login(creds, client))

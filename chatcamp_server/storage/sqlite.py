@@ -382,36 +382,30 @@ class SQLiteStore(Store):
 
     async def unusable_tokens(self, token_ids: Collection[str], now: float) -> set[str]:
         wanted = set(token_ids)
-        usable: set[str] = set()
-        ids = list(wanted)
-        for start in range(0, len(ids), SQL_VARIABLES):
-            chunk = ids[start:start + SQL_VARIABLES]
-            usable.update(row[0] for row in self._read().execute(
-                f"SELECT id FROM tokens WHERE id IN ({','.join('?' * len(chunk))})"
-                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-                (*chunk, now)))
-        return wanted - usable
+        return wanted - self._among(
+            "SELECT id FROM tokens WHERE id IN ({ids}) AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?)", wanted, after=(now,))
 
     async def users_requiring_token(self, app_id: str, user_ids: Collection[str]) -> set[str]:
         wanted = set(user_ids)
-        free: set[str] = set()
-        ids = list(wanted)
-        for start in range(0, len(ids), SQL_VARIABLES):
-            chunk = ids[start:start + SQL_VARIABLES]
-            free.update(row[0] for row in self._read().execute(
-                f"SELECT id FROM users WHERE app_id=? AND id IN ({','.join('?' * len(chunk))})"
-                " AND check_access_token=0", (app_id, *chunk)))
-        return wanted - free
+        return wanted - self._among(
+            "SELECT id FROM users WHERE app_id=? AND id IN ({ids}) AND check_access_token=0",
+            wanted, before=(app_id,))
 
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
-        ids = list(set(session_ids))
-        consumed: set[str] = set()
-        for start in range(0, len(ids), SQL_VARIABLES):
-            chunk = ids[start:start + SQL_VARIABLES]
-            consumed.update(row[0] for row in self._read().execute(
-                f"SELECT id FROM revoked_sessions WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk))
-        return consumed
+        return self._among("SELECT id FROM revoked_sessions WHERE id IN ({ids})", session_ids)
+
+    def _among(self, query: str, ids: Collection[str], before: tuple[Any, ...] = (),
+               after: tuple[Any, ...] = ()) -> set[str]:
+        """The IDs ``query`` returns when ``{ids}`` lists these, asked ``SQL_VARIABLES`` at a
+        time."""
+        listed = list(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(listed), SQL_VARIABLES):
+            chunk = listed[start:start + SQL_VARIABLES]
+            found.update(row[0] for row in self._read().execute(
+                query.format(ids=",".join("?" * len(chunk))), (*before, *chunk, *after)))
+        return found
 
     # copies between stores
 

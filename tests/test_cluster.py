@@ -104,11 +104,33 @@ async def test_a_revocation_through_b_ends_the_session_on_a_within_a_second(
     user_id, token = await token_user(http, cluster)
     _, ws = await logged_in(http, cluster.endpoint(cluster.a), token_query(
         cluster.app_id, user_id, token))
-    await api(http, cluster.b, cluster.api_key, "users.tokens.revoke", {"id": user_id})
+    await eventually(lambda: _listed(http, cluster, user_id, 1), timeout=5)
+    answer = await api(http, cluster.b, cluster.api_key, "users.tokens.revoke",
+                       {"id": user_id})
     answered = time.monotonic()
     error = await ended(ws, REVOKED_WITHIN)
     assert time.monotonic() - answered <= REVOKED_WITHIN
     assert stops_the_sdk(error), error
+    assert answer["sessions_closed"] == 1, answer
+
+
+async def test_a_token_rotated_through_b_ends_the_session_on_a_within_a_second(
+        healthy: Cluster, http: aiohttp.ClientSession) -> None:
+    """users.update with a new access_token through node B ends the session on node A that
+    rests on the old one within 1 s, and the new token logs in on A."""
+    cluster = healthy
+    user_id, token = await token_user(http, cluster)
+    _, ws = await logged_in(http, cluster.endpoint(cluster.a), token_query(
+        cluster.app_id, user_id, token))
+    rotated = "rotated-token-" + uuid.uuid4().hex
+    await api(http, cluster.b, cluster.api_key, "users.update",
+              {"id": user_id, "access_token": rotated})
+    answered = time.monotonic()
+    assert stops_the_sdk(await ended(ws, REVOKED_WITHIN))
+    assert time.monotonic() - answered <= REVOKED_WITHIN
+    _, ws = await logged_in(http, cluster.endpoint(cluster.a), token_query(
+        cluster.app_id, user_id, rotated))
+    await ws.close()
 
 
 async def test_b_lists_and_ends_the_sessions_on_a(healthy: Cluster,
@@ -193,7 +215,8 @@ async def test_with_redis_stopped_revocations_still_end_sessions_and_come_back_f
         healthy: Cluster, http: aiohttp.ClientSession, redis_server: RedisServer) -> None:
     """Redis stopped: a revocation through node B still ends the session on node A within
     10 s, new logins work on both nodes and other sessions stay; Redis started again:
-    cross-node revocation is back under 1 s with no restart."""
+    cross-node revocation is back under 1 s and B lists A's sessions again, with no
+    restart."""
     cluster = healthy
     user_id, token = await token_user(http, cluster)
     _, ws = await logged_in(http, cluster.endpoint(cluster.a), token_query(
@@ -212,6 +235,8 @@ async def test_with_redis_stopped_revocations_still_end_sessions_and_come_back_f
         await socket.close()
     redis_server.start()
     await eventually(lambda: _revocations_are_fast(http, cluster), timeout=20)
+    # Redis came back empty: node A lists its sessions again at its next heartbeat (5 s)
+    await eventually(lambda: _listed(http, cluster, kept_id, 1), timeout=10)
     await still_open(kept)
     await kept.close()
     assert all(node.proc is not None and node.proc.poll() is None for node in cluster.nodes)

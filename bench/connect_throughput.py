@@ -14,6 +14,13 @@ Goal: at least 0.8 for each login.
 With ``--baseline DIR`` (a checkout of an earlier commit, from ``git worktree add``), that
 checkout's ``serve.py`` runs beside them for ID and token login too, so before and after are
 measured in the same rounds.
+
+With ``--postgres``, four more nodes join the rounds, each on its own database of a private
+PostgreSQL this script starts (and stops): ``pg`` (the PostgreSQL store alone) and ``cluster``
+(the store and a private Redis, as a cluster node runs), each for ID and token login. Their
+rate against the SQLite node's for the same login is the ratio, goal at least 0.7. The CPU of
+PostgreSQL's processes (and of Redis) over the same measurement is reported beside it: the
+work a login moves out of the node.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import asyncio
 import statistics
 import sys
 import tempfile
-
+from contextlib import ExitStack
 from pathlib import Path
 
 from load import (
@@ -34,10 +41,15 @@ from load import (
     dial_many,
     id_query,
     pin,
+    postmaster_pid,
+    private_services,
+    start_node,
     start_serve,
+    tree_cpu_seconds,
 )
 
 GOAL = 0.8
+POSTGRES_GOAL = 0.7
 
 
 def main() -> None:
@@ -49,11 +61,32 @@ def main() -> None:
                         help="distinct users the connects cycle through")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also measure the serve.py of this checkout (an earlier commit)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also measure nodes on PostgreSQL, and on PostgreSQL and Redis")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 500 connects")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.connects = 2, 500
 
+    with ExitStack() as services:
+        measure(args, services)
+
+
+def measure(args: argparse.Namespace, services: ExitStack) -> None:
     bare = BareServer()
     bare.start()
     servers = {"id": start_serve(), "token": start_serve()}
+    backing: dict[str, list[int]] = {}
+    """Per server: the processes (PostgreSQL's postmaster, Redis) whose CPU is its too."""
+    if args.postgres:
+        postgres, redis = services.enter_context(private_services())
+        assert redis is not None
+        for name in ("id", "token"):
+            servers[f"{name}-pg"] = start_node(postgres)
+            servers[f"{name}-cluster"] = start_node(postgres, redis)
+            backing[f"{name}-pg"] = [postmaster_pid(postgres)]
+            backing[f"{name}-cluster"] = [postmaster_pid(postgres),
+                                          redis._process.pid]  # type: ignore[union-attr]
     if args.baseline:
         for name in ("id", "token"):
             servers[f"{name}-baseline"] = CheckoutServer(Path(tempfile.mkdtemp()),
@@ -77,13 +110,18 @@ def main() -> None:
             if name.startswith("id"):  # create the ID users
                 asyncio.run(dial_many(urls[name][:args.users], args.concurrency))
         rates: dict[str, list[float]] = {name: [] for name in urls}
+        backing_ms: dict[str, list[float]] = {name: [] for name in backing}
         names = list(urls)
         for round_ in range(args.rounds):
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
                 before = cpu_seconds(pids[name])
+                behind = sum(tree_cpu_seconds(pid) for pid in backing.get(name, ()))
                 asyncio.run(dial_many(urls[name], args.concurrency))
                 rates[name].append(args.connects / (cpu_seconds(pids[name]) - before))
+                if name in backing:
+                    behind = sum(tree_cpu_seconds(pid) for pid in backing[name]) - behind
+                    backing_ms[name].append(behind / args.connects * 1000)
     finally:
         bare.stop()
         for server in servers.values():
@@ -92,9 +130,20 @@ def main() -> None:
     print(f"{args.rounds} rounds of {args.connects} connects, {args.concurrency} at a time; "
           "connects per server CPU-second, median (min–max)")
     for name, values in rates.items():
-        print(f"  {name:6} {statistics.median(values):8.0f} "
+        print(f"  {name:13} {statistics.median(values):8.0f} "
               f"({min(values):.0f}–{max(values):.0f})")
+    for name, values in backing_ms.items():
+        print(f"  {name}: PostgreSQL{' and Redis' if 'cluster' in name else ''} used "
+              f"{statistics.median(values):.2f} ms of CPU per connect besides the node")
     failed = False
+    for name in (name for name in rates if name.endswith(("-pg", "-cluster"))):
+        login = name.split("-")[0]
+        ratios = [a / b for a, b in zip(rates[name], rates[login])]
+        ratio = statistics.median(ratios)
+        failed |= ratio < POSTGRES_GOAL
+        print(f"ratio {name}/{login}: median {ratio:.2f} (min {min(ratios):.2f}, max "
+              f"{max(ratios):.2f}), goal ≥ {POSTGRES_GOAL}: "
+              f"{'ok' if ratio >= POSTGRES_GOAL else 'MISSED'}")
     for name in ("id", "token"):
         ratios = [a / b for a, b in zip(rates[name], rates["bare"])]
         ratio = statistics.median(ratios)

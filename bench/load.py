@@ -9,12 +9,15 @@ import asyncio
 import json
 import os
 import re
+import contextlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote
 
 import aiohttp
@@ -23,6 +26,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH.parent))
 
+from postgres_service import PostgresServer  # noqa: E402
+from redis_service import RedisServer  # noqa: E402
 from server_process import ServerProcess, free_port  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -32,6 +37,103 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of ``root`` and its living children: PostgreSQL's postmaster and the backends
+    it forked, whose work a PostgreSQL-backed login costs on top of the node's own."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue
+        fields = rest.rsplit(")", 1)[1].split()
+        if int(pid) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+@dataclass
+class CpuPeak:
+    """Samples a process's CPU every ``interval`` seconds in a thread (the event loop of a
+    crowd of clients is too busy to keep time): its share of one core in each sample."""
+
+    pid: int
+    interval: float = 0.1
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    """(the sample's end, ``time.monotonic()``; the share of a core over the sample)"""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> "CpuPeak":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+
+    def _run(self) -> None:
+        cpu, wall = cpu_seconds(self.pid), time.monotonic()
+        while not self._stop.wait(self.interval):
+            now_cpu, now = cpu_seconds(self.pid), time.monotonic()
+            self.samples.append((now, (now_cpu - cpu) / (now - wall)))
+            cpu, wall = now_cpu, now
+
+    @property
+    def peak(self) -> float:
+        return max((share for _, share in self.samples), default=0.0)
+
+    def share_above(self, level: float) -> float:
+        """The share of samples in which the process used more than ``level`` of a core."""
+        return sum(share > level for _, share in self.samples) / max(1, len(self.samples))
+
+
+@contextlib.contextmanager
+def private_services(redis: bool = True) -> Iterator[tuple[PostgresServer, RedisServer | None]]:
+    """A PostgreSQL (and a Redis) of this benchmark's own on loopback, stopped and removed
+    after, as the tests run theirs: nothing the machine happens to run is touched."""
+    postgres = PostgresServer()
+    cache = RedisServer() if redis else None
+    try:
+        postgres.init()
+        postgres.start()
+        if cache is not None:
+            cache.start()
+        yield postgres, cache
+    finally:
+        if cache is not None:
+            cache.stop()
+            cache.remove()
+        if postgres.running:
+            postgres.stop()
+        postgres.remove()
+
+
+def postmaster_pid(postgres: PostgresServer) -> int:
+    return int((postgres.data / "postmaster.pid").read_text().split()[0])
+
+
+UNLIMITED = ("--connections-per-address", "0", "--new-users-per-address", "0",
+             "--failed-logins-per-address", "0")
+"""Every benchmark client dials from loopback, thousands at once, each a new user."""
+
+
+def start_node(postgres: PostgresServer, redis: RedisServer | None = None,
+               *options: str) -> ServerProcess:
+    """``serve.py`` on a fresh database of ``postgres`` (with ``redis``: as a cluster node),
+    its app made with the CLI, since a shared database gets no first app."""
+    workdir = Path(tempfile.mkdtemp())
+    shared = ("--redis", redis.url(0)) if redis is not None else ()
+    server = ServerProcess(workdir, database=postgres.url(postgres.create_database()),
+                           secret_file=workdir / "secret",
+                           options=(*UNLIMITED, *shared, *options))
+    server.start()
+    server.create_app()
+    return server
 
 
 def pin(server_pids: list[int]) -> str:
@@ -111,10 +213,10 @@ def id_query(server: ServerProcess, user_id: str) -> str:
     return f"app_id={server.app_id}&user_id={quote(user_id)}"
 
 
-async def dial(http: aiohttp.ClientSession, url: str) -> float:
+async def dial(http: aiohttp.ClientSession, url: str, origin: str | None = None) -> float:
     """Open, wait for the first frame (``users.auth.ack``), close; seconds to the frame."""
     started = time.perf_counter()
-    async with http.ws_connect(url, autoping=False) as ws:
+    async with http.ws_connect(url, autoping=False, origin=origin) as ws:
         frame = await ws.receive(timeout=30)
         elapsed = time.perf_counter() - started
         if frame.type != aiohttp.WSMsgType.TEXT or '"ok":true' not in frame.data.replace(" ", ""):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from chatcamp_server.keys import random_id
 from chatcamp_server.sessions.bus import LocalBus, SessionBus
@@ -65,6 +66,14 @@ class Sharing:
             await rounds.run(reconciler.run_once())
 
 
+def bus_prefix(redis_url: str) -> str:
+    """Keys live in the URL's database, but pub/sub channels are one namespace for the whole
+    Redis: without the database number in the channel, two clusters on one Redis (staging
+    copied from production, with the same app IDs) would end each other's sessions."""
+    database = urlsplit(redis_url).path.strip("/") or "0"
+    return f"chatcamp:db{database}:"
+
+
 def sharing_for(redis_url: str | None, live: LiveSessions, limits: Limits,
                 store: Store) -> Sharing:
     if redis_url is None:
@@ -74,5 +83,5 @@ def sharing_for(redis_url: str | None, live: LiveSessions, limits: Limits,
     sharing = Sharing(LocalBus(live), inventory, RedisLoginLimits(limits, redis_url), node_id,
                       Reconciler(store, live))
     sharing.bus = RedisBus(live, redis_url, node_id, inventory=inventory,
-                           on_subscribed=sharing.reconcile_now)
+                           on_subscribed=sharing.reconcile_now, prefix=bus_prefix(redis_url))
     return sharing

@@ -35,7 +35,9 @@ class Sharing:
     failures: LoginLimits
     node_id: str = ""
     reconciler: Reconciler | None = None
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the reconcile should not wait for its timer: the bus has just (re)subscribed,
+    and what it missed meanwhile is lost."""
     _timer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -53,16 +55,12 @@ class Sharing:
         await self.inventory.stop()
         await self.failures.aclose()
 
-    def reconcile_now(self) -> None:
-        """The bus has just (re)subscribed: what it missed meanwhile is lost, so look now."""
-        self._wake.set()
-
     async def _reconcile_forever(self, reconciler: Reconciler) -> None:
         rounds = Rounds(f"checking node {self.node_id}'s sessions against the store")
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RECONCILE_SECONDS)
-            self._wake.clear()
+                await asyncio.wait_for(self.wake.wait(), RECONCILE_SECONDS)
+            self.wake.clear()
             await rounds.run(reconciler.run_once())
 
 
@@ -79,9 +77,9 @@ def sharing_for(redis_url: str | None, live: LiveSessions, limits: Limits,
     if redis_url is None:
         return Sharing(LocalBus(live), LocalInventory(live), MemoryLoginLimits(limits))
     node_id = random_id(6)
+    wake = asyncio.Event()
     inventory = RedisInventory(live, redis_url, node_id)
-    sharing = Sharing(LocalBus(live), inventory, RedisLoginLimits(limits, redis_url), node_id,
-                      Reconciler(store, live))
-    sharing.bus = RedisBus(live, redis_url, node_id, inventory=inventory,
-                           on_subscribed=sharing.reconcile_now, prefix=bus_prefix(redis_url))
-    return sharing
+    bus = RedisBus(live, redis_url, node_id, inventory=inventory, on_subscribed=wake.set,
+                   prefix=bus_prefix(redis_url))
+    return Sharing(bus, inventory, RedisLoginLimits(limits, redis_url), node_id,
+                   Reconciler(store, live), wake)

@@ -38,6 +38,13 @@ OPEN = 0
 KILLED = 1000
 
 
+async def readiness(http: aiohttp.ClientSession, node: ServerProcess, status: int) -> bool:
+    """Whether the node's /readyz answers ``status`` now (it reports its last store check,
+    made every second)."""
+    async with http.get(f"{node.base_url}/readyz") as reply:
+        return reply.status == status
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer,
             redis_server: RedisServer) -> Iterator[Cluster]:
@@ -282,8 +289,7 @@ async def test_with_postgres_stopped_nodes_fail_closed_and_recover_by_themselves
                                                  {"id": user_id})
             assert status == 503 and answer["ok"] is False, (status, answer)
             assert int(headers["Retry-After"]) > 0
-            async with http.get(f"{node.base_url}/readyz") as reply:
-                assert reply.status == 503
+            await eventually(lambda node=node: readiness(http, node, 503), timeout=5)
             async with http.get(f"{node.base_url}/healthz") as reply:
                 assert reply.status == 200
         for node in cluster.nodes:

@@ -19,16 +19,20 @@ from chatcamp_server.storage.sqlite import SQLiteStore
 from chatcamp_server.web.health import Health
 
 
-async def test_readyz_fails_while_the_store_cannot_answer(tmp_path: Path) -> None:
-    """/readyz is 503 STORAGE_UNAVAILABLE with Retry-After while the store cannot answer, 200
-    once it can, and 503 DRAINING for good once draining began; /healthz stays 200."""
+async def test_readyz_answers_from_the_last_check_of_the_store(tmp_path: Path) -> None:
+    """/readyz is 503 STORAGE_UNAVAILABLE with Retry-After once a check found the store unable
+    to answer, 200 once a check found it answering, and 503 DRAINING for good once draining
+    began; /healthz stays 200."""
     store = SQLiteStore(tmp_path / "health.sqlite3")
     health = Health(store)
+    await health.check_store()
     closed = await health.readyz(None)  # type: ignore[arg-type]
     assert closed.status == 503 and closed.headers["Retry-After"] == "2"
     assert json.loads(closed.text or "")["error"]["code"] == "STORAGE_UNAVAILABLE"
     await store.open()
     try:
+        assert (await health.readyz(None)).status == 503  # type: ignore[arg-type]
+        await health.check_store()
         assert (await health.readyz(None)).status == 200  # type: ignore[arg-type]
         health.draining = True
         draining = await health.readyz(None)  # type: ignore[arg-type]

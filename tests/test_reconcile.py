@@ -10,7 +10,7 @@ import pytest
 from test_bus import Socket
 
 from chatcamp_server.sessions.live import LiveSession, LiveSessions
-from chatcamp_server.sessions.reconcile import ENDED, Reconciler
+from chatcamp_server.sessions.reconcile import BATCH, ENDED, Reconciler
 from chatcamp_server.storage.sqlite import SQLiteStore
 from chatcamp_server.storage.store import ISSUED_TOKEN, App, Token, User
 
@@ -76,3 +76,18 @@ async def test_an_app_that_now_requires_tokens_ends_its_id_sessions(store: SQLit
     assert await Reconciler(store, live, lambda: NOW + 1).run_once() == 2
     assert reasons(sockets) == {"cat": "This app requires an access token",
                                 "dan": "This app requires an access token"}
+
+
+async def test_every_batch_of_a_large_node_is_checked(store: SQLiteStore) -> None:
+    """With more sessions than one round's batch, a revoked one at the end still ends, and only
+    it."""
+    live = LiveSessions()
+    sockets = sessions(live)
+    for n in range(BATCH + 500):
+        live.add(LiveSession(f"s-bob-{n}", APP, "bob", "t-bob", NOW, "", "",
+                             Socket().deliver, key_expires_at=NOW + 100))
+    live.remove(live.get("s-ann"))  # type: ignore[arg-type]
+    live.add(LiveSession("s-ann", APP, "ann", "t-ann", NOW, "", "", sockets["ann"].deliver))
+    await store.revoke_tokens(APP, "ann", NOW, token_id="t-ann")
+    assert await Reconciler(store, live, lambda: NOW + 1).run_once() == 1
+    assert reasons(sockets) == {"ann": "Access token revoked"}

@@ -22,6 +22,9 @@ from chatcamp_server.sessions.bus import LocalBus
 from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
 from chatcamp_server.storage.store import Store
 
+BATCH = 2000
+"""Sessions asked about per round of queries: a node holding 15,000 stalls its logins for
+one batch's work at a time, not for all of it."""
 RECONCILE_SECONDS = 3.0
 """A revoked session whose bus message was lost ends within this (plus one round's queries):
 well inside the 10 s promised for a broker outage, and three cheap queries per round."""
@@ -40,8 +43,12 @@ class Reconciler:
     async def run_once(self) -> int:
         """End this node's sessions that the store no longer allows; how many ended."""
         sessions = self.live.all()
-        if not sessions:
-            return 0
+        ended = 0
+        for start in range(0, len(sessions), BATCH):
+            ended += await self._check(sessions[start:start + BATCH])
+        return ended
+
+    async def _check(self, sessions: list[LiveSession]) -> int:
         bad_tokens = await self.store.unusable_tokens(
             {s.token_id for s in sessions if s.token_id is not None}, self.clock())
         ended = await self.store.consumed_sessions({s.session_id for s in sessions})

@@ -24,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cluster_harness import Cluster, client_session, new_cluster, token_query
 from holders import Holders
 from load import UNLIMITED, dial, percentile, private_services, rss_bytes
-
-from cluster_harness import Cluster, client_session, new_cluster, token_query
 
 GOAL_KIB = 16.0
 GOAL_P99_MS = 50.0

@@ -33,11 +33,17 @@ import time
 from pathlib import Path
 
 import aiohttp
+from cluster_harness import (
+    Cluster,
+    Endpoint,
+    api,
+    client_session,
+    logged_in,
+    new_cluster,
+    token_query,
+)
 from holders import Holders
 from load import UNLIMITED, percentile, private_services
-
-from cluster_harness import Cluster, Endpoint, api, client_session, logged_in, new_cluster, \
-    token_query
 
 GOAL_P99_MS = 50.0
 GOAL_ALL_S = 2.0

@@ -6,10 +6,10 @@ Every load generator here targets 127.0.0.1 only and stops by itself (a count or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
-import contextlib
 import subprocess
 import sys
 import tempfile

@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from load import UNLIMITED, CpuPeak, percentile, private_services
-
 from cluster_harness import Cluster, Crowd, SdkClient, api, client_session
+from load import UNLIMITED, CpuPeak, percentile, private_services
 
 GOAL_KILLED_S = 15.0
 DRAIN_SECONDS = 10.0

@@ -15,8 +15,8 @@ error body) without knowing which part of the server raised it::
     ├── MisdirectedRequest       421  a Host this server does not answer for
     ├── RateLimited              429  a login limit or a request budget; ``retry_after`` s
     ├── UpstreamError            502  a service this one calls failed (the demo backend)
-    ├── StorageUnavailable       503  the database cannot be opened or used; ``retry_after`` s
-    └── Draining                 503  this node is shutting down; ``retry_after`` s
+    ├── StorageUnavailable       503  the database cannot be opened or used; ``retry_after``
+    └── Draining                 503  this node is shutting down; ``retry_after``
 
 The codes are stable strings that clients may branch on.  The SDK itself only understands
 ``NOT_AUTHORIZED`` and ``NOT_FOUND`` (both stop its reconnect loop), so failures that must

@@ -104,8 +104,8 @@ class ServerProcess:
         table under the server secret (the key is shown nowhere)."""
         import sqlite3
 
-        from chatcamp_server.web.demo import CONFIG_KEY
         from chatcamp_server.keys import ServerKeys, load_or_create_secret
+        from chatcamp_server.web.demo import CONFIG_KEY
 
         keys = ServerKeys(load_or_create_secret(Path(str(self.db) + ".secret")))
         with sqlite3.connect(self.db) as db:

@@ -10,12 +10,12 @@ from typing import Any, AsyncIterator
 import pytest
 
 from chatcamp_server.apps import create_app
-from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.errors import SESSION_KEY_INVALID, BadRequest, Conflict, NotFound
 from chatcamp_server.keys import ServerKeys, load_or_create_secret
-from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.protocol import ConnectRefused, Credentials
+from chatcamp_server.sessions.auth import Authenticator
+from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.sqlite import SQLiteStore
 from chatcamp_server.storage.store import App

@@ -18,8 +18,22 @@ from typing import Any, AsyncIterator, Iterator
 import aiohttp
 import pytest
 from cluster_harness import (
-    LOAD_OPTIONS, Cluster, Crowd, Endpoint, SdkClient, api, call, client_session, connect, ended,
-    logged_in, new_cluster, refused, still_open, token_query)
+    LOAD_OPTIONS,
+    Cluster,
+    Crowd,
+    Endpoint,
+    SdkClient,
+    api,
+    call,
+    client_session,
+    connect,
+    ended,
+    logged_in,
+    new_cluster,
+    refused,
+    still_open,
+    token_query,
+)
 from conftest import api_caller, install_guard, wait_until
 from postgres_service import PostgresServer
 from redis_service import RedisServer, eventually

@@ -21,8 +21,8 @@ from aiohttp import web
 from server_process import ServerProcess
 from ws_client import assert_healthy, id_query, login
 
-from chatcamp_server.web import connections
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
+from chatcamp_server.web import connections
 
 CLOSE_MARGIN = 3.0
 """Seconds a close may come after its deadline on a busy test machine."""

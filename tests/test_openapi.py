@@ -18,8 +18,8 @@ from schemathesis.checks import (
 )
 from server_process import ServerProcess
 
-from chatcamp_server.web.server_api import ServerApi
 from chatcamp_server.users import Users
+from chatcamp_server.web.server_api import ServerApi
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]

@@ -10,8 +10,8 @@ resumed session must be refused rather than live on the revoked credential.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import json
+import secrets
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import quote

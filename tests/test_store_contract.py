@@ -20,7 +20,15 @@ from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.postgres import PostgresDemoTable, PostgresStore
 from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
 from chatcamp_server.storage.store import (
-    ISSUED_TOKEN, PROFILE_TOKEN, App, AppRecord, ConsumedSession, Record, Store, Token, User,
+    ISSUED_TOKEN,
+    PROFILE_TOKEN,
+    App,
+    AppRecord,
+    ConsumedSession,
+    Record,
+    Store,
+    Token,
+    User,
 )
 
 NOW = 1_800_000_000.0

@@ -1,1 +1,2 @@
-"""Live sessions: logins, the registry of open sessions, the bus that reaches them, login limits."""
+"""Live sessions: logins, the registry of open sessions, the bus that reaches them, the
+inventory that lists them on every node, and login limits."""

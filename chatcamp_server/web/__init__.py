@@ -1,1 +1,2 @@
-"""The HTTP adapters: the chat socket, the server API, the demo, pages and assets, and the connection limits below them."""
+"""The HTTP adapters: the chat socket, the server API, the demo, pages and assets, health,
+and the connection limits and proxy rule below them."""

@@ -5,10 +5,17 @@ import json
 
 import js
 
-from chatcamp_web import (ChatCamp, ChatCampError, ConnectionState,
-                          InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError,
-                          fetch_access_token)
-from chatcamp_web import _ffi
+from chatcamp_web import (
+    ChatCamp,
+    ChatCampError,
+    ConnectionState,
+    InvalidStateError,
+    NetworkError,
+    NotAuthorizedError,
+    TokenFetchError,
+    _ffi,
+    fetch_access_token,
+)
 
 CONFIG = json.loads(js.window.SUITE_CONFIG)
 HOST, PORT = CONFIG["server"].split("//")[1].split(":")

@@ -5,17 +5,10 @@ import json
 
 import js
 
-from chatcamp_web import (
-    ChatCamp,
-    ChatCampError,
-    ConnectionState,
-    InvalidStateError,
-    NetworkError,
-    NotAuthorizedError,
-    TokenFetchError,
-    _ffi,
-    fetch_access_token,
-)
+from chatcamp_web import (ChatCamp, ChatCampError, ConnectionState,
+                          InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError,
+                          fetch_access_token)
+from chatcamp_web import _ffi
 
 CONFIG = json.loads(js.window.SUITE_CONFIG)
 HOST, PORT = CONFIG["server"].split("//")[1].split(":")

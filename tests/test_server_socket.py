@@ -225,7 +225,10 @@ async def test_revoking_a_token_closes_its_live_session(http: Any, server: Serve
     assert pushed["d"]["error"] == {"code": "NOT_AUTHORIZED", "message": "Access token revoked"}
     assert (await ws.receive(timeout=5)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     error = await refusal(http, server, "session_key=" + quote(ack["d"]["session_key"], safe=""))
-    assert error["message"] == "Session Key Invalid"
+    # The server marks the key used once the socket has closed, so a resume this quick can
+    # meet the revoked token before it meets the used key: refused either way.
+    assert error["code"] == "NOT_AUTHORIZED"
+    assert error["message"] in ("Session Key Invalid", "Access token revoked")
     error = await refusal(http, server, id_query(server, "sock-revoked") +
                           f"&access_token={quote(body['access_token'])}")
     assert error == {"code": "NOT_AUTHORIZED", "message": "Access token revoked"}

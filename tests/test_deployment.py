@@ -22,13 +22,13 @@ def test_the_single_process_default_is_sqlite_with_its_secret_beside_it(tmp_path
 
 def test_options_win_over_the_environment(tmp_path: Path) -> None:
     """--database and --redis win over CHATCAMP_DATABASE_URL and CHATCAMP_REDIS_URL."""
-    environ = {"CHATCAMP_DATABASE_URL": PG, "CHATCAMP_REDIS_URL": "redis://env:6379/0",
+    environ = {"CHATCAMP_DATABASE_URL": PG, "CHATCAMP_REDIS_URL": "redis://env:7100/0",
                "CHATCAMP_SECRET": "ab" * 32}
-    made = resolve(str(tmp_path / "x.sqlite3"), None, None, "redis://opt:6379/1",
+    made = resolve(str(tmp_path / "x.sqlite3"), None, None, "redis://opt:7101/1",
                    tmp_path / "d", environ)
-    assert made.database == str(tmp_path / "x.sqlite3") and made.redis_url == "redis://opt:6379/1"
+    assert made.database == str(tmp_path / "x.sqlite3") and made.redis_url == "redis://opt:7101/1"
     from_env = resolve(None, None, None, None, tmp_path / "d", environ)
-    assert from_env.database == PG and from_env.redis_url == "redis://env:6379/0"
+    assert from_env.database == PG and from_env.redis_url == "redis://env:7100/0"
     assert from_env.shared and from_env.secret == bytes.fromhex("ab" * 32)
 
 
@@ -49,7 +49,7 @@ def test_contradictions_and_malformed_values_are_refused(tmp_path: Path) -> None
     with pytest.raises(ServerError, match="not both"):
         resolve(PG, "x.sqlite3", None, None, tmp_path / "d", environ={})
     with pytest.raises(ServerError, match="not a Redis URL"):
-        resolve(None, None, None, "http://cache:6379", tmp_path / "d", environ={})
+        resolve(None, None, None, "http://cache:7102", tmp_path / "d", environ={})
     with pytest.raises(ServerError, match="64 hexadecimal digits"):
         resolve(PG, None, None, None, tmp_path / "d", environ={"CHATCAMP_SECRET": "abc"})
 

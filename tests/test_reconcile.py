@@ -82,12 +82,12 @@ async def test_every_batch_of_a_large_node_is_checked(store: SQLiteStore) -> Non
     """With more sessions than one round's batch, a revoked one at the end still ends, and only
     it."""
     live = LiveSessions()
-    sockets = sessions(live)
-    for n in range(BATCH + 500):
+    others = [Socket() for _ in range(BATCH + 500)]
+    for n, socket in enumerate(others):
         live.add(LiveSession(f"s-bob-{n}", APP, "bob", "t-bob", NOW, "", "",
-                             Socket().deliver, key_expires_at=NOW + 100))
-    live.remove(live.get("s-ann"))  # type: ignore[arg-type]
-    live.add(LiveSession("s-ann", APP, "ann", "t-ann", NOW, "", "", sockets["ann"].deliver))
+                             socket.deliver, key_expires_at=NOW + 100))
+    sockets = sessions(live)
     await store.revoke_tokens(APP, "ann", NOW, token_id="t-ann")
     assert await Reconciler(store, live, lambda: NOW + 1).run_once() == 1
+    assert not any(socket.got for socket in others)
     assert reasons(sockets) == {"ann": "Access token revoked"}

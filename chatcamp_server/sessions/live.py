@@ -97,9 +97,6 @@ class LiveSessions:
             for watcher in self.watchers:
                 watcher.removed(session)
 
-    def get(self, session_id: str) -> LiveSession | None:
-        return self._by_id.get(session_id)
-
     def for_user(self, app_id: str, user_id: str) -> list[LiveSession]:
         ids = self._by_user.get((app_id, user_id), ())
         return sorted((self._by_id[i] for i in ids), key=lambda s: s.started_at)

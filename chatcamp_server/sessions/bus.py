@@ -29,7 +29,8 @@ class SessionBus(abc.ABC):
         """End the sessions ``target`` names: each gets a ``NOT_AUTHORIZED`` failure ack with
         ``reason`` (a code that stops the SDK's reconnect loop) and is closed.  Call it after
         the store's write that makes their credential unusable, with no await between; it
-        returns how many sessions it ended here."""
+        returns how many sessions it ended, as far as this node knows (a cluster's bus adds
+        the other nodes' that its inventory lists)."""
 
     @abc.abstractmethod
     async def send(self, target: Target, frame: dict[str, Any]) -> int:

@@ -130,3 +130,56 @@ class Draining(ServerError):
 
 SESSION_KEY_INVALID = "Session Key Invalid"
 """The exact message that makes the SDK drop its session key and log in by user ID again."""
+
+# Why a login is refused or a live session ends: each message written once, here, with the
+# code of the ``session.ended`` notice sent before the failure ack (see ``end_code``).
+
+TOKEN_EXPIRED = "Access token expired"
+"""An issued token past its ``expires_in``, or a signed token (JWT) past its ``exp``."""
+TOKEN_REVOKED = "Access token revoked"
+"""A stored token revoked, or replaced by ``users.update``."""
+SESSION_ENDED = "Session ended by the server"
+"""``users.sessions.end``: the operator ended this one session."""
+NO_TOKEN_FOR_APP = "This app requires an access token"
+NO_TOKEN_FOR_USER = "An access token is required for this user"
+ORIGIN_NOT_ALLOWED = "Origin {origin} is not allowed for this app"
+"""Formatted with the page's origin (at most 200 characters of it)."""
+USER_GONE = "The user no longer exists"
+INVALID_TOKEN = "Invalid access token"
+
+JWT_BAD_SIGNATURE = "Access token signature is invalid"
+JWT_UNKNOWN_KEY = "Access token is signed with an unknown key"
+JWT_KEY_REVOKED = "Access token is signed with a revoked key"
+JWT_BAD_ALGORITHM = "Access token must be signed with HS256"
+JWT_WRONG_USER = "Access token is for another user"
+JWT_NOT_YET_VALID = "Access token is not valid yet"
+JWT_ISSUED_IN_FUTURE = "Access token is issued in the future"
+JWT_MALFORMED = "Access token is malformed"
+JWT_TOO_LONG = "Access token is longer than 4096 characters"
+JWT_ISSUED_BEFORE_REVOCATION = "Access token was issued before a revocation"
+"""Its ``iat`` is earlier than a ``users.tokens.revoke`` or ``apps.tokens.revoke``."""
+
+END_CODES = {
+    TOKEN_EXPIRED: "TOKEN_EXPIRED",
+    TOKEN_REVOKED: "TOKEN_REVOKED",
+    JWT_KEY_REVOKED: "TOKEN_REVOKED",
+    JWT_ISSUED_BEFORE_REVOCATION: "TOKEN_REVOKED",
+    SESSION_ENDED: "SESSION_ENDED",
+    NO_TOKEN_FOR_APP: "POLICY",
+    NO_TOKEN_FOR_USER: "POLICY",
+}
+"""Refusal message → the code a ``session.ended`` notice carries; any other message carries
+the failure ack's own code."""
+_ORIGIN_HEAD, _, _ORIGIN_TAIL = ORIGIN_NOT_ALLOWED.partition("{origin}")
+
+
+def end_code(code: str, message: str) -> str:
+    """The stable code of the ``session.ended`` notice for a failure ack of ``code`` and
+    ``message``: ``TOKEN_EXPIRED``, ``TOKEN_REVOKED``, ``SESSION_ENDED``, ``POLICY``, or
+    ``code`` itself (``NOT_AUTHORIZED``, ``NOT_FOUND``, ``RATE_LIMITED``, ...)."""
+    known = END_CODES.get(message)
+    if known is not None:
+        return known
+    if message.startswith(_ORIGIN_HEAD) and message.endswith(_ORIGIN_TAIL):
+        return "POLICY"
+    return code

@@ -9,7 +9,18 @@ Quirks of the SDK this module is shaped around (see shared/chatcamp-protocol.md)
 * credentials travel only in the query string, and the SDK does not encode ``app_id``;
 * replies must be ``<request type>.ack`` with ``to`` set to the request's ``r``;
 * a request without a reply leaves an SDK callback pending forever, so every request that
-  carries ``r`` gets an ack, an error ack when nothing better can be said.
+  carries ``r`` gets an ack, an error ack when nothing better can be said;
+* the SDK never shows a page the failure ``users.auth.ack`` that ends a live session, but
+  it re-emits a frame of a type it does not know as an event on the client object.  So
+  before every failure ack (a refused connect or resume, or a live session ended by any
+  path) the server sends ``session_ended``'s notice on the same socket::
+
+      {"t": "session.ended", "d": {"ok": true, "code": CODE, "message": MESSAGE}}
+
+  ``MESSAGE`` is exactly the ack's message; ``CODE`` is ``TOKEN_EXPIRED``,
+  ``TOKEN_REVOKED``, ``SESSION_ENDED``, ``POLICY`` or the ack's own code
+  (``errors.end_code``).  A ``Session Key Invalid`` refusal gets none: the SDK then logs
+  in again by user ID, and nothing has ended.
 """
 
 from __future__ import annotations
@@ -20,8 +31,16 @@ from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import unquote
 
+import jwt
+
 from chatcamp_server import validation
-from chatcamp_server.errors import SESSION_KEY_INVALID, BadRequest, ServerError
+from chatcamp_server.errors import (
+    JWT_TOO_LONG,
+    SESSION_KEY_INVALID,
+    BadRequest,
+    ServerError,
+    end_code,
+)
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import User
 
@@ -89,11 +108,27 @@ def parse_connect_query(raw_query: str, limits: Limits) -> Credentials:
         raise ConnectRefused("App not found", "NOT_FOUND") from None
     try:
         validation.user_id(creds.user_id, limits, field="user_id")
-        if creds.access_token is not None and len(creds.access_token) > limits.max_token_chars:
-            raise BadRequest("access_token is too long", "INVALID_ACCESS_TOKEN")
+        token = creds.access_token
+        if token is not None and len(token) > limits.max_token_chars:
+            if len(token) > limits.max_jwt_chars:
+                raise BadRequest(JWT_TOO_LONG, "INVALID_ACCESS_TOKEN")
+            if not looks_like_jwt(token):
+                raise BadRequest("access_token is too long", "INVALID_ACCESS_TOKEN")
     except BadRequest as exc:
         raise ConnectRefused(exc.message, "NOT_AUTHORIZED") from None
     return creds
+
+
+def looks_like_jwt(token: str) -> bool:
+    """Shaped like a JWT (three dot-separated parts whose header decodes), whoever signed
+    it: only these may be longer than an opaque token (``max_token_chars``)."""
+    if token.count(".") != 2:
+        return False
+    try:
+        jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return False
+    return True
 
 
 # frames in
@@ -273,6 +308,26 @@ def auth_ok(user: dict[str, Any], session_key: str) -> dict[str, Any]:
 def auth_failure(code: str, message: str) -> dict[str, Any]:
     return {"t": "users.auth.ack",
             "d": {"ok": False, "error": {"code": code, "message": message}}}
+
+
+SESSION_ENDED_TYPE = "session.ended"
+
+
+def session_ended(failure: dict[str, Any]) -> dict[str, Any] | None:
+    """The notice sent before the failure ``users.auth.ack`` ``failure`` (see the module
+    docstring), or None for a ``Session Key Invalid`` one or a frame that is no failure
+    ack."""
+    data = failure.get("d")
+    if failure.get("t") != "users.auth.ack" or not isinstance(data, dict) or data.get("ok"):
+        return None
+    error = data.get("error")
+    if not isinstance(error, dict):
+        return None
+    code, message = str(error.get("code", "")), str(error.get("message", ""))
+    if message == SESSION_KEY_INVALID:
+        return None
+    return {"t": SESSION_ENDED_TYPE,
+            "d": {"ok": True, "code": end_code(code, message), "message": message}}
 
 
 def session_key_invalid() -> dict[str, Any]:

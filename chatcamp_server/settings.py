@@ -41,6 +41,14 @@ class Limits:
     max_app_id_chars: int = 64
     min_token_chars: int = 16
     max_token_chars: int = 512
+    """Opaque tokens (issued, or set through ``users.create``/``users.update``)."""
+    max_jwt_chars: int = 4096
+    """Tokens an integrator's backend signs (JWTs): longer ones are refused unread."""
+    jwt_leeway: float = 30.0
+    """Seconds of clock skew allowed to a signed token's ``nbf`` and ``iat`` (an ``iat`` up to
+    this far in the future is accepted); ``exp`` gets none."""
+    signing_keys_per_app: int = 5
+    """Active signing keys one app may hold at once: two suffice for a rotation."""
     max_api_body_bytes: int = 64 * 1024
     max_profile_field_chars: int = 2048
     max_data_chars: int = 16 * 1024

@@ -15,9 +15,16 @@ import time
 from typing import Any, Callable
 
 from chatcamp_server import protocol, validation
-from chatcamp_server.errors import BadRequest, NotFound
+from chatcamp_server.errors import (
+    NO_TOKEN_FOR_USER,
+    SESSION_ENDED,
+    TOKEN_EXPIRED,
+    TOKEN_REVOKED,
+    BadRequest,
+    NotFound,
+)
 from chatcamp_server.keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
-from chatcamp_server.sessions.auth import NO_TOKEN_FOR_USER, TOKEN_MAC
+from chatcamp_server.sessions.auth import TOKEN_MAC
 from chatcamp_server.sessions.bus import LocalBus, SessionBus
 from chatcamp_server.sessions.inventory import LocalInventory, SessionInventory
 from chatcamp_server.sessions.live import LiveSessions, Target
@@ -114,7 +121,7 @@ class Users:
         updated, replaced = result
         if replaced:
             await self.bus.end(Target(app.id, user.id, frozenset(replaced)),
-                               "Access token revoked")
+                               TOKEN_REVOKED)
         if changes.get("check_access_token"):
             await self.bus.end(Target(app.id, user.id, frozenset({None})), NO_TOKEN_FOR_USER)
         if plaintext is None:
@@ -170,7 +177,7 @@ class Users:
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
         closed = await self.bus.end(Target(app.id, user.id, frozenset(revoked)),
-                                    "Access token revoked")
+                                    TOKEN_REVOKED)
         return {"revoked": revoked, "sessions_closed": closed}
 
     @staticmethod
@@ -195,7 +202,7 @@ class Users:
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")
         await self.store.consume_session(session_id, found["key_expires_at"], self.clock())
         await self.bus.end(Target(app.id, user_id, session_id=session_id),
-                           "Session ended by the server")
+                           SESSION_ENDED)
         return {"sessions_closed": 1}
 
     async def end_expired_sessions(self) -> int:
@@ -203,5 +210,5 @@ class Users:
         Their keys are unusable already: the store holds each token's expiry."""
         ended = await asyncio.gather(*(
             self.bus.end(Target(s.app_id, s.user_id, session_id=s.session_id),
-                         "Access token expired") for s in self.live.expired(self.clock())))
+                         TOKEN_EXPIRED) for s in self.live.expired(self.clock())))
         return sum(ended)

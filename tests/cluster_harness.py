@@ -26,6 +26,7 @@ from haproxy_service import HAProxyService
 from postgres_service import PostgresServer
 from redis_service import RedisServer
 from server_process import ServerProcess, free_port
+from ws_client import receive_frame
 
 CLIENT_ADDRESS = "127.0.0.2"
 """Where the tests' clients connect from: not 127.0.0.1, HAProxy's (trusted) address."""
@@ -207,9 +208,7 @@ async def connect(http: aiohttp.ClientSession, where: Endpoint, query: str
                   ) -> tuple[dict[str, Any], aiohttp.ClientWebSocketResponse]:
     """Open the chat socket with ``query``; the auth ack's ``d`` and the socket."""
     ws = await http.ws_connect(f"{where.ws_url}?{query}", origin=where.origin)
-    first = await ws.receive(timeout=10)
-    assert first.type == aiohttp.WSMsgType.TEXT, first
-    ack = json.loads(first.data)
+    ack = await receive_frame(ws, 10.0)
     assert ack["t"] == "users.auth.ack", ack
     return ack["d"], ws
 
@@ -233,13 +232,13 @@ async def refused(http: aiohttp.ClientSession, where: Endpoint, query: str) -> d
 
 
 async def ended(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> dict[str, Any]:
-    """The failure ack a live session gets when the server ends it, and the close after it,
-    both within ``timeout`` seconds; frames before the ack (none expected) fail the test."""
+    """The failure ack a live session gets when the server ends it (after its
+    ``session.ended`` notice, see ``ws_client.receive_frame``), and the close after it, all
+    within ``timeout`` seconds; other frames before the ack (none expected) fail the test."""
     deadline = time.monotonic() + timeout
-    message = await ws.receive(timeout=max(0.0, deadline - time.monotonic()))
-    assert message.type == aiohttp.WSMsgType.TEXT, message
-    frame = json.loads(message.data)
+    frame = await receive_frame(ws, max(0.0, deadline - time.monotonic()))
     assert frame["t"] == "users.auth.ack" and frame["d"]["ok"] is False, frame
+    assert "notice" in frame, frame
     closing = await ws.receive(timeout=max(0.0, deadline - time.monotonic()))
     assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
     error: dict[str, Any] = frame["d"]["error"]
@@ -283,7 +282,10 @@ class SdkClient:
             try:
                 async with self.http.ws_connect(f"{self.where.ws_url}?{query}",
                                                 origin=self.where.origin) as ws:
-                    ack = json.loads((await ws.receive()).data)["d"]
+                    frame = json.loads((await ws.receive()).data)
+                    if frame["t"] == "session.ended":  # the notice before a failure ack
+                        frame = json.loads((await ws.receive()).data)
+                    ack = frame["d"]
                     delay = 1.0
                     if ack["ok"]:
                         self.session_key = ack["session_key"]

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from conftest import api_caller, wait_until
 from server_process import ServerProcess
-from ws_client import assert_healthy, id_query, login, refusal
+from ws_client import assert_healthy, id_query, login, receive_frame, refusal
 
 
 @pytest.fixture
@@ -39,9 +39,7 @@ def query(app_id: str, user_id: str, token: str | None = None) -> str:
 async def expect_closed_with(ws: aiohttp.ClientWebSocketResponse, message: str,
                              within: float) -> None:
     """The server pushes a stopping failure ack with ``message`` and closes, in time."""
-    frame = await ws.receive(timeout=within)
-    assert frame.type == aiohttp.WSMsgType.TEXT, frame
-    ack = json.loads(frame.data)
+    ack = await receive_frame(ws, within)
     assert ack["t"] == "users.auth.ack" and ack["d"]["error"] == {
         "code": "NOT_AUTHORIZED", "message": message}
     assert (await ws.receive(timeout=2)).type in (aiohttp.WSMsgType.CLOSE,
@@ -136,7 +134,7 @@ async def test_allowed_origins_gate_the_websocket(http: Any, server: ServerProce
                        ("https://evil.example", False), ("null", False)):
         headers = {"Origin": origin} if origin else {}
         async with http.ws_connect(url, headers=headers) as ws:
-            ack = json.loads((await ws.receive(timeout=5)).data)
+            ack = await receive_frame(ws)
         assert ack["d"]["ok"] is ok, (origin, ack)
         if not ok:
             assert ack["d"]["error"] == {"code": "NOT_AUTHORIZED", "message":

@@ -238,3 +238,57 @@ def test_over_budget_is_a_rate_limited_ack_to_the_request() -> None:
     error = protocol.over_budget('{"t":"users.update","d":{},"r":12}', LIMITS)
     assert protocol.frame_error_action(error) == protocol.Reply(protocol.error_ack(
         "users.update", 12, "RATE_LIMITED", "Too many requests: at most 20 per second"))
+
+
+# the session.ended notice
+
+
+@pytest.mark.parametrize("code,message,notice_code", [
+    ("NOT_AUTHORIZED", "Access token expired", "TOKEN_EXPIRED"),
+    ("NOT_AUTHORIZED", "Access token revoked", "TOKEN_REVOKED"),
+    ("NOT_AUTHORIZED", "Access token is signed with a revoked key", "TOKEN_REVOKED"),
+    ("NOT_AUTHORIZED", "Access token was issued before a revocation", "TOKEN_REVOKED"),
+    ("NOT_AUTHORIZED", "Session ended by the server", "SESSION_ENDED"),
+    ("NOT_AUTHORIZED", "This app requires an access token", "POLICY"),
+    ("NOT_AUTHORIZED", "An access token is required for this user", "POLICY"),
+    ("NOT_AUTHORIZED", "Origin https://evil.example is not allowed for this app", "POLICY"),
+    ("NOT_AUTHORIZED", "Invalid access token", "NOT_AUTHORIZED"),
+    ("NOT_AUTHORIZED", "Access token signature is invalid", "NOT_AUTHORIZED"),
+    ("NOT_FOUND", "App not found", "NOT_FOUND"),
+    ("RATE_LIMITED", "Too many failed logins", "RATE_LIMITED"),
+    ("STORAGE_UNAVAILABLE", "The chat server cannot reach its database; try again shortly",
+     "STORAGE_UNAVAILABLE"),
+])
+def test_session_ended_notice_carries_the_acks_message_and_a_stable_code(
+        code: str, message: str, notice_code: str) -> None:
+    """The notice before a failure ack repeats its message exactly, with the specific code."""
+    notice = protocol.session_ended(protocol.auth_failure(code, message))
+    assert notice == {"t": "session.ended",
+                      "d": {"ok": True, "code": notice_code, "message": message}}
+
+
+def test_no_notice_for_session_key_invalid_or_other_frames() -> None:
+    """A Session Key Invalid refusal, a successful ack and other frames get no notice."""
+    assert protocol.session_ended(protocol.session_key_invalid()) is None
+    assert protocol.session_ended(protocol.auth_ok({"id": "u"}, "ccs_x")) is None
+    assert protocol.session_ended(protocol.error_ack("users.update", 1, "X", "y")) is None
+
+
+def test_jwt_shaped_tokens_may_be_longer_than_opaque_ones() -> None:
+    """A JWT-shaped token passes URL parsing up to 4,096 characters; an opaque one stops at
+    512, and anything over 4,096 is refused with its own reason."""
+    import jwt
+
+    limits = Limits()
+    long_jwt = jwt.encode({"sub": "u", "iat": 1, "pad": "x" * 2000}, "k" * 32, "HS256")
+    assert 512 < len(long_jwt) <= 4096
+    query = "app_id=A1&user_id=u&access_token="
+    assert protocol.parse_connect_query(query + long_jwt, limits).access_token == long_jwt
+    with pytest.raises(ConnectRefused) as opaque:
+        protocol.parse_connect_query(query + "x" * 513, limits)
+    assert opaque.value.message == "access_token is too long"
+    huge = jwt.encode({"sub": "u", "iat": 1, "pad": "x" * 4000}, "k" * 32, "HS256")
+    with pytest.raises(ConnectRefused) as too_long:
+        protocol.parse_connect_query(query + huge, limits)
+    assert (too_long.value.code, too_long.value.message) == (
+        "NOT_AUTHORIZED", "Access token is longer than 4096 characters")

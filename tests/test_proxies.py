@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from conftest import api_caller
 from server_process import ServerProcess
+from ws_client import receive_frame
 
 TRUSTING_CAP = 4
 PLAIN_CAP = 4
@@ -68,9 +69,7 @@ async def connect(http: aiohttp.ClientSession, server: ServerProcess, query: str
                   ) -> tuple[dict[str, Any], aiohttp.ClientWebSocketResponse]:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
     ws = await http.ws_connect(f"{server.ws_url}?{query}", headers=headers)
-    first = await ws.receive(timeout=5)
-    assert first.type == aiohttp.WSMsgType.TEXT, first
-    return json.loads(first.data)["d"], ws
+    return (await receive_frame(ws))["d"], ws
 
 
 async def login_result(http: aiohttp.ClientSession, server: ServerProcess, query: str,

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from server_process import free_port
+from ws_client import receive_frame
 
 from chatcamp_server.app import Server, open_server
 from chatcamp_server.deployment import Deployment
@@ -37,7 +38,7 @@ class World:
 
     async def first_frame(self, query: str) -> tuple[dict[str, Any], aiohttp.ClientWebSocketResponse]:
         ws = await self.http.ws_connect(self.url(query))
-        return json.loads((await ws.receive(timeout=5)).data)["d"], ws
+        return (await receive_frame(ws))["d"], ws
 
     async def dropped_session_key(self, query: str) -> str:
         """Log in, then drop the connection the way a network does, keeping the session key."""

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from conftest import api_caller
 from server_process import ServerProcess
-from ws_client import id_query, login, refusal, request
+from ws_client import id_query, login, receive_frame, refusal, request
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +167,12 @@ async def test_new_profile_token_and_check_access_token_end_live_sessions(
     _, on_token = await login(http, server, id_query(server, "safe-rotated")
                               + f"&access_token={quote(old)}")
     assert api("users.update", {"id": "safe-rotated", "access_token": "n" * 20})[0] == 200
-    pushed = json.loads((await on_token.receive(timeout=5)).data)
+    pushed = await receive_frame(on_token)
     assert pushed["d"]["error"] == {"code": "NOT_AUTHORIZED", "message": "Access token revoked"}
     ack, id_only = await login(http, server, id_query(server, "safe-switched"))
     assert ack["d"]["ok"] is True
     assert api("users.update", {"id": "safe-switched", "check_access_token": True})[0] == 200
-    pushed = json.loads((await id_only.receive(timeout=5)).data)
+    pushed = await receive_frame(id_only)
     assert pushed["d"]["error"]["message"] == "An access token is required for this user"
     error = await refusal(http, server, "session_key=" + quote(ack["d"]["session_key"]))
     assert error["message"] == "Session Key Invalid"
@@ -190,7 +190,7 @@ async def test_requiring_tokens_ends_an_apps_id_only_sessions(http: Any,
     _, on_token = await login(http, plain, query + f"safe-holder&access_token={quote(token)}")
     status, _ = api("apps.update", {"require_access_token": True}, made["api_key"])
     assert status == 200
-    pushed = json.loads((await id_only.receive(timeout=5)).data)
+    pushed = await receive_frame(id_only)
     assert pushed["d"]["error"] == {"code": "NOT_AUTHORIZED",
                                     "message": "This app requires an access token"}
     assert (await request(on_token, {"t": "users.update", "d": {"data": "x"}, "r": 1})
@@ -281,7 +281,7 @@ async def test_a_foreign_host_is_refused_everywhere(http: Any, server: ServerPro
         await ws.close()
         ws = await http.ws_connect(f"{server.ws_url}?{id_query(server, 'safe-own-page')}",
                                    headers={"Origin": own})
-        assert json.loads((await ws.receive(timeout=5)).data)["d"]["ok"] is True
+        assert (await receive_frame(ws))["d"]["ok"] is True
         await ws.close()
     finally:
         api("apps.update", {"allowed_origins": []})
@@ -305,7 +305,7 @@ async def test_public_origin_names_the_host_browsers_use(http: Any, tmp_path: Pa
                            ("https://evil.example", False)):
             ws = await http.ws_connect(f"{proc.ws_url}?{id_query(proc, 'safe-public')}",
                                        headers={**host, "Origin": origin})
-            assert json.loads((await ws.receive(timeout=5)).data)["d"]["ok"] is ok, origin
+            assert (await receive_frame(ws))["d"]["ok"] is ok, origin
             await ws.close()
         assert api("apps.get", {})[0] == 421
     finally:

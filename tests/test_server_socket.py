@@ -11,7 +11,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from server_process import ServerProcess
-from ws_client import assert_healthy, id_query, login, refusal, request
+from ws_client import assert_healthy, ended_by_server, id_query, login, refusal, request
 
 
 async def test_id_login_ack_carries_user_and_session_key(http: Any, server: ServerProcess) -> None:
@@ -221,9 +221,10 @@ async def test_revoking_a_token_closes_its_live_session(http: Any, server: Serve
                           f"&access_token={quote(body['access_token'])}")
     status, revoked = api("users.tokens.revoke", {"id": "sock-revoked"})
     assert status == 200 and revoked["sessions_closed"] == 1
-    pushed = json.loads((await ws.receive(timeout=5)).data)
+    pushed = await ended_by_server(ws)
     assert pushed["d"]["error"] == {"code": "NOT_AUTHORIZED", "message": "Access token revoked"}
-    assert (await ws.receive(timeout=5)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert pushed["notice"] == {"ok": True, "code": "TOKEN_REVOKED",
+                                "message": "Access token revoked"}
     error = await refusal(http, server, "session_key=" + quote(ack["d"]["session_key"], safe=""))
     # The server marks the key used once the socket has closed, so a resume this quick can
     # meet the revoked token before it meets the used key: refused either way.
@@ -232,3 +233,40 @@ async def test_revoking_a_token_closes_its_live_session(http: Any, server: Serve
     error = await refusal(http, server, id_query(server, "sock-revoked") +
                           f"&access_token={quote(body['access_token'])}")
     assert error == {"code": "NOT_AUTHORIZED", "message": "Access token revoked"}
+
+
+async def test_every_refusal_and_end_is_preceded_by_a_session_ended_notice(
+        http: Any, server: ServerProcess, api: Any) -> None:
+    """Refused connects and server-ended sessions get the session.ended notice with the
+    ack's message and a specific code; "Session Key Invalid" gets none."""
+    async def refused_notice(query: str) -> dict[str, Any]:
+        ack, ws = await login(http, server, query)
+        await ws.close()
+        assert ack["d"]["ok"] is False and ack["notice"]["message"] == \
+            ack["d"]["error"]["message"], ack
+        notice: dict[str, Any] = ack["notice"]
+        return notice
+
+    made = api("users.create", {"id": "sock-notice"})[1]
+    assert (await refused_notice(id_query(server, "sock-notice")))["code"] == "POLICY"
+    wrong = await refused_notice(id_query(server, "sock-notice") + "&access_token=" + "w" * 20)
+    assert wrong == {"ok": True, "code": "NOT_AUTHORIZED", "message": "Invalid access token"}
+    unknown = await refused_notice("app_id=1234567890123456789&user_id=u")
+    assert unknown == {"ok": True, "code": "NOT_FOUND", "message": "App not found"}
+    ack, _ = await login(http, server, "session_key=ccs_forged")  # no notice: checked inside
+    assert ack["d"]["error"]["message"] == "Session Key Invalid" and "notice" not in ack
+
+    ack, ws = await login(http, server, id_query(server, "sock-notice")
+                          + f"&access_token={quote(made['access_token'])}")
+    session_id = api("users.sessions.list", {"id": "sock-notice"})[1]["sessions"][0]["session_id"]
+    assert api("users.sessions.end", {"id": "sock-notice", "session_id": session_id})[0] == 200
+    assert (await ended_by_server(ws))["notice"] == {
+        "ok": True, "code": "SESSION_ENDED", "message": "Session ended by the server"}
+
+    issued = api("users.tokens.issue", {"id": "sock-notice", "expires_in": 1})[1]
+    query = id_query(server, "sock-notice") + f"&access_token={quote(issued['access_token'])}"
+    ack, ws = await login(http, server, query)
+    assert ack["d"]["ok"] is True
+    assert (await ended_by_server(ws, 5))["notice"] == {
+        "ok": True, "code": "TOKEN_EXPIRED", "message": "Access token expired"}
+    assert (await refused_notice(query))["code"] == "TOKEN_EXPIRED"

@@ -19,12 +19,51 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+NOTICE = "session.ended"
+"""The frame the server sends before every failure users.auth.ack but "Session Key Invalid"."""
+
+
+async def receive_frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0
+                        ) -> dict[str, Any]:
+    """The next frame from the server.  A failure ``users.auth.ack`` must come right after a
+    ``session.ended`` notice with its message (none for "Session Key Invalid"): both are
+    checked here, and the ack is returned with the notice's ``d`` under ``"notice"``."""
+    message = await ws.receive(timeout=timeout)
+    assert message.type == aiohttp.WSMsgType.TEXT, message
+    frame: dict[str, Any] = json.loads(message.data)
+    if frame.get("t") == NOTICE:
+        notice = frame["d"]
+        message = await ws.receive(timeout=timeout)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        frame = json.loads(message.data)
+        assert frame["t"] == "users.auth.ack" and frame["d"]["ok"] is False, frame
+        error = frame["d"]["error"]
+        assert notice["ok"] is True and notice["message"] == error["message"], (notice, error)
+        assert error["message"] != "Session Key Invalid", notice
+        frame["notice"] = notice
+    elif frame.get("t") == "users.auth.ack" and frame["d"]["ok"] is False:
+        assert frame["d"]["error"]["message"] == "Session Key Invalid", \
+            f"a failure ack without its session.ended notice: {frame}"
+    return frame
+
+
 async def login(http: aiohttp.ClientSession, server: ServerProcess, query: str
                 ) -> tuple[dict[str, Any], aiohttp.ClientWebSocketResponse]:
+    """The first ``users.auth.ack`` of a connect (see ``receive_frame``) and the socket."""
     ws = await http.ws_connect(f"{server.ws_url}?{query}")
-    first = await ws.receive(timeout=5)
-    assert first.type == aiohttp.WSMsgType.TEXT, first
-    return json.loads(first.data), ws
+    return await receive_frame(ws), ws
+
+
+async def ended_by_server(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0
+                          ) -> dict[str, Any]:
+    """The failure ack (with its ``"notice"``) that ends a live session, and the close after
+    it."""
+    ack = await receive_frame(ws, timeout)
+    assert ack["t"] == "users.auth.ack" and ack["d"]["ok"] is False, ack
+    assert "notice" in ack, ack
+    closing = await ws.receive(timeout=timeout)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+    return ack
 
 
 async def refusal(http: aiohttp.ClientSession, server: ServerProcess, query: str) -> dict[str, Any]:
@@ -77,7 +116,10 @@ class ReconnectingClient:
             query = f"session_key={quote(self.session_key)}" if self.session_key else self.query
             try:
                 async with self.http.ws_connect(f"{self.server.ws_url}?{query}") as ws:
-                    ack = json.loads((await ws.receive()).data)["d"]
+                    frame = json.loads((await ws.receive()).data)
+                    if frame["t"] == "session.ended":  # the notice before a failure ack
+                        frame = json.loads((await ws.receive()).data)
+                    ack = frame["d"]
                     delay = 1.0
                     if ack["ok"]:
                         self.session_key = ack["session_key"]

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 from chatcamp_server import policies
-from chatcamp_server.errors import SESSION_KEY_INVALID
+from chatcamp_server.errors import (
+    INVALID_TOKEN,
+    NO_TOKEN_FOR_APP,
+    NO_TOKEN_FOR_USER,
+    ORIGIN_NOT_ALLOWED,
+    SESSION_KEY_INVALID,
+    TOKEN_EXPIRED,
+    TOKEN_REVOKED,
+    USER_GONE,
+)
 from chatcamp_server.keys import ServerKeys, SessionClaims, random_id
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.protocol import ConnectRefused, Credentials
@@ -66,18 +75,15 @@ def _refused(message: str) -> ConnectRefused:
     return ConnectRefused(message, "NOT_AUTHORIZED")
 
 
-NO_TOKEN_FOR_APP = "This app requires an access token"
-NO_TOKEN_FOR_USER = "An access token is required for this user"
-REVOKED = "Access token revoked"
 
 
 def _why_unusable(token: Token | None, now: float) -> str | None:
     """Why a stored token no longer logs anyone in, or None while it does (a token gone from
     the store counts as revoked)."""
     if token is None or token.revoked_at is not None:
-        return REVOKED
+        return TOKEN_REVOKED
     if token.expires_at is not None and now >= token.expires_at:
-        return "Access token expired"
+        return TOKEN_EXPIRED
     return None
 
 
@@ -137,7 +143,7 @@ class Authenticator:
 
     def _check_origin(self, app: App, client: Client) -> None:
         if not policies.may_connect(app, client.origin, self.public):
-            raise _refused(f"Origin {(client.origin or '')[:200]} is not allowed for this app")
+            raise _refused(ORIGIN_NOT_ALLOWED.format(origin=(client.origin or "")[:200]))
 
     async def _login(self, creds: Credentials, client: Client) -> Login:
         assert creds.app_id is not None and creds.user_id is not None
@@ -165,7 +171,7 @@ class Authenticator:
         mac = self.keys.mac(TOKEN_MAC, access_token)
         found = await self.store.find_token(app.id, user_id, mac)
         if found is None or not hmac.compare_digest(found[1].mac, mac):
-            raise BadCredential("Invalid access token")
+            raise BadCredential(INVALID_TOKEN)
         user, token = found
         unusable = _why_unusable(token, self.clock())
         if unusable:
@@ -209,7 +215,7 @@ class Authenticator:
         token = await self.store.get_token(token_id)
         unusable = _why_unusable(token, now)
         if unusable or token is None:
-            raise _refused(unusable or REVOKED)
+            raise _refused(unusable or TOKEN_REVOKED)
         return token
 
     async def recheck(self, login: Login) -> None:
@@ -219,7 +225,7 @@ class Authenticator:
         app = await self.store.get_app(login.app.id)
         user = await self.store.get_user(login.app.id, login.user.id)
         if app is None or user is None:
-            raise _refused("The user no longer exists")
+            raise _refused(USER_GONE)
         if login.token_id is not None:
             await self._usable_token(login.token_id, self.clock())
         elif not policies.allows_id_login(app):

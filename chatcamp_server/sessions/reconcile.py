@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Callable
 
 from chatcamp_server import policies
-from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, NO_TOKEN_FOR_USER, REVOKED
+from chatcamp_server.errors import NO_TOKEN_FOR_APP, NO_TOKEN_FOR_USER, SESSION_ENDED, TOKEN_REVOKED
 from chatcamp_server.sessions.bus import LocalBus
 from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
 from chatcamp_server.storage.store import Store
@@ -28,7 +28,7 @@ one batch's work at a time, not for all of it."""
 RECONCILE_SECONDS = 3.0
 """A revoked session whose bus message was lost ends within this (plus one round's queries):
 well inside the 10 s promised for a broker outage, and three cheap queries per round."""
-ENDED = "Session ended by the server"
+ENDED = SESSION_ENDED
 
 
 class Reconciler:
@@ -57,7 +57,7 @@ class Reconciler:
             if session.session_id in ended:
                 verdicts[session.session_id] = ENDED
             elif session.token_id in bad_tokens:
-                verdicts[session.session_id] = REVOKED
+                verdicts[session.session_id] = TOKEN_REVOKED
         tokenless: defaultdict[str, list[LiveSession]] = defaultdict(list)
         for session in sessions:
             if session.token_id is None and session.session_id not in verdicts:

@@ -3,6 +3,13 @@
 Credentials are checked before the upgrade; the upgrade still happens on failure because
 the SDK learns why only from a pushed ``users.auth.ack``, after which the socket is closed
 (left open, the SDK would sit in CONNECTING forever).
+
+Every failure ``users.auth.ack`` on a chat socket, refusing a connect or a resume or ending
+a live session by any path (the bus, locally or from another node; the reconcile; the expiry
+sweep; ``users.sessions.end``), is preceded by a ``session.ended`` notice on the same socket
+(``protocol.session_ended``): the SDK hides that ack from the page, but re-emits the notice
+as an event on its client object.  It is derived here from the failure ack itself, so every
+path that ends a session gets it without knowing of it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,15 @@ aiohttp reports as 0.  A dropped connection reports something else and keeps the
 async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
     """One frame as a text message, encoded once (send_str would encode it a second time)."""
     await ws.send_frame(protocol.encode(frame), WSMsgType.TEXT)
+
+
+async def _send_failure(ws: web.WebSocketResponse, failure: dict[str, Any]) -> None:
+    """A failure ack, preceded by its ``session.ended`` notice when it has one; any other
+    frame as it is."""
+    notice = protocol.session_ended(failure)
+    if notice is not None:
+        await _send(ws, notice)
+    await _send(ws, failure)
 
 
 class ChatSocket:
@@ -72,7 +88,7 @@ class ChatSocket:
 
     @staticmethod
     async def _refuse(ws: web.WebSocketResponse, exc: ServerError) -> None:
-        await _send(ws, protocol.auth_failure(exc.code, exc.client_message))
+        await _send_failure(ws, protocol.auth_failure(exc.code, exc.client_message))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
 
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login,
@@ -87,7 +103,7 @@ class ChatSocket:
                 ended_by_server = how == "end"
             try:
                 if frame is not None and not ws.closed:
-                    await _send(ws, frame)
+                    await (_send_failure(ws, frame) if how == "end" else _send(ws, frame))
                 if how != "send":
                     await ws.close(code=WSCloseCode.POLICY_VIOLATION if ended_by_server
                                    else WSCloseCode.GOING_AWAY,

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from chatcamp_server import apps, policies, validation
 from chatcamp_server.errors import (
+    NO_TOKEN_FOR_APP,
     BadRequest,
     NotFound,
     PayloadTooLarge,
@@ -25,7 +26,7 @@ from chatcamp_server.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from chatcamp_server.sessions.auth import NO_TOKEN_FOR_APP, Authenticator
+from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import Target
 from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import Limits

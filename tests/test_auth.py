@@ -252,7 +252,8 @@ async def test_policies_refuse_id_login_and_foreign_origins(world: World) -> Non
 
 
 async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
-    """A database from before app policies opens, keeps its apps, and gains the new column."""
+    """A database from before app policies opens, keeps its apps and users, and gains the
+    columns and the table of every later version (policies, signing keys, watermarks)."""
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -262,6 +263,13 @@ async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
             api_key_mac BLOB NOT NULL UNIQUE, allowed_origins TEXT NOT NULL DEFAULT '[]',
             created_at REAL NOT NULL);
         INSERT INTO apps VALUES ('1234567890123456789', 'old', x'00', '[]', 1.0);
+        CREATE TABLE users (app_id TEXT NOT NULL REFERENCES apps(id), id TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '', avatar_url TEXT NOT NULL DEFAULT '',
+            profile_url TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '',
+            metadata TEXT NOT NULL DEFAULT '{}', check_access_token INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (app_id, id));
+        INSERT INTO users (app_id, id, created_at, updated_at)
+            VALUES ('1234567890123456789', 'ann', 1.0, 1.0);
     """)
     old.close()
     store = SQLiteStore(path)
@@ -271,10 +279,14 @@ async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
         assert app is not None and app.name == "old" and app.require_access_token is False
         updated = await store.update_app(app.id, require_access_token=True)
         assert updated is not None and updated.require_access_token is True
+        assert app.tokens_revoked_before is None
+        user = await store.get_user(app.id, "ann")
+        assert user is not None and user.tokens_revoked_before is None
+        assert await store.list_signing_keys(app.id) == []
     finally:
         await store.close()
     assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
 
 
 async def test_a_session_key_resumes_once_even_when_raced(world: World) -> None:

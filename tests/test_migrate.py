@@ -17,7 +17,15 @@ from chatcamp_server.errors import Conflict
 from chatcamp_server.storage.migrate import BATCH, copy_store
 from chatcamp_server.storage.postgres import PostgresStore
 from chatcamp_server.storage.sqlite import SQLiteStore
-from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
+from chatcamp_server.storage.store import (
+    ISSUED_TOKEN,
+    PROFILE_TOKEN,
+    App,
+    SigningKey,
+    Store,
+    Token,
+    User,
+)
 
 NOW = 1_800_000_000.0
 SHOP = App("1000000000000000001", "shop", ("https://shop.example", "https://m.shop.example"),
@@ -56,13 +64,16 @@ async def everything(store: Store) -> dict[str, object]:
         "unusable": await store.unusable_tokens({"t-profile", "t-issued", "t-gone"}, NOW + 5),
         "consumed": await store.consumed_sessions({"s-used", "s-other"}),
         "open_user": await store.get_user(OPEN.id, "guest"),
+        "signing_keys": await store.list_signing_keys(SHOP.id),
+        "watermarks": await store.token_watermarks(SHOP.id, {"ann", "bob"}),
     }
 
 
 async def test_sqlite_to_postgresql_copies_everything_identically(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
     """Apps with policies and key hashes, a user with a profile and an issued token, a revoked
-    token and a used session key read back the same from PostgreSQL, and the counts say so."""
+    token, signing keys (one revoked), revocation watermarks and a used session key read back
+    the same from PostgreSQL, and the counts say so."""
     await sqlite.create_app(SHOP, b"a" * 32)
     await sqlite.create_app(OPEN, b"b" * 32)
     await sqlite.create_user(
@@ -77,15 +88,23 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
     await sqlite.revoke_tokens(SHOP.id, "ann", NOW + 4, token_id="t-gone")
     await sqlite.create_user(User(SHOP.id, "bob", created_at=NOW, updated_at=NOW), None)
     await sqlite.get_or_create_user(OPEN.id, "guest", NOW + 3)
+    assert await sqlite.add_signing_key(SigningKey("k-1", SHOP.id, b"sealed-1", NOW), 5)
+    assert await sqlite.add_signing_key(SigningKey("k-2", SHOP.id, b"sealed-2", NOW + 1), 5)
+    await sqlite.revoke_signing_key(SHOP.id, "k-1", NOW + 2)
+    await sqlite.revoke_tokens(SHOP.id, "bob", NOW + 6)
+    await sqlite.revoke_app_tokens(SHOP.id, NOW - 10, NOW + 6)
     await sqlite.consume_session("s-used", NOW + 86_400, NOW)
     before = await everything(sqlite)
 
     counts = await copy_store(sqlite, postgresql)
 
-    assert counts == {"apps": 2, "users": 3, "tokens": 3, "consumed_sessions": 1}
+    assert counts == {"apps": 2, "users": 3, "tokens": 3, "signing_keys": 2,
+                      "consumed_sessions": 1}
     after = await everything(postgresql)
     assert after == before
     assert after["consumed"] == {"s-used"} and after["unusable"] == {"t-gone"}
+    assert [k.revoked_at for k in after["signing_keys"]] == [NOW + 2, None]  # type: ignore[attr-defined]
+    assert after["watermarks"] == {"ann": NOW - 10, "bob": NOW + 6}
     assert await postgresql.consume_session("s-used", NOW + 86_400, NOW + 1) is False
 
 
@@ -113,6 +132,6 @@ async def test_more_records_than_one_batch_are_all_copied(
            for n in range(BATCH + 1)])
     counts = await copy_store(sqlite, postgresql)
     assert counts == {"apps": 1, "users": BATCH + 1, "tokens": BATCH + 1,
-                      "consumed_sessions": 0}
+                      "signing_keys": 0, "consumed_sessions": 0}
     found = await postgresql.find_token(SHOP.id, f"u{BATCH}", BATCH.to_bytes(32, "big"))
     assert found is not None and found[1].id == f"t{BATCH}"

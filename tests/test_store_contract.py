@@ -26,6 +26,7 @@ from chatcamp_server.storage.store import (
     AppRecord,
     ConsumedSession,
     Record,
+    SigningKey,
     Store,
     Token,
     User,
@@ -262,9 +263,9 @@ async def exported(store: Store) -> list[Record]:
 
 async def test_export_then_import_gives_an_identical_store(
         new_store: Callable[[], Awaitable[Store]]) -> None:
-    """Every app (with its key's hash), user, token and used session key exported from one
-    store and imported into an empty one is read back identical, apps before their users and
-    users before their tokens."""
+    """Every app (with its key's hash and revocation watermark), user (with theirs), token,
+    signing key and used session key exported from one store and imported into an empty one
+    is read back identical, apps before their users and users before their tokens."""
     source = await new_store()
     await source.create_app(app(require_access_token=True), b"k" * 32)
     await source.create_app(App("1000000000000000002", "other", ("https://a.example",),
@@ -277,10 +278,17 @@ async def test_export_then_import_gives_an_identical_store(
     await source.revoke_tokens(app().id, "ann", NOW + 2, token_id="t-gone")
     await source.get_or_create_user("1000000000000000002", "bob", NOW + 3)
     await source.consume_session("s-used", NOW + 100, NOW)
+    await source.add_signing_key(SigningKey("k-1", app().id, b"sealed-k1", NOW), 5)
+    await source.add_signing_key(SigningKey("k-2", app().id, b"sealed-k2", NOW + 1), 5)
+    await source.revoke_signing_key(app().id, "k-1", NOW + 2)
+    await source.revoke_tokens(app().id, "ann", NOW + 3, issued_before=NOW - 5)
+    await source.revoke_app_tokens(app().id, NOW - 7, NOW + 3)
     records = await exported(source)
     kinds = [type(r).__name__ for r in records]
-    assert kinds == ["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["ConsumedSession"]
-    assert records[0] == AppRecord(app(require_access_token=True), b"k" * 32)
+    assert kinds == (["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["SigningKey"] * 2
+                     + ["ConsumedSession"])
+    assert records[0] == AppRecord(app(require_access_token=True, tokens_revoked_before=NOW - 7),
+                                   b"k" * 32)
     assert ConsumedSession("s-used", NOW + 100) in records
     target = await new_store()
     await target.import_records(records)
@@ -292,6 +300,76 @@ async def test_export_then_import_gives_an_identical_store(
     assert found is not None and found[0].metadata == {"k": ["v", 1]}
     assert found[1].sealed == b"sealed"
     assert await target.consume_session("s-used", NOW + 100, NOW + 1) is False
+    assert await target.list_signing_keys(app().id) == await source.list_signing_keys(app().id)
+    assert await target.token_watermarks(app().id, {"ann"}) == {"ann": NOW - 5}
+
+
+# signing keys and revocation by time
+
+
+async def test_signing_keys_are_added_up_to_the_cap_listed_and_revoked(store: Store) -> None:
+    """Keys are listed oldest first with their sealed secret; the cap counts unrevoked keys
+    only; revoking returns the key once and then None; other apps' keys are out of reach."""
+    await store.create_app(app(), b"k" * 32)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    for n in range(3):
+        assert await store.add_signing_key(SigningKey(f"k{n}", app().id, b"s%d" % n, NOW + n), 3)
+    assert await store.add_signing_key(SigningKey("k3", app().id, b"s3", NOW + 3), 3) is False
+    assert [k.id for k in await store.list_signing_keys(app().id)] == ["k0", "k1", "k2"]
+    assert (await store.list_signing_keys(app().id))[1] == SigningKey("k1", app().id, b"s1",
+                                                                      NOW + 1)
+    assert await store.revoke_signing_key("1000000000000000002", "k0", NOW) is None
+    revoked = await store.revoke_signing_key(app().id, "k0", NOW + 9)
+    assert revoked == SigningKey("k0", app().id, b"s0", NOW, NOW + 9)
+    assert await store.revoke_signing_key(app().id, "k0", NOW + 10) is None
+    assert await store.add_signing_key(SigningKey("k3", app().id, b"s3", NOW + 3), 3)
+    assert await store.unusable_signing_keys({"k0", "k1", "k3", "gone"}) == {"k0", "gone"}
+    assert await store.unusable_signing_keys(set()) == set()
+    assert await store.list_signing_keys("1000000000000000002") == []
+
+
+async def test_concurrent_signing_key_adds_never_pass_the_cap(store: Store) -> None:
+    """Of ten concurrent adds under a cap of three, exactly three succeed."""
+    await store.create_app(app(), b"k" * 32)
+    added = await asyncio.gather(*(store.add_signing_key(
+        SigningKey(f"k{n}", app().id, b"s", NOW), 3) for n in range(10)))
+    assert sum(added) == 3
+
+
+async def test_revocation_watermarks_rise_and_never_fall(store: Store) -> None:
+    """Revoking a user's tokens (all, or by time) and an app's tokens by time records the
+    watermarks, never lowered; the effective one is the later of the user's and the app's."""
+    await with_user(store, "ann")
+    await store.create_user(User(app().id, "bob", created_at=NOW, updated_at=NOW), None)
+    assert await store.token_watermarks(app().id, {"ann", "bob"}) == {}
+    await store.revoke_tokens(app().id, "ann", NOW + 5, issued_before=NOW)
+    assert (await store.get_user(app().id, "ann")).tokens_revoked_before == NOW  # type: ignore[union-attr]
+    await store.revoke_tokens(app().id, "ann", NOW + 6, issued_before=NOW - 100)
+    assert await store.token_watermarks(app().id, {"ann", "bob"}) == {"ann": NOW}
+    await store.revoke_tokens(app().id, "ann", NOW + 7)  # all: the watermark is now
+    assert await store.token_watermarks(app().id, {"ann"}) == {"ann": NOW + 7}
+    await store.revoke_tokens(app().id, "ann", NOW + 8, token_id="none")  # one: no watermark
+    assert await store.token_watermarks(app().id, {"ann"}) == {"ann": NOW + 7}
+    await store.revoke_app_tokens(app().id, NOW + 3, NOW + 9)
+    assert (await store.get_app(app().id)).tokens_revoked_before == NOW + 3  # type: ignore[union-attr]
+    await store.revoke_app_tokens(app().id, NOW + 1, NOW + 9)
+    assert (await store.get_app(app().id)).tokens_revoked_before == NOW + 3  # type: ignore[union-attr]
+    assert await store.token_watermarks(app().id, {"ann", "bob"}) == {"ann": NOW + 7,
+                                                                      "bob": NOW + 3}
+
+
+async def test_revoking_an_apps_tokens_by_time_revokes_every_users_older_tokens(
+        store: Store) -> None:
+    """apps.tokens.revoke's store write revokes the stored tokens of every user of the app
+    created before the time, and no later ones."""
+    await with_user(store, "ann", token("t-old-ann", "ann", created_at=NOW - 10))
+    await store.create_user(User(app().id, "bob", created_at=NOW, updated_at=NOW),
+                            token("t-old-bob", "bob", created_at=NOW - 5))
+    await store.add_token(token("t-new", "bob", created_at=NOW + 1))
+    revoked = await store.revoke_app_tokens(app().id, NOW, NOW + 2)
+    assert sorted(revoked) == ["t-old-ann", "t-old-bob"]
+    assert await store.unusable_tokens({"t-old-ann", "t-old-bob", "t-new"}, NOW + 2) == {
+        "t-old-ann", "t-old-bob"}
 
 
 # the demo's table: not part of Store, but kept by the same backends today

@@ -1,7 +1,7 @@
 """A copy of one store into another, for ``serve.py migrate`` (SQLite to PostgreSQL, say).
 
 Rows pass as they are stored: keyed hashes of API keys, tokens and session keys, and sealed
-profile tokens.  Both stores are used under the one server secret, so every key and token
+profile tokens and signing keys.  Both stores are used under the one server secret, so every key and token
 that worked before the copy works after it, and every revoked token or used session key
 stays refused.  The target must be empty: a copy is never merged into live data.
 """
@@ -9,13 +9,21 @@ stays refused.  The target must be empty: a copy is never merged into live data.
 from __future__ import annotations
 
 from chatcamp_server.errors import Conflict
-from chatcamp_server.storage.store import AppRecord, ConsumedSession, Record, Store, Token, User
+from chatcamp_server.storage.store import (
+    AppRecord,
+    ConsumedSession,
+    Record,
+    SigningKey,
+    Store,
+    Token,
+    User,
+)
 
 BATCH = 1000
 """Records per ``import_records`` call: a transaction of bounded size, and bounded memory."""
 
 KINDS: dict[type, str] = {AppRecord: "apps", User: "users", Token: "tokens",
-                          ConsumedSession: "consumed_sessions"}
+                          SigningKey: "signing_keys", ConsumedSession: "consumed_sessions"}
 
 
 async def copy_store(source: Store, target: Store) -> dict[str, int]:

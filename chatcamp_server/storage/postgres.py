@@ -35,6 +35,7 @@ from chatcamp_server.storage.store import (
     AppRecord,
     ConsumedSession,
     Record,
+    SigningKey,
     Store,
     Token,
     User,
@@ -89,15 +90,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
     CREATE TABLE demo_kv (key text PRIMARY KEY, value bytea NOT NULL);
     """,
+    """
+    ALTER TABLE apps ADD COLUMN tokens_revoked_before double precision;
+    ALTER TABLE users ADD COLUMN tokens_revoked_before double precision;
+    CREATE TABLE signing_keys (
+        id text PRIMARY KEY,
+        app_id text NOT NULL REFERENCES apps (id),
+        sealed bytea NOT NULL,
+        created_at double precision NOT NULL,
+        revoked_at double precision
+    );
+    CREATE INDEX signing_keys_by_app ON signing_keys (app_id);
+    """,
 )
 """Migration N brings a database of schema version N to version N + 1; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 USER_FIELDS = ("app_id", "id", "display_name", "avatar_url", "profile_url", "data", "metadata",
-               "check_access_token", "created_at", "updated_at")
+               "check_access_token", "created_at", "updated_at", "tokens_revoked_before")
+CHANGEABLE_USER_FIELDS = frozenset(USER_FIELDS[2:8])
+"""What ``update_user`` may change: the profile and ``check_access_token``."""
 USER_COLUMNS = ", ".join(USER_FIELDS)
 TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
-APP_COLUMNS = "id, name, allowed_origins, created_at, require_access_token"
+APP_COLUMNS = ("id, name, allowed_origins, created_at, require_access_token,"
+               " tokens_revoked_before")
+KEY_COLUMNS = "id, app_id, sealed, created_at, revoked_at"
 _USER_WIDTH = len(USER_FIELDS)
 TOKEN_LOGIN_QUERY = (
     "SELECT " + ", ".join([f"u.{c}" for c in USER_FIELDS]
@@ -120,7 +137,10 @@ cleanup skips rows another caller holds instead of queueing (or deadlocking) beh
 INSERT_TOKEN = (f"INSERT INTO tokens ({TOKEN_COLUMNS})"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
 INSERT_USER = (f"INSERT INTO users ({USER_COLUMNS})"
-               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+INSERT_KEY = f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+INSERT_APP = (f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
+              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
 
 UNAVAILABLE = (
     OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
@@ -133,16 +153,24 @@ try again later, not a fault in a query."""
 
 
 def _app(row: Any) -> App:
-    return App(row[0], row[1], tuple(row[2]), row[3], row[4])
+    return App(row[0], row[1], tuple(row[2]), row[3], row[4], row[5])
 
 
 def _user(row: Any) -> User:
     return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7],
-                row[8], row[9])
+                row[8], row[9], row[10])
 
 
 def _token(row: Any) -> Token:
     return Token(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+
+
+def _key(row: Any) -> SigningKey:
+    return SigningKey(row[0], row[1], row[2], row[3], row[4])
+
+
+def _key_values(key: SigningKey) -> tuple[Any, ...]:
+    return (key.id, key.app_id, key.sealed, key.created_at, key.revoked_at)
 
 
 async def _keep_session(connection: Any) -> None:
@@ -155,7 +183,7 @@ async def _keep_session(connection: Any) -> None:
 def _user_values(user: User) -> tuple[Any, ...]:
     return (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
             user.data, json.dumps(user.metadata), user.check_access_token, user.created_at,
-            user.updated_at)
+            user.updated_at, user.tokens_revoked_before)
 
 
 def _token_values(token: Token) -> tuple[Any, ...]:
@@ -290,9 +318,8 @@ class PostgresStore(Store):
         try:
             async with self._connection() as con:
                 await con.execute(
-                    f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac) VALUES ($1, $2, $3, $4, $5,"
-                    " $6)", app.id, app.name, list(app.allowed_origins), app.created_at,
-                    app.require_access_token, api_key_mac)
+                    INSERT_APP, app.id, app.name, list(app.allowed_origins), app.created_at,
+                    app.require_access_token, app.tokens_revoked_before, api_key_mac)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "apps_api_key_unique":
                 raise Conflict("that API key is already used by another app",
@@ -354,8 +381,8 @@ class PostgresStore(Store):
         new_profile_token: Token | None = None,
     ) -> tuple[User, list[str]] | None:
         columns = dict(changes)
-        if not set(columns) <= set(USER_FIELDS[2:-2]):
-            raise ValueError(f"not user fields: {sorted(set(columns) - set(USER_FIELDS[2:-2]))}")
+        if not set(columns) <= CHANGEABLE_USER_FIELDS:
+            raise ValueError(f"not user fields: {sorted(set(columns) - CHANGEABLE_USER_FIELDS)}")
         if "metadata" in columns:
             columns["metadata"] = json.dumps(columns["metadata"])
         if "check_access_token" in columns:
@@ -408,11 +435,50 @@ class PostgresStore(Store):
         self, app_id: str, user_id: str, now: float, token_id: str | None = None,
         issued_before: float | None = None,
     ) -> list[str]:
+        revoke = ("UPDATE tokens SET revoked_at = $3, sealed = NULL WHERE app_id = $1"
+                  " AND user_id = $2 AND revoked_at IS NULL AND ($4::text IS NULL OR id = $4)"
+                  " AND ($5::double precision IS NULL OR created_at < $5) RETURNING id")
+        if token_id is not None:
+            return [row[0] for row in await self._fetch(revoke, app_id, user_id, now,
+                                                        token_id, issued_before)]
+        before = now if issued_before is None else issued_before
         return [row[0] for row in await self._fetch(
-            "UPDATE tokens SET revoked_at = $3, sealed = NULL WHERE app_id = $1"
-            " AND user_id = $2 AND revoked_at IS NULL AND ($4::text IS NULL OR id = $4)"
-            " AND ($5::double precision IS NULL OR created_at < $5) RETURNING id",
-            app_id, user_id, now, token_id, issued_before)]
+            "WITH mark AS (UPDATE users SET tokens_revoked_before = greatest("
+            "tokens_revoked_before, $6) WHERE app_id = $1 AND id = $2) " + revoke,
+            app_id, user_id, now, None, issued_before, before)]
+
+    async def revoke_app_tokens(self, app_id: str, issued_before: float,
+                                now: float) -> list[str]:
+        return [row[0] for row in await self._fetch(
+            "WITH mark AS (UPDATE apps SET tokens_revoked_before = greatest("
+            "tokens_revoked_before, $2) WHERE id = $1)"
+            " UPDATE tokens SET revoked_at = $3, sealed = NULL WHERE app_id = $1"
+            " AND revoked_at IS NULL AND created_at < $2 RETURNING id",
+            app_id, issued_before, now)]
+
+    # signing keys
+
+    async def add_signing_key(self, key: SigningKey, max_active: int) -> bool:
+        """The app's row is locked first, so two concurrent adds count one after the other."""
+        async with self._transaction() as con:
+            await con.execute("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE", key.app_id)
+            active = await con.fetchval("SELECT count(*) FROM signing_keys WHERE app_id = $1"
+                                        " AND revoked_at IS NULL", key.app_id)
+            if active >= max_active:
+                return False
+            await con.execute(INSERT_KEY, *_key_values(key))
+            return True
+
+    async def list_signing_keys(self, app_id: str) -> list[SigningKey]:
+        return [_key(row) for row in await self._fetch(
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE app_id = $1"
+            " ORDER BY created_at, id", app_id)]
+
+    async def revoke_signing_key(self, app_id: str, key_id: str,
+                                 now: float) -> SigningKey | None:
+        return await self._one(
+            "UPDATE signing_keys SET revoked_at = $3 WHERE app_id = $1 AND id = $2"
+            f" AND revoked_at IS NULL RETURNING {KEY_COLUMNS}", (app_id, key_id, now), _key)
 
     # session keys
 
@@ -443,6 +509,24 @@ class PostgresStore(Store):
             "SELECT 1 FROM users u WHERE u.app_id = $1 AND u.id = w.id"
             " AND NOT u.check_access_token)", app_id, list(set(user_ids)))}
 
+    async def unusable_signing_keys(self, key_ids: Collection[str]) -> set[str]:
+        if not key_ids:
+            return set()
+        return {row[0] for row in await self._fetch(
+            "SELECT w.id FROM unnest($1::text[]) AS w (id) WHERE NOT EXISTS ("
+            "SELECT 1 FROM signing_keys k WHERE k.id = w.id AND k.revoked_at IS NULL)",
+            list(set(key_ids)))}
+
+    async def token_watermarks(self, app_id: str, user_ids: Collection[str]) -> dict[str, float]:
+        if not user_ids:
+            return {}
+        return {row[0]: row[1] for row in await self._fetch(
+            "SELECT w.id, greatest(u.tokens_revoked_before, a.tokens_revoked_before)"
+            " FROM unnest($2::text[]) AS w (id) JOIN apps a ON a.id = $1"
+            " LEFT JOIN users u ON u.app_id = $1 AND u.id = w.id"
+            " WHERE coalesce(u.tokens_revoked_before, a.tokens_revoked_before) IS NOT NULL",
+            app_id, list(set(user_ids)))}
+
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         if not session_ids:
             return set()
@@ -456,12 +540,15 @@ class PostgresStore(Store):
                                                               readonly=True):
             async for row in con.cursor(
                     f"SELECT {APP_COLUMNS}, api_key_mac FROM apps ORDER BY created_at"):
-                yield AppRecord(_app(row), row[5])
+                yield AppRecord(_app(row), row[6])
             async for row in con.cursor(f"SELECT {USER_COLUMNS} FROM users"):
                 yield _user(row)
             async for row in con.cursor(f"SELECT {TOKEN_COLUMNS} FROM tokens"
                                         " ORDER BY created_at"):
                 yield _token(row)
+            async for row in con.cursor(f"SELECT {KEY_COLUMNS} FROM signing_keys"
+                                        " ORDER BY created_at, id"):
+                yield _key(row)
             async for row in con.cursor("SELECT id, expires_at FROM revoked_sessions"):
                 yield ConsumedSession(row[0], row[1])
 
@@ -470,14 +557,16 @@ class PostgresStore(Store):
             for kind, rows in _runs(records):
                 if kind is AppRecord:
                     await con.executemany(
-                        f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac) VALUES ($1, $2, $3, $4,"
-                        " $5, $6)",
+                        INSERT_APP,
                         [(r.app.id, r.app.name, list(r.app.allowed_origins), r.app.created_at,
-                          r.app.require_access_token, r.api_key_mac) for r in rows])
+                          r.app.require_access_token, r.app.tokens_revoked_before,
+                          r.api_key_mac) for r in rows])
                 elif kind is User:
                     await con.executemany(INSERT_USER, [_user_values(r) for r in rows])
                 elif kind is Token:
                     await con.executemany(INSERT_TOKEN, [_token_values(r) for r in rows])
+                elif kind is SigningKey:
+                    await con.executemany(INSERT_KEY, [_key_values(r) for r in rows])
                 else:
                     await con.executemany("INSERT INTO revoked_sessions VALUES ($1, $2)",
                                           [(r.id, r.expires_at) for r in rows])

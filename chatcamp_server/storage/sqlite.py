@@ -29,6 +29,7 @@ from chatcamp_server.storage.store import (
     AppRecord,
     ConsumedSession,
     Record,
+    SigningKey,
     Store,
     Token,
     User,
@@ -36,7 +37,7 @@ from chatcamp_server.storage.store import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS apps (
     api_key_mac BLOB NOT NULL UNIQUE,
     allowed_origins TEXT NOT NULL DEFAULT '[]',
     created_at REAL NOT NULL,
-    require_access_token INTEGER NOT NULL DEFAULT 0
+    require_access_token INTEGER NOT NULL DEFAULT 0,
+    tokens_revoked_before REAL
 );
 CREATE TABLE IF NOT EXISTS users (
     app_id TEXT NOT NULL REFERENCES apps(id),
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS users (
     check_access_token INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    tokens_revoked_before REAL,
     PRIMARY KEY (app_id, id)
 );
 CREATE TABLE IF NOT EXISTS tokens (
@@ -73,21 +76,36 @@ CREATE TABLE IF NOT EXISTS tokens (
     FOREIGN KEY (app_id, user_id) REFERENCES users(app_id, id)
 );
 CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (app_id, user_id, mac);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id),
+    sealed BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS signing_keys_by_app ON signing_keys (app_id);
 CREATE TABLE IF NOT EXISTS revoked_sessions (id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS demo_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
-MIGRATIONS = {
-    1: "ALTER TABLE apps ADD COLUMN require_access_token INTEGER NOT NULL DEFAULT 0",
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE apps ADD COLUMN require_access_token INTEGER NOT NULL DEFAULT 0",),
+    2: ("ALTER TABLE apps ADD COLUMN tokens_revoked_before REAL",
+        "ALTER TABLE users ADD COLUMN tokens_revoked_before REAL",
+        "CREATE TABLE signing_keys (id TEXT PRIMARY KEY, app_id TEXT NOT NULL REFERENCES"
+        " apps(id), sealed BLOB NOT NULL, created_at REAL NOT NULL, revoked_at REAL)",
+        "CREATE INDEX signing_keys_by_app ON signing_keys (app_id)"),
 }
-"""version → the statement that brings a database of that version to the next one."""
+"""version → the statements that bring a database of that version to the next one."""
 
 USER_COLUMNS = (
     "app_id, id, display_name, avatar_url, profile_url, data, metadata, check_access_token,"
-    " created_at, updated_at"
+    " created_at, updated_at, tokens_revoked_before"
 )
 TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
-APP_COLUMNS = "id, name, allowed_origins, created_at, require_access_token"
+APP_COLUMNS = ("id, name, allowed_origins, created_at, require_access_token,"
+               " tokens_revoked_before")
+KEY_COLUMNS = "id, app_id, sealed, created_at, revoked_at"
 _USER_WIDTH = len(USER_COLUMNS.split(","))
 TOKEN_LOGIN_QUERY = (
     "SELECT " + ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
@@ -101,16 +119,20 @@ SQL_VARIABLES = 900
 
 
 def _app(row: tuple[Any, ...]) -> App:
-    return App(row[0], row[1], tuple(json.loads(row[2])), row[3], bool(row[4]))
+    return App(row[0], row[1], tuple(json.loads(row[2])), row[3], bool(row[4]), row[5])
 
 
 def _user(row: tuple[Any, ...]) -> User:
     return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
-                bool(row[7]), row[8], row[9])
+                bool(row[7]), row[8], row[9], row[10])
 
 
 def _token(row: tuple[Any, ...]) -> Token:
     return Token(*row)
+
+
+def _key(row: tuple[Any, ...]) -> SigningKey:
+    return SigningKey(*row)
 
 
 class SQLiteStore(Store):
@@ -174,7 +196,8 @@ class SQLiteStore(Store):
             version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             while version is not None and int(version[0]) in MIGRATIONS:
                 db.execute("BEGIN IMMEDIATE")
-                db.execute(MIGRATIONS[int(version[0])])
+                for statement in MIGRATIONS[int(version[0])]:
+                    db.execute(statement)
                 db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                            (str(int(version[0]) + 1),))
                 db.execute("COMMIT")
@@ -309,10 +332,11 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _insert_user(db: sqlite3.Connection, user: User) -> None:
-        db.execute(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        db.execute(f"INSERT INTO users ({USER_COLUMNS})"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
                     user.data, json.dumps(user.metadata), int(user.check_access_token),
-                    user.created_at, user.updated_at))
+                    user.created_at, user.updated_at, user.tokens_revoked_before))
 
     # tokens
 
@@ -362,7 +386,57 @@ class SQLiteStore(Store):
             ids = [row[0] for row in db.execute(query, args)]
             db.executemany("UPDATE tokens SET revoked_at=?, sealed=NULL WHERE id=?",
                            [(now, i) for i in ids])
+            if token_id is None:
+                before = now if issued_before is None else issued_before
+                db.execute("UPDATE users SET tokens_revoked_before=max(coalesce("
+                           "tokens_revoked_before, ?), ?) WHERE app_id=? AND id=?",
+                           (before, before, app_id, user_id))
             return ids
+        return await self._run(self._write, op)
+
+    async def revoke_app_tokens(self, app_id: str, issued_before: float,
+                                now: float) -> list[str]:
+        def op(db: sqlite3.Connection) -> list[str]:
+            ids = [row[0] for row in db.execute(
+                "SELECT id FROM tokens WHERE app_id=? AND revoked_at IS NULL AND created_at < ?",
+                (app_id, issued_before))]
+            db.executemany("UPDATE tokens SET revoked_at=?, sealed=NULL WHERE id=?",
+                           [(now, i) for i in ids])
+            db.execute("UPDATE apps SET tokens_revoked_before=max(coalesce("
+                       "tokens_revoked_before, ?), ?) WHERE id=?",
+                       (issued_before, issued_before, app_id))
+            return ids
+        return await self._run(self._write, op)
+
+    # signing keys
+
+    @staticmethod
+    def _insert_key(db: sqlite3.Connection, key: SigningKey) -> None:
+        db.execute(f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                   (key.id, key.app_id, key.sealed, key.created_at, key.revoked_at))
+
+    async def add_signing_key(self, key: SigningKey, max_active: int) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            active = db.execute("SELECT count(*) FROM signing_keys WHERE app_id=?"
+                                " AND revoked_at IS NULL", (key.app_id,)).fetchone()[0]
+            if active >= max_active:
+                return False
+            self._insert_key(db, key)
+            return True
+        return await self._run(self._write, op)
+
+    async def list_signing_keys(self, app_id: str) -> list[SigningKey]:
+        return await self._all(f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE app_id=?"
+                               " ORDER BY created_at, rowid", (app_id,), _key)
+
+    async def revoke_signing_key(self, app_id: str, key_id: str,
+                                 now: float) -> SigningKey | None:
+        def op(db: sqlite3.Connection) -> SigningKey | None:
+            if db.execute("UPDATE signing_keys SET revoked_at=? WHERE app_id=? AND id=?"
+                          " AND revoked_at IS NULL", (now, app_id, key_id)).rowcount == 0:
+                return None
+            return _key(db.execute(f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE id=?",
+                                   (key_id,)).fetchone())
         return await self._run(self._write, op)
 
     # session keys
@@ -392,6 +466,26 @@ class SQLiteStore(Store):
             "SELECT id FROM users WHERE app_id=? AND id IN ({ids}) AND check_access_token=0",
             wanted, before=(app_id,))
 
+    async def unusable_signing_keys(self, key_ids: Collection[str]) -> set[str]:
+        wanted = set(key_ids)
+        return wanted - self._among(
+            "SELECT id FROM signing_keys WHERE id IN ({ids}) AND revoked_at IS NULL", wanted)
+
+    async def token_watermarks(self, app_id: str, user_ids: Collection[str]) -> dict[str, float]:
+        app = await self.get_app(app_id)
+        app_mark = app.tokens_revoked_before if app is not None else None
+        listed = list(set(user_ids))
+        found: dict[str, float] = {}
+        for start in range(0, len(listed), SQL_VARIABLES):
+            chunk = listed[start:start + SQL_VARIABLES]
+            found.update((row[0], row[1]) for row in self._read().execute(
+                "SELECT id, tokens_revoked_before FROM users WHERE app_id=? AND id IN"
+                f" ({','.join('?' * len(chunk))}) AND tokens_revoked_before IS NOT NULL",
+                (app_id, *chunk)))
+        if app_mark is not None:
+            return {u: max(app_mark, found.get(u, app_mark)) for u in listed}
+        return found
+
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         return self._among("SELECT id FROM revoked_sessions WHERE id IN ({ids})", session_ids)
 
@@ -419,11 +513,13 @@ class SQLiteStore(Store):
             db.execute("BEGIN")
             for row in db.execute(f"SELECT {APP_COLUMNS}, api_key_mac FROM apps"
                                   " ORDER BY created_at"):
-                yield AppRecord(_app(row), row[5])
+                yield AppRecord(_app(row), row[6])
             for row in db.execute(f"SELECT {USER_COLUMNS} FROM users"):
                 yield _user(row)
             for row in db.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY rowid"):
                 yield _token(row)
+            for row in db.execute(f"SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY rowid"):
+                yield _key(row)
             for row in db.execute("SELECT id, expires_at FROM revoked_sessions"):
                 yield ConsumedSession(*row)
         finally:
@@ -434,15 +530,17 @@ class SQLiteStore(Store):
             for record in records:
                 if isinstance(record, AppRecord):
                     db.execute(f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               " VALUES (?, ?, ?, ?, ?, ?, ?)",
                                (record.app.id, record.app.name,
                                 json.dumps(list(record.app.allowed_origins)),
                                 record.app.created_at, int(record.app.require_access_token),
-                                record.api_key_mac))
+                                record.app.tokens_revoked_before, record.api_key_mac))
                 elif isinstance(record, User):
                     self._insert_user(db, record)
                 elif isinstance(record, Token):
                     self._insert_token(db, record)
+                elif isinstance(record, SigningKey):
+                    self._insert_key(db, record)
                 else:
                     db.execute("INSERT INTO revoked_sessions VALUES (?, ?)",
                                (record.id, record.expires_at))

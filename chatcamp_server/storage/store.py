@@ -28,6 +28,9 @@ class App:
     allowed_origins: tuple[str, ...]
     created_at: float
     require_access_token: bool = False
+    tokens_revoked_before: float | None = None
+    """``apps.tokens.revoke``: signed tokens of the app issued (``iat``) before this are
+    refused."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class User:
     check_access_token: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
+    tokens_revoked_before: float | None = None
+    """``users.tokens.revoke`` of all or by time: the user's signed tokens issued (``iat``)
+    before this are refused."""
 
 
 PROFILE_TOKEN = "profile"
@@ -67,6 +73,19 @@ class Token:
 
 
 @dataclass(frozen=True)
+class SigningKey:
+    """A key an app's backend signs tokens (JWTs, HS256) with.  The server must read the
+    secret back to verify, so it is stored sealed (``keys.ServerKeys.seal``, bound to the app
+    and the key ID), never in plaintext."""
+
+    id: str
+    app_id: str
+    sealed: bytes
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
 class AppRecord:
     """An app as stored: ``App`` leaves out its API key's keyed hash, which a copy of the
     store must carry for the key to keep working."""
@@ -83,7 +102,7 @@ class ConsumedSession:
     expires_at: float
 
 
-Record = Union[AppRecord, User, Token, ConsumedSession]
+Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession]
 """One stored row, as ``export_records`` gives it and ``import_records`` takes it."""
 
 
@@ -167,7 +186,33 @@ class Store(abc.ABC):
         issued_before: float | None = None,
     ) -> list[str]:
         """Revoke one token, or all of the user's (those created before ``issued_before``, if
-        given) when ``token_id`` is None; return the IDs revoked."""
+        given) when ``token_id`` is None; return the IDs revoked.  Without ``token_id`` it
+        also raises the user's ``tokens_revoked_before`` to ``issued_before`` (or ``now``),
+        never lowering it, in the same transaction."""
+
+    @abc.abstractmethod
+    async def revoke_app_tokens(self, app_id: str, issued_before: float,
+                                now: float) -> list[str]:
+        """Revoke every stored token of the app created before ``issued_before`` and raise
+        the app's ``tokens_revoked_before`` to it (never lowering it), in one transaction;
+        return the IDs revoked."""
+
+    # signing keys
+
+    @abc.abstractmethod
+    async def add_signing_key(self, key: SigningKey, max_active: int) -> bool:
+        """Add the key unless its app already has ``max_active`` unrevoked ones (False);
+        atomic, so concurrent callers never pass the cap."""
+
+    @abc.abstractmethod
+    async def list_signing_keys(self, app_id: str) -> list[SigningKey]:
+        """The app's keys, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_signing_key(self, app_id: str, key_id: str,
+                                 now: float) -> SigningKey | None:
+        """Revoke one of the app's unrevoked keys; the key as revoked, or None if the app
+        has no such unrevoked key."""
 
     # session keys
     @abc.abstractmethod
@@ -194,6 +239,17 @@ class Store(abc.ABC):
         sessions they hold without a token must end.  The same timer's third question."""
 
     @abc.abstractmethod
+    async def unusable_signing_keys(self, key_ids: Collection[str]) -> set[str]:
+        """Of these signing key IDs, those revoked or gone: the live sessions on tokens they
+        signed must end."""
+
+    @abc.abstractmethod
+    async def token_watermarks(self, app_id: str, user_ids: Collection[str]) -> dict[str, float]:
+        """For these users of the app, the time before which their signed tokens are refused
+        (the later of the user's and the app's ``tokens_revoked_before``), for those that
+        have one."""
+
+    @abc.abstractmethod
     async def consumed_sessions(self, session_ids: Collection[str]) -> set[str]:
         """Of these session IDs, those whose key is used: for a live session, ended by the
         server (``users.sessions.end``); the same timer's second question."""
@@ -202,8 +258,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def export_records(self) -> AsyncIterator[Record]:
-        """Every row as stored, from one snapshot: apps, then users, tokens and consumed
-        sessions, the order in which ``import_records`` can insert them.  Keyed hashes and
+        """Every row as stored, from one snapshot: apps, then users, tokens, signing keys and
+        consumed sessions, the order in which ``import_records`` can insert them.  Keyed hashes and
         sealed tokens pass as they are, since both stores share the server secret."""
 
     @abc.abstractmethod

@@ -5,14 +5,19 @@
     user = await cc.connect("alice")               # ID login; the user is created if unknown
     user = await cc.connect("bob", access_token=await fetch_access_token("/demo/token"))
     await cc.disconnect()
+
+    # tokens that renew themselves: called for the first token and whenever one expires
+    cc = ChatCamp(app_id, token_provider=lambda user_id: fetch_access_token("/token"))
 """
 
+from . import renewal, state
 from .client import ChatCamp, User
-from .errors import (AppNotFoundError, ChatCampError, ConnectTimeoutError, InvalidStateError,
-                     NetworkError, NotAuthorizedError, TokenFetchError)
+from .errors import (AppNotFoundError, ChatCampError, ConnectTimeoutError, InvalidArgumentError,
+                     InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError)
 from .state import ConnectionState, StateChange
 from .tokens import fetch_access_token
 
 __all__ = ["ChatCamp", "User", "ConnectionState", "StateChange", "fetch_access_token",
            "ChatCampError", "NotAuthorizedError", "AppNotFoundError", "ConnectTimeoutError",
-           "InvalidStateError", "NetworkError", "TokenFetchError"]
+           "InvalidArgumentError", "InvalidStateError", "NetworkError", "TokenFetchError",
+           "renewal", "state"]

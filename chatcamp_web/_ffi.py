@@ -29,6 +29,7 @@ const fail = (e, code) => ({ok: false, code: (e && e.code) || code || "JS_ERROR"
 const wireUser = (u) => u ? {id: u.id || "", displayName: u.displayName || "",
                              avatarUrl: u.avatarUrl || "", accessToken: u.accessToken || ""}
                           : false;
+const notices = new Map();
 return {
   available() { return typeof globalThis.ChatCamp === "function"; },
   instance() { return globalThis.ChatCamp && globalThis.ChatCamp.getInstance
@@ -63,11 +64,51 @@ return {
   enableAutoReconnect(cc) { try { cc.setAutoReconnectEnabled(true); } catch (e) {} },
   currentUser(cc) { try { return wireUser(cc.getCurrentUser()); } catch (e) { return false; } },
   listen(cc, id, fn) {
+    // The SDK's reconnect timer clears a closed socket only when it fires, 1 s after the close
+    // (spec §2.6): until then a connect() is queued behind the dead socket.  When the SDK will
+    // not reconnect by itself (the server ended the session, or disconnect() was called), its
+    // delay is set to 0 here, in the listener it calls just before it schedules that timer,
+    // and put back right after, so a new connect() need not wait the second out.
     const listener = new cc.ConnectionListener();
-    listener.onConnectionChanged = (connected) => fn(!!connected);
+    listener.onConnectionChanged = (connected) => {
+      const tm = cc.transportManager;
+      if (!connected && tm && typeof tm._reconnectDelay === "number"
+          && (!cc.isAutoReconnectEnabled() || cc.hasUserForcedDisconnect())) {
+        tm._reconnectDelay = 0;
+        // runs before the SDK's own 0 ms timer, which doubles the delay: back to the SDK's 1 s
+        setTimeout(() => { tm._reconnectDelay = 0.5; }, 0);
+      }
+      fn("connection", !!connected, "");
+    };
     cc.addConnectionListener(id, listener);
+    // The server's word on why it ends a session: a frame type the SDK does not know, which
+    // it re-emits as an event on the client (spec §2.1).
+    const ended = (d) => fn("ended", String((d && d.code) || ""), String((d && d.message) || ""));
+    notices.set(id, ended);
+    cc.on("session.ended", ended);
   },
-  unlisten(cc, id) { try { cc.removeConnectionListener(id); } catch (e) {} },
+  unlisten(cc, id) {
+    try { cc.removeConnectionListener(id); } catch (e) {}
+    const ended = notices.get(id);
+    if (ended) { try { cc.off("session.ended", ended); } catch (e) {} notices.delete(id); }
+  },
+  socketReleased(cc, ms) {
+    // Resolves true once the SDK holds no dead socket (its _connect() opens none while it
+    // does), or false after ms.
+    // An open socket, or one the SDK is opening by itself, is one connect() joins: no wait
+    // for it.  With auto-reconnect off, an opening socket is a refused one the server is
+    // about to close, behind which a connect() would be queued and never answered (§2.3).
+    const released = () => {
+      const tm = cc.transportManager, state = cc.getConnectionState();
+      return !tm || !tm._socket || state === 0 || (state === 1 && cc.isAutoReconnectEnabled());
+    };
+    return new Promise((resolve) => {
+      const until = Date.now() + ms;
+      const check = () => released() ? resolve(true)
+                          : Date.now() >= until ? resolve(false) : setTimeout(check, 5);
+      check();
+    });
+  },
   listenerCount(cc) { try { return cc.getConnectionListenersMap().size
                               ?? Object.keys(cc.getConnectionListenersMap()).length; }
                       catch (e) { return -1; } },
@@ -81,17 +122,26 @@ return {
   },
   sleep(ms) { return new Promise((r) => setTimeout(r, ms)); },
   now() { return Date.now() / 1000; },
+  random() { return Math.random(); },
   absolute(url) { return new URL(url, globalThis.location.href).href; },
   origin() { const l = globalThis.location;
              return {host: l.hostname, port: l.port || (l.protocol === "https:" ? "443" : "80")}; },
-  async fetchJson(url, credentials) {
+  async fetchText(url, credentials, ms) {
+    // fetch() here rather than pyscript.fetch: a network failure then comes back as a value,
+    // where under MicroPython a thrown JavaScript error would end the whole script.  It never
+    // blocks the page, and the AbortController bounds the wait.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ms);
     try {
-      // fetch() here rather than pyscript.fetch: a network failure then comes back as a value,
-      // where under MicroPython a thrown JavaScript error would end the whole script.
       const reply = await fetch(url, {credentials: credentials ? "include" : "same-origin",
-                                      headers: {Accept: "application/json"}});
+                                      headers: {Accept: "application/json"},
+                                      signal: abort.signal});
       return {ok: true, status: reply.status, text: await reply.text()};
-    } catch (e) { return fail(e, "NETWORK"); }
+    } catch (e) {
+      return abort.signal.aborted
+        ? {ok: false, code: "TIMEOUT", message: "no answer within " + (ms / 1000) + " s"}
+        : fail(e, "NETWORK");
+    } finally { clearTimeout(timer); }
   },
 };
 """
@@ -147,7 +197,9 @@ def current_user(client):
 
 
 def listen(client, listener_id, fn):
-    """Register ``fn(connected: bool)`` with the SDK; the proxy lives until ``unlisten``."""
+    """Register ``fn(kind, value, message)`` with the SDK: ``("connection", connected, "")``
+    for each of its connection changes, ``("ended", code, message)`` for the server's notice
+    of why it ends a session.  One proxy, which lives until ``unlisten``."""
     proxy = create_proxy(fn)
     _proxies.append((listener_id, proxy))
     _helper.listen(client, listener_id, proxy)
@@ -171,6 +223,12 @@ def sdk_listener_count(client):
     return int(_helper.listenerCount(client))
 
 
+def socket_released(client, timeout):
+    """A Promise of True once the SDK holds no socket, so that a connect() opens a new one;
+    of False if that takes longer than ``timeout`` seconds."""
+    return _helper.socketReleased(client, int(timeout * 1000))
+
+
 def deferred():
     return _helper.deferred()
 
@@ -187,6 +245,11 @@ def now():
     return float(_helper.now())
 
 
+def random():
+    """A float in [0, 1): Math.random, since MicroPython's random module varies by build."""
+    return float(_helper.random())
+
+
 def page_origin():
     origin = _helper.origin()
     return str(origin.host), str(origin.port)
@@ -197,7 +260,8 @@ def absolute_url(url):
     return str(_helper.absolute(url))
 
 
-def fetch_text(url, credentials):
-    """A Promise of ``{ok, status, text}`` or ``{ok: false, code: "NETWORK", message}``."""
-    return _helper.fetchJson(url, bool(credentials))
+def fetch_text(url, credentials, timeout):
+    """A Promise of ``{ok, status, text}``, or of ``{ok: false, code, message}`` with code
+    ``NETWORK`` or ``TIMEOUT`` (after ``timeout`` seconds)."""
+    return _helper.fetchText(url, bool(credentials), int(timeout * 1000))
 

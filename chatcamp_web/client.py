@@ -1,4 +1,9 @@
-"""``ChatCamp``: the SDK's client with awaitable calls, named states and the SDK's quirks fixed.
+"""``ChatCamp``: the SDK's client with awaitable calls, named states, tokens that renew
+themselves, and the SDK's quirks fixed.
+
+Every change of state goes through ``_apply(event)`` and the table in ``state.py``.  Each
+``connect``/``disconnect`` starts a new *generation*; the outcome of an attempt (or of a
+token renewal) from an earlier generation changes nothing.
 
 What it corrects (protocol spec §8):
 
@@ -7,22 +12,26 @@ What it corrects (protocol spec §8):
 * ``disconnect`` before ``connect``, or twice, does nothing instead of throwing;
 * a second ``ChatCamp`` with another app ID raises instead of being silently ignored;
 * every ``connect``/``disconnect`` has a timeout (the SDK waits forever), and overlapping
-  calls run one after another in call order.
+  calls run one after another in call order;
+* a session the server ended is reported with the server's reason (its ``session.ended``
+  notice), and when the reason is an expired token and there is a ``token_provider``, the
+  client gets a new token and reconnects by itself;
+* after a successful connect the SDK reconnects by itself again (it turns that off for good
+  after any refusal).
 """
 
 import asyncio
 
 from . import _ffi
-from .errors import (ChatCampError, ConnectTimeoutError, InvalidStateError, NotAuthorizedError,
-                     from_server)
-from .state import ConnectionState, StateChange
+from .errors import (ChatCampError, ConnectTimeoutError, InvalidArgumentError,
+                     InvalidStateError, NetworkError, NotAuthorizedError, from_server)
+from .renewal import RENEWAL_ATTEMPTS, TokenSource, backoff
+from .state import IGNORED, ConnectionState, Event, StateChange, next_state
 
-SDK_OPEN, SDK_CLOSED = 0, 3
-SDK_RECONNECT_TIMER = 1.3
-"""The SDK clears a refused socket only when its reconnect timer fires, 1 s after the close
-(spec §2.6 and §8); a connect() before then is queued behind the refused attempt forever."""
+SDK_CLOSED = 3
 MAX_USER_ID_CHARS = 128
 LISTENER_ID = "chatcamp_web"
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
 
 _instance = None
 
@@ -49,19 +58,27 @@ def _user(wire):
 
 def _check_user_id(user_id):
     if not isinstance(user_id, str) or not user_id:
-        raise InvalidStateError("user_id must be a non-empty string", "INVALID_USER_ID")
+        raise InvalidArgumentError("user_id must be a non-empty string", "INVALID_USER_ID")
     if len(user_id) > MAX_USER_ID_CHARS:
-        raise InvalidStateError("user_id is longer than %d characters" % MAX_USER_ID_CHARS,
-                                "INVALID_USER_ID")
+        raise InvalidArgumentError("user_id is longer than %d characters" % MAX_USER_ID_CHARS,
+                                   "INVALID_USER_ID")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in user_id):
-        raise InvalidStateError("user_id contains control characters", "INVALID_USER_ID")
+        raise InvalidArgumentError("user_id contains control characters", "INVALID_USER_ID")
+
+
+def _check_timeout(timeout):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout <= 0):
+        raise InvalidArgumentError("timeout must be a positive number of seconds",
+                                   "INVALID_TIMEOUT")
 
 
 class ChatCamp:
     """One per page, like the SDK: ``ChatCamp(app_id)`` again returns the same object.
 
     ``host`` and ``port`` default to the page's own origin.  ``token_provider``, an async
-    function ``user_id -> token``, lets ``connect`` fetch a fresh token by itself.
+    function ``user_id -> token``, lets ``connect`` fetch a token by itself, and renews the
+    session's token when the server ends it for having expired.
     """
 
     def __new__(cls, app_id, host=None, port=None, token_provider=None, timeout=15.0):
@@ -76,7 +93,8 @@ class ChatCamp:
         if _instance is self:
             return
         if not isinstance(app_id, str) or not app_id:
-            raise InvalidStateError("app_id must be a non-empty string", "INVALID_APP_ID")
+            raise InvalidArgumentError("app_id must be a non-empty string", "INVALID_APP_ID")
+        _check_timeout(timeout)
         if not _ffi.sdk_available():
             raise InvalidStateError("the ChatCamp SDK (ChatCamp.min.js) is not loaded on this "
                                     "page", "SDK_MISSING")
@@ -92,17 +110,23 @@ class ChatCamp:
         self.app_id = app_id
         self.host = host or page_host
         self.port = str(port or page_port)
-        self.token_provider = token_provider
         self.timeout = timeout
+        self._tokens = None
+        self.token_provider = token_provider
         self._client = created.client
         self._state = ConnectionState.INITIALIZED
         self._reason = None
         self._user = None
+        self._user_id = None
         self._listeners = []
         self._tail = None
         self._close_waiter = None
-        self._refused_at = None
-        _ffi.listen(self._client, LISTENER_ID, self._on_connection_changed)
+        self._generation = 0
+        self._renewing = None
+        """The generation a renewal is running for, so that one expiry starts one renewal."""
+        self._notice = None
+        """The server's last ``session.ended`` notice, until the event it explains uses it."""
+        _ffi.listen(self._client, LISTENER_ID, self._on_sdk)
         _instance = self
 
     def _check_same(self, app_id, host, port):
@@ -129,6 +153,22 @@ class ChatCamp:
     def user(self):
         return self._user
 
+    @property
+    def token_provider(self):
+        return self._tokens.provider if self._tokens is not None else None
+
+    @token_provider.setter
+    def token_provider(self, provider):
+        if provider is not None and not callable(provider):
+            raise InvalidArgumentError("token_provider must be an async function of the user "
+                                       "ID", "INVALID_TOKEN_PROVIDER")
+        self._tokens = TokenSource(provider) if provider is not None else None
+
+    @property
+    def token_provider_calls(self):
+        """How many times the current ``token_provider`` has been called."""
+        return self._tokens.calls if self._tokens is not None else 0
+
     def add_listener(self, listener):
         """``listener(change)`` — plain or async — gets every StateChange."""
         if listener not in self._listeners:
@@ -143,13 +183,16 @@ class ChatCamp:
     async def connect(self, user_id, access_token=None, timeout=None):
         """Connect as ``user_id`` (by ID, or with a token); return the connected User."""
         _check_user_id(user_id)
+        _check_timeout(timeout)
         if access_token is not None and (not isinstance(access_token, str) or not access_token):
-            raise InvalidStateError("access_token must be a non-empty string", "INVALID_TOKEN")
+            raise InvalidArgumentError("access_token must be a non-empty string",
+                                       "INVALID_TOKEN")
         return await self._serialized(self._connect, user_id, access_token,
                                       self.timeout if timeout is None else timeout)
 
     async def disconnect(self, timeout=None):
         """Disconnect; harmless before any connect and when already disconnected."""
+        _check_timeout(timeout)
         await self._serialized(self._disconnect, self.timeout if timeout is None else timeout)
 
     async def close(self, timeout=None):
@@ -186,57 +229,51 @@ class ChatCamp:
             if current is not None and str(current.id) != user_id:
                 raise InvalidStateError("reconnecting as %s; disconnect() before connecting as "
                                         "%s" % (current.id, user_id), "ALREADY_CONNECTED")
-        if access_token is None and self.token_provider is not None:
-            access_token = await self._provided_token(user_id)
-        if self._refused_at is not None:
-            wait = self._refused_at + SDK_RECONNECT_TIMER - _ffi.now()
-            if wait > 0:
-                await _ffi.sleep(wait)
-            self._refused_at = None
-        self._set_state(ConnectionState.CONNECTING)
+        self._generation += 1
+        generation = self._generation
+        self._user_id = user_id
+        self._apply(Event.CONNECT)
+        if access_token is None and self._tokens is not None:
+            try:
+                access_token = await self._tokens.token(user_id)
+            except ChatCampError as error:
+                self._apply(Event.REFUSED, error, generation)
+                raise
+        user, error = await self._attempt(user_id, access_token, timeout, generation)
+        if error is None:
+            return user
+        if isinstance(error, ConnectTimeoutError):
+            self._apply(Event.TIMED_OUT, error, generation)
+        elif error.retryable:
+            self._apply(Event.RETRY_LATER, error, generation)
+        else:
+            self._apply(Event.REFUSED, error, generation)
+        raise error
+
+    async def _attempt(self, user_id, access_token, timeout, generation):
+        """One login through the SDK: ``(user, None)`` once connected, else ``(None, error)``.
+        Applies AUTHENTICATED itself; what a failure means is the caller's to say."""
+        if not await _ffi.socket_released(self._client, timeout):
+            return None, ConnectTimeoutError("the SDK did not let go of its last socket within "
+                                             "%s s" % timeout)
         result = await _ffi.connect(self._client, user_id, access_token, self.host, self.port,
                                     timeout)
         if result.ok:
-            _ffi.enable_auto_reconnect(self._client)
-            self._user = _user(result.user)
-            self._set_state(ConnectionState.CONNECTED)
-            return self._user
+            if generation == self._generation:
+                _ffi.enable_auto_reconnect(self._client)
+                self._user = _user(result.user)
+                self._apply(Event.AUTHENTICATED, None, generation)
+            return self._user, None
         error = from_server(str(result.code), str(result.message))
         if isinstance(error, ConnectTimeoutError):
-            await _ffi.disconnect(self._client)
-        elif not error.retryable:
-            await self._until_sdk_closed(timeout)
-            self._refused_at = _ffi.now()
-        if error.retryable and not isinstance(error, ConnectTimeoutError):
-            self._set_state(ConnectionState.DISCONNECTED, error)
-        else:
-            self._set_state(ConnectionState.FAILED, error)
-        raise error
-
-    async def _until_sdk_closed(self, timeout):
-        """After a refusal the server closes the socket; until the SDK has seen that close, a
-        new connect() would only be queued behind the refused attempt."""
-        waited = 0.0
-        while _ffi.sdk_state(self._client) != SDK_CLOSED and waited < timeout:
-            await _ffi.sleep(0.02)
-            waited += 0.02
-
-    async def _provided_token(self, user_id):
-        try:
-            token = await self.token_provider(user_id)
-        except ChatCampError as error:
-            self._set_state(ConnectionState.FAILED, error)
-            raise
-        if not isinstance(token, str) or not token:
-            error = NotAuthorizedError("the token provider returned no token", "NO_TOKEN")
-            self._set_state(ConnectionState.FAILED, error)
-            raise error
-        return token
+            await _ffi.disconnect(self._client)  # stop the SDK's attempt: it would never end
+            return None, error
+        return None, self._take_notice() or error
 
     async def _disconnect(self, timeout):
-        if self._state in (ConnectionState.INITIALIZED, ConnectionState.CLOSED):
+        self._generation += 1  # whatever was under way, an attempt or a renewal, is past now
+        if not self._apply(Event.DISCONNECT):
             return
-        self._set_state(ConnectionState.CLOSING)
         waiter = _ffi.deferred()
         self._close_waiter = waiter
         result = await _ffi.disconnect(self._client)
@@ -244,34 +281,103 @@ class ChatCamp:
             await _ffi.with_timeout(waiter.promise, timeout)
         self._close_waiter = None
         self._user = None
-        self._set_state(ConnectionState.CLOSED)
+        self._apply(Event.CLOSED)
+
+    # renewing the token
+
+    async def _renew(self, generation):
+        """Get a new token and reconnect with it, up to RENEWAL_ATTEMPTS times; stops as soon
+        as a ``connect``/``disconnect`` of the page starts a new generation."""
+        failure = None
+        try:
+            for attempt in range(RENEWAL_ATTEMPTS):
+                if attempt:
+                    await _ffi.sleep(backoff(attempt))
+                if generation != self._generation:
+                    return
+                if self._tokens is None:
+                    failure = NotAuthorizedError("the token expired and the token provider "
+                                                 "was removed", TOKEN_EXPIRED)
+                    break
+                try:
+                    token = await self._tokens.token(self._user_id)
+                except ChatCampError as error:
+                    failure = error
+                    if not error.retryable:
+                        break
+                    continue
+                failure = await self._serialized(self._reconnect_renewed, token, generation)
+                if failure is None or not failure.retryable:
+                    return
+            self._apply(Event.RENEWAL_FAILED, failure, generation)
+        finally:
+            if self._renewing == generation:
+                self._renewing = None
+
+    async def _reconnect_renewed(self, token, generation):
+        """The renewal's reconnect, queued with the page's calls; None once connected (or
+        when the page has moved on), else the error."""
+        if not self._apply(Event.RENEWING, None, generation):
+            return None
+        _, error = await self._attempt(self._user_id, token, self.timeout, generation)
+        if error is not None:
+            if error.retryable:
+                self._apply(Event.RETRY_LATER, error, generation)
+            else:
+                self._apply(Event.REFUSED, error, generation)
+        return error
 
     # events from the SDK
 
-    def _on_connection_changed(self, connected):
+    def _take_notice(self):
+        notice, self._notice = self._notice, None
+        return notice
+
+    def _on_sdk(self, kind, value, message):
+        if kind == "ended":
+            self._notice = from_server(str(value), str(message))
+        elif value:
+            self._on_up()
+        else:
+            self._on_down()
+
+    def _on_up(self):
         if self._state == ConnectionState.CLOSING:
-            if not connected and self._close_waiter is not None:
+            return
+        if self._state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING):
+            self._user = _user(_ffi.current_user(self._client)) or self._user
+        self._apply(Event.AUTHENTICATED)
+
+    def _on_down(self):
+        if self._state == ConnectionState.CLOSING:
+            if self._close_waiter is not None:
                 self._close_waiter.resolve(None)
             return
-        if connected:
-            if self._state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING):
-                self._user = _user(_ffi.current_user(self._client)) or self._user
-                self._set_state(ConnectionState.CONNECTED)
+        if _ffi.auto_reconnect(self._client):
+            self._apply(Event.LOST, NetworkError("the connection was lost; reconnecting",
+                                                 "NETWORK"))
             return
-        if self._state in (ConnectionState.CONNECTED, ConnectionState.CONNECTING):
-            if _ffi.auto_reconnect(self._client):
-                self._set_state(ConnectionState.DISCONNECTED,
-                                ChatCampError("the connection was lost; reconnecting",
-                                              "NETWORK"))
-            elif self._state == ConnectionState.CONNECTED:
-                self._set_state(ConnectionState.FAILED, NotAuthorizedError(
-                    "the server ended this session", "SESSION_ENDED"))
+        if self._state not in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
+            return  # an attempt's own refusal, which its result reports
+        notice = self._take_notice() or NotAuthorizedError("the server ended this session",
+                                                           "SESSION_ENDED")
+        if notice.code == TOKEN_EXPIRED and self._tokens is not None:
+            if self._apply(Event.TOKEN_EXPIRED, notice) and self._renewing != self._generation:
+                self._renewing = self._generation
+                asyncio.create_task(self._renew(self._generation))
+        else:
+            self._apply(Event.ENDED, notice)
 
-    def _set_state(self, state, reason=None):
-        if state == self._state and reason is None:
-            return
-        change = StateChange(self._state, state, reason, _ffi.now())
-        self._state = state
+    def _apply(self, event, reason=None, generation=None):
+        """Move by the table; False when the event is ignored here, or belongs to an earlier
+        generation than the current one."""
+        if generation is not None and generation != self._generation:
+            return False
+        target = next_state(self._state, event)
+        if target is IGNORED:
+            return False
+        change = StateChange(self._state, target, reason, _ffi.now())
+        self._state = target
         self._reason = reason
         for listener in list(self._listeners):
             try:
@@ -280,3 +386,4 @@ class ChatCamp:
                     asyncio.create_task(outcome)
             except Exception as exc:  # a listener's bug must not break the session
                 print("chatcamp_web: listener %r raised %r" % (listener, exc))
+        return True

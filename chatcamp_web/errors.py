@@ -1,9 +1,12 @@
 """The one exception tree users of chatcamp_web see; no JavaScript error ever escapes.
 
     ChatCampError                 code, message, retryable
-    ├── NotAuthorizedError        NOT_AUTHORIZED: wrong, missing, revoked or expired credentials
+    ├── NotAuthorizedError        NOT_AUTHORIZED: wrong, missing, revoked or expired credentials;
+    │                             TOKEN_EXPIRED, TOKEN_REVOKED, SESSION_ENDED, POLICY: why the
+    │                             server ended a session (its ``session.ended`` notice)
     ├── AppNotFoundError          NOT_FOUND: the app ID is unknown to the server
     ├── ConnectTimeoutError       TIMEOUT: no answer within the timeout
+    ├── InvalidArgumentError      INVALID_ARGUMENT and the like: a bad argument (a ValueError too)
     ├── InvalidStateError         INVALID_STATE: the call does not fit the current state
     ├── NetworkError              NETWORK: the server or the token endpoint could not be reached
     └── TokenFetchError           the token endpoint answered, but not with a token
@@ -11,8 +14,10 @@
 Runs unchanged on Pyodide and on MicroPython (no dataclasses, no enum, no typing).
 """
 
+import sys
+
 RETRYABLE_CODES = ("TIMEOUT", "NETWORK", "INTERNAL", "UPSTREAM_ERROR", "HTTP_5XX",
-                   "RATE_LIMITED")
+                   "RATE_LIMITED", "STORAGE_UNAVAILABLE", "DRAINING", "TOKEN_PROVIDER_FAILED")
 """Codes after which trying again later may succeed; every other failure needs a change first."""
 
 
@@ -50,6 +55,19 @@ class ConnectTimeoutError(ChatCampError):
     default_code = "TIMEOUT"
 
 
+if sys.implementation.name == "micropython":
+    class InvalidArgumentError(ChatCampError):
+        """MicroPython refuses a class with two native exception bases ("multiple bases have
+        instance lay-out conflict"), so here it is a ChatCampError only: catch it as one."""
+
+        default_code = "INVALID_ARGUMENT"
+else:
+    class InvalidArgumentError(ChatCampError, ValueError):
+        """An argument is wrong before anything is tried: ``except ValueError`` catches it."""
+
+        default_code = "INVALID_ARGUMENT"
+
+
 class InvalidStateError(ChatCampError):
     default_code = "INVALID_STATE"
 
@@ -62,8 +80,13 @@ class TokenFetchError(ChatCampError):
     default_code = "BAD_TOKEN_RESPONSE"
 
 
+SERVER_CODES = {"NOT_AUTHORIZED": NotAuthorizedError, "TOKEN_EXPIRED": NotAuthorizedError,
+                "TOKEN_REVOKED": NotAuthorizedError, "SESSION_ENDED": NotAuthorizedError,
+                "POLICY": NotAuthorizedError, "NOT_FOUND": AppNotFoundError,
+                "TIMEOUT": ConnectTimeoutError, "NETWORK": NetworkError}
+
+
 def from_server(code, message):
-    """The exception for an error the SDK reported with the server's code and message."""
-    cls = {"NOT_AUTHORIZED": NotAuthorizedError, "NOT_FOUND": AppNotFoundError,
-           "TIMEOUT": ConnectTimeoutError, "NETWORK": NetworkError}.get(code, ChatCampError)
+    """The exception for an error the SDK or the server reported with a code and message."""
+    cls = SERVER_CODES.get(code, ChatCampError)
     return cls(message or "the server refused the connection", code)

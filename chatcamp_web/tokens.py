@@ -1,14 +1,25 @@
-"""Getting an access token from the integrator's backend, as ordinary Python.
+"""Getting an access token from the integrator's backend, without freezing the page.
 
-Under Pyodide this is plain ``urllib.request``, made to work in the browser by
-``pyodide_http.patch_all()`` (the pyodide-http wheel is unpacked through pyscript.toml
-``[files]``).  MicroPython has no urllib, so there the browser's fetch does the request.
+The request is the browser's own ``fetch`` on both interpreters, with a timeout: Pyodide's
+``urllib`` (made to work by pyodide-http) sends a synchronous XMLHttpRequest, which stops the
+page's rendering, timers and sockets until the answer comes, with no timeout at all.  Code
+that wants ``urllib`` all the same still has it: under Pyodide, importing chatcamp_web patches
+it, as before, when the pyodide-http wheel is on the page (pyscript.toml ``[files]``).
 """
 
 import json
 
 from . import _ffi
-from .errors import NetworkError, NotAuthorizedError, TokenFetchError
+from .errors import InvalidArgumentError, NetworkError, NotAuthorizedError, TokenFetchError
+
+TOKEN_FETCH_TIMEOUT = 10.0
+
+if _ffi.RUNTIME == "pyodide":
+    try:
+        import pyodide_http
+        pyodide_http.patch_all()
+    except ImportError:
+        pass
 
 
 def _token_from(status, text, url, field):
@@ -30,36 +41,20 @@ def _token_from(status, text, url, field):
     return token
 
 
-def _urllib_get(url):
-    import urllib.error
-    import urllib.request
-
-    import pyodide_http
-
-    pyodide_http.patch_all()
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request) as reply:
-            return reply.status, reply.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
-    except OSError as error:
-        raise NetworkError("the token endpoint %s could not be reached: %s" % (url, error))
-
-
-async def fetch_access_token(url, field="access_token", credentials=False):
+async def fetch_access_token(url, field="access_token", credentials=False,
+                             timeout=TOKEN_FETCH_TIMEOUT):
     """GET ``url`` and return the JSON field ``field`` (the integrator's token endpoint).
 
     ``url`` may be relative to the page.  ``credentials=True`` sends cookies to a token
-    endpoint on another origin (fetch only).
+    endpoint on another origin.  No answer within ``timeout`` seconds raises NetworkError
+    with code ``TIMEOUT``; the page keeps running while it waits.
     """
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise InvalidArgumentError("timeout must be a positive number of seconds",
+                                   "INVALID_TIMEOUT")
     url = _ffi.absolute_url(url)
-    if _ffi.RUNTIME == "pyodide" and not credentials:
-        status, text = _urllib_get(url)
-    else:
-        reply = await _ffi.fetch_text(url, credentials)
-        if not reply.ok:
-            raise NetworkError("the token endpoint %s could not be reached: %s"
-                               % (url, reply.message))
-        status, text = int(reply.status), str(reply.text)
-    return _token_from(status, text, url, field)
+    reply = await _ffi.fetch_text(url, credentials, timeout)
+    if not reply.ok:
+        raise NetworkError("the token endpoint %s could not be reached: %s"
+                           % (url, reply.message), str(reply.code))
+    return _token_from(int(reply.status), str(reply.text), url, field)

@@ -22,7 +22,7 @@
   const PLUGINS_OFF = ["error", "deprecations-manager", "donkey", "py-editor", "py-game",
                        "py-terminal", "codemirror"].map((name) => "!" + name);
   const SDK = "/vendor/chatcamp/ChatCamp.scoped.js";
-  const MODULES = ["__init__", "_ffi", "client", "errors", "state", "tokens"];
+  const MODULES = ["__init__", "_ffi", "client", "errors", "renewal", "state", "tokens"];
   // One registry per page, shared by every copy of this script: the SDK, PyScript and the
   // interpreter are loaded once, and the widgets share the SDK's single session.
   const registry = window.chatcampWidget || (window.chatcampWidget = {count: 0, interpreter: ""});

@@ -1,16 +1,22 @@
 """A separate web server for test pages: another origin, like an integrator's own site.
 
 Besides the files in ``tests/pages`` it answers any path a test puts in ``responses`` with a
-fixed status and JSON or text body (for example a token endpoint of the integrator).
+fixed status and JSON or text body (for example a token endpoint of the integrator), or with
+what a function returns when the entry is a callable of the query string; ``delays`` makes
+a path answer only after that many seconds (a slow backend).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+Response = tuple[int, str, str]
+"""Status, content type and body."""
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -19,10 +25,13 @@ class _Handler(SimpleHTTPRequestHandler):
     site: "PageSite"
 
     def do_GET(self) -> None:
-        canned = self.site.responses.get(self.path.split("?")[0])
+        path, _, query = self.path.partition("?")
+        canned = self.site.responses.get(path)
         if canned is None:
             return super().do_GET()
-        status, content_type, body = canned
+        if path in self.site.delays:
+            time.sleep(self.site.delays[path])
+        status, content_type, body = canned(query) if callable(canned) else canned
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -38,7 +47,8 @@ class PageSite:
     """Serves ``tests/pages`` (and canned responses) on a free loopback port."""
 
     def __init__(self, root: Path = PAGES) -> None:
-        self.responses: dict[str, tuple[int, str, str]] = {}
+        self.responses: dict[str, Response | Callable[[str], Response]] = {}
+        self.delays: dict[str, float] = {}
         handler_class = type("Handler", (_Handler,), {"site": self})
         handler = functools.partial(handler_class, directory=str(root))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -24,6 +24,9 @@ CASES = [
     "test_token_login_after_failure",
     "test_token_provider_hook",
     "test_fetch_access_token_errors_are_clear",
+    "test_fetch_access_token_does_not_block_the_page",
+    "test_fetch_access_token_times_out",
+    "test_urllib_still_works_where_there_is_one",
     "test_connect_timeout",
     "test_overlapping_calls_complete_in_call_order",
     "test_hundred_cycles_leak_nothing",
@@ -42,7 +45,9 @@ def suite(request: Any, browser: Any, server: ServerProcess, site: Any) -> Itera
         "/token-401": (401, "application/json", '{"error": "sign in"}'),
         "/token-500": (500, "text/plain", "boom"),
         "/token-html": (200, "text/html", "<html>not json</html>"),
+        "/token-slow": (200, "application/json", json.dumps({"access_token": body})),
     })
+    site.delays["/token-slow"] = 0.6
     context = browser.new_context()
     errors: list[str] = []
     page = context.new_page()

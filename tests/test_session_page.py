@@ -82,7 +82,7 @@ def test_token_login_through_the_demo_backend(session_page: Any, demo_api: Any) 
 
 def test_revoked_token_fails_without_retry(session_page: Any, demo_api: Any,
                                           server: ServerProcess) -> None:
-    """A token the server no longer accepts → failed, NOT_AUTHORIZED shown, no reconnect loop."""
+    """A token the server no longer accepts → failed, its reason (TOKEN_REVOKED) shown, no reconnect loop."""
     page, guard = session_page
     connect(page, "page-carol", with_token=True)
     wait_until(lambda: "State: connected" in status(page))
@@ -90,7 +90,7 @@ def test_revoked_token_fails_without_retry(session_page: Any, demo_api: Any,
     assert demo_api("users.tokens.revoke", {"id": "page-carol"})[0] == 200
     connect(page, "page-carol", with_token=True)
     wait_until(lambda: "State: failed" in status(page))
-    assert "Error: Access token revoked (NOT_AUTHORIZED)" in status(page)
+    assert "Error: Access token revoked (TOKEN_REVOKED)" in status(page)
     attempts = server.log().count("user_id=page-carol")
     page.wait_for_timeout(2500)  # longer than the SDK's first reconnect delay
     assert server.log().count("user_id=page-carol") == attempts

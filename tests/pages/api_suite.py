@@ -5,7 +5,7 @@ import json
 
 import js
 
-from chatcamp_web import (ChatCamp, ChatCampError, ConnectionState,
+from chatcamp_web import (ChatCamp, ChatCampError, ConnectionState, InvalidArgumentError,
                           InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError,
                           fetch_access_token)
 from chatcamp_web import _ffi
@@ -175,9 +175,50 @@ async def test_overlapping_calls_complete_in_call_order():
 
 
 async def test_bad_arguments_raise_before_touching_the_sdk():
-    await expect_raises(InvalidStateError, "INVALID_USER_ID", cc.connect(""))
-    await expect_raises(InvalidStateError, "INVALID_USER_ID", cc.connect("x" * 129))
-    await expect_raises(InvalidStateError, "INVALID_TOKEN", cc.connect("u", access_token=""))
+    for call, code in ((cc.connect(""), "INVALID_USER_ID"), (cc.connect("x" * 129), "INVALID_USER_ID"),
+                       (cc.connect("u", access_token=""), "INVALID_TOKEN"),
+                       (cc.connect("u", timeout=0), "INVALID_TIMEOUT")):
+        error = await expect_raises(InvalidArgumentError, code, call)
+        expect(isinstance(error, ChatCampError), "a ChatCampError")
+        # MicroPython cannot give a class two native exception bases: there it is not a ValueError
+        expect(isinstance(error, ValueError) == (_ffi.RUNTIME == "pyodide"), "ValueError")
+    expect(cc.state == ConnectionState.INITIALIZED, cc.state)
+
+
+async def test_fetch_access_token_does_not_block_the_page():
+    ticks = []
+    running = [True]
+
+    async def tick():
+        while running[0]:
+            ticks.append(_ffi.now())
+            await asyncio.sleep(0.05)
+
+    ticker = asyncio.create_task(tick())
+    token = await fetch_access_token(CONFIG["site"] + "/token-slow")
+    running[0] = False
+    await ticker
+    expect(token and len(ticks) >= 5, "only %d ticks while the token endpoint took 0.6 s"
+           % len(ticks))
+
+
+async def test_fetch_access_token_times_out():
+    started = _ffi.now()
+    await expect_raises(NetworkError, "TIMEOUT",
+                        fetch_access_token(CONFIG["site"] + "/token-slow", timeout=0.2))
+    expect(_ffi.now() - started < 0.5, "took %.2f s" % (_ffi.now() - started))
+
+
+async def test_urllib_still_works_where_there_is_one():
+    if _ffi.RUNTIME != "pyodide":
+        try:
+            import urllib.request  # noqa: F401
+        except ImportError:
+            return
+        raise AssertionError("MicroPython grew a urllib.request: test it here")
+    import urllib.request
+    with urllib.request.urlopen(CONFIG["site"] + "/token-ok") as reply:
+        expect(json.loads(reply.read())["access_token"], "urllib answered")
 
 
 async def test_hundred_cycles_leak_nothing():
@@ -217,6 +258,9 @@ TESTS = [
     test_token_login_after_failure,
     test_token_provider_hook,
     test_fetch_access_token_errors_are_clear,
+    test_fetch_access_token_does_not_block_the_page,
+    test_fetch_access_token_times_out,
+    test_urllib_still_works_where_there_is_one,
     test_connect_timeout,
     test_overlapping_calls_complete_in_call_order,
     test_hundred_cycles_leak_nothing,

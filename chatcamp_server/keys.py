@@ -34,6 +34,8 @@ SECRET_BYTES = 32
 API_KEY_PREFIX = "cck_"
 TOKEN_PREFIX = "cct_"
 SESSION_KEY_PREFIX = "ccs_"
+SIGNING_KEY_PREFIX = "ccsk_"
+"""An app's signing key secret: the HMAC key its backend signs tokens (JWTs) with."""
 
 
 def b64url(data: bytes) -> str:

@@ -26,7 +26,7 @@ from chatcamp_server.errors import (
 from chatcamp_server.keys import TOKEN_PREFIX, ServerKeys, random_id, random_secret
 from chatcamp_server.sessions.auth import TOKEN_MAC
 from chatcamp_server.sessions.bus import LocalBus, SessionBus
-from chatcamp_server.sessions.inventory import LocalInventory, SessionInventory
+from chatcamp_server.sessions.inventory import INTERNAL_FIELDS, LocalInventory, SessionInventory
 from chatcamp_server.sessions.live import LiveSessions, Target
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import ISSUED_TOKEN, PROFILE_TOKEN, App, Store, Token, User
@@ -161,7 +161,9 @@ class Users:
 
     async def revoke_tokens(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """Revoke one token (``token_id``), the user's tokens created before ``issued_before``
-        (Unix seconds), or all of them; the live sessions resting on them end now."""
+        (Unix seconds), or all of them; the live sessions resting on them end now.  Without
+        ``token_id``, the user's signed tokens issued (``iat``) before ``issued_before``, or
+        before now for all, are refused from now on too, and their sessions end."""
         user = await self._existing(app, body)
         token_id = body.get("token_id")
         if token_id is not None and not isinstance(token_id, str):
@@ -172,12 +174,15 @@ class Users:
                 raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
             if token_id is not None:
                 raise BadRequest("give token_id or issued_before, not both", "INVALID_FIELD")
-        revoked = await self.store.revoke_tokens(app.id, user.id, self.clock(), token_id,
+        now = self.clock()
+        revoked = await self.store.revoke_tokens(app.id, user.id, now, token_id,
                                                  issued_before)
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
-        closed = await self.bus.end(Target(app.id, user.id, frozenset(revoked)),
-                                    TOKEN_REVOKED)
+        before = None if token_id is not None else (
+            now if issued_before is None else float(issued_before))
+        closed = await self.bus.end(Target(app.id, user.id, frozenset(revoked),
+                                           issued_before=before), TOKEN_REVOKED)
         return {"revoked": revoked, "sessions_closed": closed}
 
     @staticmethod
@@ -189,7 +194,7 @@ class Users:
 
     async def list_sessions(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user_id = validation.user_id(body.get("id"), self.limits)
-        return {"sessions": [{k: v for k, v in found.items() if k != "key_expires_at"}
+        return {"sessions": [{k: v for k, v in found.items() if k not in INTERNAL_FIELDS}
                              for found in await self.inventory.for_user(app.id, user_id)]}
 
     async def end_session(self, app: App, body: dict[str, Any]) -> dict[str, Any]:

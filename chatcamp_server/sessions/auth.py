@@ -6,6 +6,15 @@ Each path ends in a ``Login`` or raises ``ConnectRefused`` with the code the SDK
 the session key is stale, which makes the SDK retry with its user ID and token, and
 ``RATE_LIMITED`` after too many failures (``rate_limit.py``), which the SDK retries later.
 
+A token is either stored (issued by the server, or a profile token) or signed by the app's
+backend (a JWT under one of the app's signing keys, ``jwt_tokens.py``).  A JWT-shaped token
+takes the signed path; refused there only for an unknown key or a malformed token, it is
+looked up among the stored tokens, since an integrator may have stored any string.  A
+signed token vouches for its user: one not yet known is created (with
+``check_access_token``), even in an app that requires tokens.  A signed login of a known
+user only reads the store.  Its session rests on ``jwt:KEY_ID`` and, on resume, is
+verified again (signature, ``exp``, revocations) rather than looked up.
+
 A valid session key resumes even while its user is locked out by failed logins: it proves
 an earlier successful login and cannot be guessed, so an attacker hammering one user ID
 does not cut that user's live sessions off.
@@ -16,11 +25,13 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from chatcamp_server import policies
 from chatcamp_server.errors import (
     INVALID_TOKEN,
+    JWT_ISSUED_BEFORE_REVOCATION,
+    JWT_KEY_REVOKED,
     NO_TOKEN_FOR_APP,
     NO_TOKEN_FOR_USER,
     ORIGIN_NOT_ALLOWED,
@@ -28,10 +39,12 @@ from chatcamp_server.errors import (
     TOKEN_EXPIRED,
     TOKEN_REVOKED,
     USER_GONE,
+    Conflict,
 )
 from chatcamp_server.keys import ServerKeys, SessionClaims, random_id
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.protocol import ConnectRefused, Credentials
+from chatcamp_server.sessions import jwt_tokens
 from chatcamp_server.sessions.rate_limit import LoginLimits, MemoryLoginLimits
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import App, Store, Token, User
@@ -69,6 +82,9 @@ class Login:
     expires_at: float
     token_expires_at: float | None = None
     """When the token this session rests on expires; the server ends the session then."""
+    token_issued_at: float | None = None
+    """When that token was issued (a stored token's creation, a signed one's ``iat``): a
+    revocation by time ends the session if it is earlier."""
 
 
 def _refused(message: str) -> ConnectRefused:
@@ -98,6 +114,7 @@ class Authenticator:
         self.clock = clock
         self.failures = failures or MemoryLoginLimits(limits)
         self._apps: dict[str, tuple[float, App]] = {}
+        self._signing: dict[str, tuple[float, dict[str, str | None]]] = {}
 
     async def app(self, app_id: str) -> App | None:
         """The app, from a short-lived cache; a miss always asks the store."""
@@ -117,6 +134,25 @@ class Authenticator:
     def forget_app(self, app_id: str) -> None:
         """The app's policies changed: the next connect must see the new ones."""
         self._apps.pop(app_id, None)
+
+    async def signing_keys(self, app_id: str, fresh: bool = False) -> dict[str, str | None]:
+        """The app's signing keys, key ID → secret (None for a revoked one), kept for
+        ``APP_CACHE_SECONDS`` like the app; ``fresh`` asks the store."""
+        cached = self._signing.get(app_id)
+        now = time.monotonic()
+        if not fresh and cached is not None and now - cached[0] < APP_CACHE_SECONDS:
+            return cached[1]
+        keys = {key.id: None if key.revoked_at is not None else self.keys.unseal(
+                    key.sealed, jwt_tokens.seal_context(app_id, key.id))
+                for key in await self.store.list_signing_keys(app_id)}
+        if len(self._signing) > 10_000:
+            self._signing.clear()
+        self._signing[app_id] = (now, keys)
+        return keys
+
+    def forget_signing_keys(self, app_id: str) -> None:
+        """The app's signing keys changed: the next connect must see the new ones."""
+        self._signing.pop(app_id, None)
 
     async def app_for_api_key(self, api_key: str) -> App | None:
         return await self.store.find_app_by_key(self.keys.mac(API_KEY_MAC, api_key))
@@ -152,8 +188,11 @@ class Authenticator:
             raise ConnectRefused("App not found", "NOT_FOUND")
         self._check_origin(app, client)
         if creds.access_token is not None:
+            jose = jwt_tokens.header(creds.access_token)
+            if jose is not None:
+                return await self._signed_login(app, creds.user_id, creds.access_token, jose)
             user, token = await self._check_token(app, creds.user_id, creds.access_token)
-            return self._issue(app, user, token, creds.access_token, self.clock())
+            return self._issue_stored(app, user, token, creds.access_token, self.clock())
         if not policies.allows_id_login(app):
             raise _refused(NO_TOKEN_FOR_APP)
         existing = await self.store.get_user(app.id, creds.user_id)
@@ -164,6 +203,57 @@ class Authenticator:
         if user.check_access_token:
             raise BadCredential(NO_TOKEN_FOR_USER)
         return self._issue(app, user, None, None, self.clock())
+
+    async def _signed_login(self, app: App, user_id: str, access_token: str,
+                            jose: dict[str, Any]) -> Login:
+        now = self.clock()
+        keys = await self.signing_keys(app.id)
+        user = await self.store.get_user(app.id, user_id)
+        try:
+            signed = jwt_tokens.verify(
+                access_token, jose, user_id, keys, now, self.limits.jwt_leeway,
+                jwt_tokens.watermark(app.tokens_revoked_before,
+                                     user.tokens_revoked_before if user else None))
+        except jwt_tokens.Refused as refused:
+            if refused.stored_may_match:
+                mac = self.keys.mac(TOKEN_MAC, access_token)
+                found = await self.store.find_token(app.id, user_id, mac)
+                if found is not None and hmac.compare_digest(found[1].mac, mac):
+                    unusable = _why_unusable(found[1], now)
+                    if unusable:
+                        raise BadCredential(unusable) from None
+                    return self._issue_stored(app, found[0], found[1], access_token, now)
+            raise BadCredential(refused.message) from None
+        if user is None:
+            user = await self._create_signed_user(app, user_id, now)
+        return self._issue(app, user, jwt_tokens.token_id(signed.key_id), access_token, now,
+                           signed.expires_at, signed.issued_at)
+
+    async def _create_signed_user(self, app: App, user_id: str, now: float) -> User:
+        """A user a signed token vouches for, made on their first login; meant for token
+        login from then on."""
+        try:
+            return await self.store.create_user(
+                User(app.id, user_id, check_access_token=True, created_at=now, updated_at=now),
+                None)
+        except Conflict:  # a concurrent first login made them
+            user = await self.store.get_user(app.id, user_id)
+            if user is None:
+                raise
+            return user
+
+    def _check_signed(self, app: App, user: User, access_token: str | None,
+                      keys: dict[str, str | None], now: float) -> jwt_tokens.SignedToken:
+        """A session's signed token verified again; ConnectRefused with the reason."""
+        jose = jwt_tokens.header(access_token or "")
+        if jose is None or access_token is None:
+            raise _refused(SESSION_KEY_INVALID)
+        try:
+            return jwt_tokens.verify(
+                access_token, jose, user.id, keys, now, self.limits.jwt_leeway,
+                jwt_tokens.watermark(app.tokens_revoked_before, user.tokens_revoked_before))
+        except jwt_tokens.Refused as refused:
+            raise _refused(refused.message) from None
 
     async def _check_token(self, app: App, user_id: str, access_token: str) -> tuple[User, Token]:
         """The user and their stored token matching ``access_token``; refuses unknown, revoked
@@ -201,15 +291,19 @@ class Authenticator:
         if app is None or user is None:
             raise _refused(SESSION_KEY_INVALID)
         self._check_origin(app, client)
-        token = None
         if claims.token_id is None:
             if not policies.allows_id_login(app):
                 raise _refused(NO_TOKEN_FOR_APP)
             if user.check_access_token:
                 raise _refused(SESSION_KEY_INVALID)
-        else:
-            token = await self._usable_token(claims.token_id, now)
-        return self._issue(app, user, token, claims.access_token, now)
+            return self._issue(app, user, None, None, now)
+        if jwt_tokens.key_id_of(claims.token_id) is not None:
+            signed = self._check_signed(app, user, claims.access_token,
+                                        await self.signing_keys(app.id), now)
+            return self._issue(app, user, jwt_tokens.token_id(signed.key_id),
+                               claims.access_token, now, signed.expires_at, signed.issued_at)
+        token = await self._usable_token(claims.token_id, now)
+        return self._issue_stored(app, user, token, claims.access_token, now)
 
     async def _usable_token(self, token_id: str, now: float) -> Token:
         token = await self.store.get_token(token_id)
@@ -226,22 +320,39 @@ class Authenticator:
         user = await self.store.get_user(login.app.id, login.user.id)
         if app is None or user is None:
             raise _refused(USER_GONE)
-        if login.token_id is not None:
+        key_id = jwt_tokens.key_id_of(login.token_id)
+        if key_id is not None:
+            keys = await self.signing_keys(app.id, fresh=True)
+            now = self.clock()
+            if keys.get(key_id) is None:
+                raise _refused(JWT_KEY_REVOKED)
+            mark = jwt_tokens.watermark(app.tokens_revoked_before, user.tokens_revoked_before)
+            if mark is not None and login.token_issued_at is not None and \
+                    login.token_issued_at < mark:
+                raise _refused(JWT_ISSUED_BEFORE_REVOCATION)
+            if login.token_expires_at is not None and now >= login.token_expires_at:
+                raise _refused(TOKEN_EXPIRED)
+        elif login.token_id is not None:
             await self._usable_token(login.token_id, self.clock())
         elif not policies.allows_id_login(app):
             raise _refused(NO_TOKEN_FOR_APP)
         elif user.check_access_token:
             raise _refused(NO_TOKEN_FOR_USER)
 
-    def _issue(self, app: App, user: User, token: Token | None, access_token: str | None,
-               now: float) -> Login:
+    def _issue_stored(self, app: App, user: User, token: Token, access_token: str | None,
+                      now: float) -> Login:
+        return self._issue(app, user, token.id, access_token, now, token.expires_at,
+                           token.created_at)
+
+    def _issue(self, app: App, user: User, token_id: str | None, access_token: str | None,
+               now: float, token_expires_at: float | None = None,
+               token_issued_at: float | None = None) -> Login:
         session_id = random_id()
         expires = int(now + self.limits.session_key_ttl)
-        token_id = token.id if token else None
         key = self.keys.seal_session(SessionClaims(
             app.id, user.id, session_id, token_id, access_token, int(now), expires))
         return Login(app, user, session_id, key, token_id, access_token, expires,
-                     token.expires_at if token else None)
+                     token_expires_at, token_issued_at)
 
     async def end_session(self, login: Login) -> None:
         """The user disconnected on purpose: their session key must not resume anything."""

@@ -14,9 +14,15 @@ from chatcamp_server.sessions.live import LiveSession, LiveSessions
 
 
 def record(session: LiveSession) -> dict[str, Any]:
-    """What the inventory keeps of a session: its public description, and when its key would
-    expire anyway (how long ending it must be remembered)."""
-    return {**session.describe(), "key_expires_at": session.key_expires_at}
+    """What the inventory keeps of a session: its public description, when its key would
+    expire anyway (how long ending it must be remembered), and when its token was issued
+    (for a revocation by time)."""
+    return {**session.describe(), "key_expires_at": session.key_expires_at,
+            "token_issued_at": session.token_issued_at}
+
+
+INTERNAL_FIELDS = ("key_expires_at", "token_issued_at")
+"""Kept by the inventory, left out of ``users.sessions.list``."""
 
 
 class SessionInventory(abc.ABC):

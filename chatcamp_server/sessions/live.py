@@ -26,19 +26,32 @@ per action: each would be a closure held for as long as its session lasts."""
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Which live sessions a message is for: an app's, one user's, those of a user resting on
-    given tokens (``None`` among them: those without a token), or one session."""
+    """Which live sessions a message is for: an app's, one user's, or one session; of those,
+    when ``tokens`` or ``issued_before`` is given, only the ones resting on one of ``tokens``
+    (``None`` among them: those without a token; ``jwt:KEY_ID``: those on tokens that key
+    signed) or on a token issued before ``issued_before`` (a stored token's creation, a
+    signed one's ``iat``), either."""
 
     app_id: str
     user_id: str | None = None
     tokens: frozenset[str | None] | None = None
     session_id: str | None = None
+    issued_before: float | None = None
 
     def matches(self, session: LiveSession) -> bool:
         return (session.app_id == self.app_id
                 and (self.user_id is None or session.user_id == self.user_id)
-                and (self.tokens is None or session.token_id in self.tokens)
+                and self.rests_on(session.token_id, session.token_issued_at)
                 and (self.session_id is None or session.session_id == self.session_id))
+
+    def rests_on(self, token_id: str | None, token_issued_at: float | None) -> bool:
+        """Whether a session on ``token_id``, issued at ``token_issued_at``, is among those
+        ``tokens`` and ``issued_before`` name (all, when neither is given)."""
+        if self.tokens is None and self.issued_before is None:
+            return True
+        return ((self.tokens is not None and token_id in self.tokens)
+                or (self.issued_before is not None and token_issued_at is not None
+                    and token_issued_at < self.issued_before))
 
 
 @dataclass(eq=False, slots=True)
@@ -54,6 +67,9 @@ class LiveSession:
     key_expires_at: float = 0.0
     """When this session's key would expire anyway: how long its revocation must be kept."""
     token_expires_at: float | None = None
+    token_issued_at: float | None = None
+    """When its token was issued (a stored token's creation, a signed one's ``iat``): a
+    revocation by time (``Target.issued_before``) reaches it."""
 
     def describe(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "started_at": self.started_at,

@@ -4,8 +4,10 @@ the store on a timer.
 Revocations travel to other nodes over the bus, and a broker is at-most-once: a message
 published while Redis is down, or while this node's subscription is reconnecting, is lost.
 The revocation itself is in the store before the bus hears of it, so a node that asks the
-store every ``RECONCILE_SECONDS`` about all its sessions at once (three queries, however
+store every ``RECONCILE_SECONDS`` about all its sessions at once (a few queries, however
 many sessions) ends every revoked one within that time, whatever happened to the message.
+A session on a signed token (``jwt:KEY_ID``) has no row of its own: it ends when its key is
+revoked or gone, or when its ``iat`` precedes its user's or app's revocation watermark.
 A single process needs none of this: its bus cannot lose a message.
 """
 
@@ -17,7 +19,15 @@ from collections import defaultdict
 from typing import Callable
 
 from chatcamp_server import policies
-from chatcamp_server.errors import NO_TOKEN_FOR_APP, NO_TOKEN_FOR_USER, SESSION_ENDED, TOKEN_REVOKED
+from chatcamp_server.errors import (
+    JWT_ISSUED_BEFORE_REVOCATION,
+    JWT_KEY_REVOKED,
+    NO_TOKEN_FOR_APP,
+    NO_TOKEN_FOR_USER,
+    SESSION_ENDED,
+    TOKEN_REVOKED,
+)
+from chatcamp_server.sessions import jwt_tokens
 from chatcamp_server.sessions.bus import LocalBus
 from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
 from chatcamp_server.storage.store import Store
@@ -49,8 +59,12 @@ class Reconciler:
         return ended
 
     async def _check(self, sessions: list[LiveSession]) -> int:
+        signed = [s for s in sessions if jwt_tokens.key_id_of(s.token_id) is not None]
         bad_tokens = await self.store.unusable_tokens(
-            {s.token_id for s in sessions if s.token_id is not None}, self.clock())
+            {s.token_id for s in sessions if s.token_id is not None
+             and jwt_tokens.key_id_of(s.token_id) is None}, self.clock())
+        bad_keys = await self.store.unusable_signing_keys(
+            {jwt_tokens.key_id_of(s.token_id) or "" for s in signed})
         ended = await self.store.consumed_sessions({s.session_id for s in sessions})
         verdicts: dict[str, str] = {}
         for session in sessions:
@@ -58,6 +72,18 @@ class Reconciler:
                 verdicts[session.session_id] = ENDED
             elif session.token_id in bad_tokens:
                 verdicts[session.session_id] = TOKEN_REVOKED
+            elif jwt_tokens.key_id_of(session.token_id) in bad_keys:
+                verdicts[session.session_id] = JWT_KEY_REVOKED
+        signed_by_app: defaultdict[str, list[LiveSession]] = defaultdict(list)
+        for session in signed:
+            if session.session_id not in verdicts:
+                signed_by_app[session.app_id].append(session)
+        for app_id, held in signed_by_app.items():
+            marks = await self.store.token_watermarks(app_id, {s.user_id for s in held})
+            verdicts.update(
+                (s.session_id, JWT_ISSUED_BEFORE_REVOCATION) for s in held
+                if s.user_id in marks and s.token_issued_at is not None
+                and s.token_issued_at < marks[s.user_id])
         tokenless: defaultdict[str, list[LiveSession]] = defaultdict(list)
         for session in sessions:
             if session.token_id is None and session.session_id not in verdicts:

@@ -38,21 +38,30 @@ without closing the connection is noticed within two of these, not at TCP keepal
 
 
 def encode_target(target: Target) -> list[Any]:
-    """A target as a JSON array, positional to keep every message small."""
+    """A target as a JSON array, positional to keep every message small; ``issued_before``
+    is left out when unset, so that a node of the previous release still reads it."""
     tokens = None if target.tokens is None else list(target.tokens)
-    return [target.app_id, target.user_id, tokens, target.session_id]
+    encoded: list[Any] = [target.app_id, target.user_id, tokens, target.session_id]
+    if target.issued_before is not None:
+        encoded.append(target.issued_before)
+    return encoded
 
 
 def decode_target(data: Any) -> Target:
     """The inverse of ``encode_target``; raises ``ValueError`` on anything else."""
-    if not isinstance(data, list) or len(data) != 4:
-        raise ValueError("a target is a list of four")
-    app_id, user_id, tokens, session_id = data
+    if not isinstance(data, list) or len(data) not in (4, 5):
+        raise ValueError("a target is a list of four or five")
+    app_id, user_id, tokens, session_id = data[:4]
+    issued_before = data[4] if len(data) == 5 else None
     if not (isinstance(app_id, str) and _optional_str(user_id) and _optional_str(session_id)
             and (tokens is None or (isinstance(tokens, list)
                                     and all(_optional_str(t) for t in tokens)))):
         raise ValueError("a target holds strings")
-    return Target(app_id, user_id, None if tokens is None else frozenset(tokens), session_id)
+    if issued_before is not None and (isinstance(issued_before, bool)
+                                      or not isinstance(issued_before, (int, float))):
+        raise ValueError("a target's issued_before is a number")
+    return Target(app_id, user_id, None if tokens is None else frozenset(tokens), session_id,
+                  None if issued_before is None else float(issued_before))
 
 
 def _optional_str(value: Any) -> bool:

@@ -215,7 +215,7 @@ class RedisInventory(SessionInventory):
         if target.user_id is None:
             return 0
         return sum(1 for found in await self._others(target.app_id, target.user_id)
-                   if (target.tokens is None or found["token_id"] in target.tokens)
+                   if target.rests_on(found["token_id"], found.get("token_issued_at"))
                    and (target.session_id is None or found["session_id"] == target.session_id))
 
     # Redis

@@ -116,7 +116,8 @@ class ChatSocket:
                               time.time(), request.remote or "",
                               request.headers.get("User-Agent", "")[:512], deliver,
                               key_expires_at=login.expires_at,
-                              token_expires_at=login.token_expires_at)
+                              token_expires_at=login.token_expires_at,
+                              token_issued_at=login.token_issued_at)
         self.live.add(session)
         try:
             if self.live.revocations != revocations:

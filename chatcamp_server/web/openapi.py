@@ -69,6 +69,10 @@ def _components(limits: Limits) -> dict[str, Any]:
                 "app_id": {"type": "string"}, "name": {"type": "string"},
                 "allowed_origins": {"type": "array", "items": {"type": "string"}},
                 "require_access_token": {"type": "boolean"}, "created_at": {"type": "number"}}},
+            "SigningKey": {"type": "object", "required": ["key_id", "created_at",
+                                                          "revoked_at"], "properties": {
+                "key_id": {"type": "string"}, "created_at": {"type": "number"},
+                "revoked_at": _nullable({"type": "number"})}},
             "Error": {"type": "object", "required": ["ok", "error"], "properties": {
                 "ok": {"const": False},
                 "error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -110,7 +114,10 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
         "users.tokens.list": ("The user's tokens (never their values)", user_only,
                               _ok({"tokens": {"type": "array", "items": _ref("Token")}})),
         "users.tokens.revoke": (
-            "Revoke one token, those issued before a time, or all; their sessions end",
+            "Revoke one token, those issued before a time, or all; their sessions end. Without "
+            "token_id, the user's signed tokens issued (iat) before issued_before, or before "
+            "now, are refused too. iat is whole seconds: a revoke-all at 1000.5 refuses "
+            "iat=1000",
             _user_body("id", token_id=_nullable({"type": "string"}),
                        issued_before=_nullable({"type": "number", "minimum": 0,
                                                 "exclusiveMaximum": 1e11})),
@@ -133,13 +140,39 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
                      "type": "string", "pattern": "^https?://[^/]+$"}},
                  "require_access_token": _ref("Flag")}},
             _ok({"app": _ref("App")})),
+        "apps.signing_keys.create": (
+            "A new signing key for tokens the app's backend signs (JWT, HS256, header kid = "
+            "key_id); the secret is the HMAC key, shown only in this answer",
+            {"type": "object"},
+            _ok({"key_id": {"type": "string"}, "secret": {"type": "string"},
+                 "created_at": {"type": "number"}})),
+        "apps.signing_keys.list": (
+            "The app's signing keys, revoked ones included (never their secrets)",
+            {"type": "object"},
+            _ok({"signing_keys": {"type": "array", "items": _ref("SigningKey")}})),
+        "apps.signing_keys.revoke": (
+            "Refuse every token the key signed from now on; the sessions on them end",
+            {"type": "object", "required": ["key_id"],
+             "properties": {"key_id": {"type": "string", "minLength": 1}}},
+            _ok({"key": _ref("SigningKey"), "sessions_closed": {"type": "integer"}})),
+        "apps.tokens.revoke": (
+            "Refuse every token of the app issued before issued_before (default: now): stored "
+            "tokens created earlier are revoked, signed tokens with an earlier iat refused; "
+            "their sessions end. iat is whole seconds: a revocation at 1000.5 refuses "
+            "iat=1000",
+            {"type": "object", "properties": {
+                "issued_before": _nullable({"type": "number", "minimum": 0,
+                                            "exclusiveMaximum": 1e11})}},
+            _ok({"issued_before": {"type": "number"}, "revoked": {"type": "integer"},
+                 "sessions_closed": {"type": "integer"}})),
     }
 
 
 ERRORS = {
     "400": "Malformed or invalid input", "401": "Missing or wrong x-api-key",
-    "404": "No such user, token or session", "408": "The body came too slowly",
-    "409": "The user already exists", "413": "Body or field over its size limit",
+    "404": "No such user, token, signing key or session", "408": "The body came too slowly",
+    "409": "The user already exists, or the app holds its maximum of active signing keys",
+    "413": "Body or field over its size limit",
     "415": "A body that is neither JSON (application/json or text/plain) nor a form",
     "421": "A Host this server does not answer for (see --public-origin)",
     "429": "Too many failed logins or wrong API keys from this address; see Retry-After",

@@ -30,6 +30,7 @@ from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import Target
 from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import Limits
+from chatcamp_server.signing_keys import SignedTokens
 from chatcamp_server.storage.store import App
 from chatcamp_server.users import Users
 
@@ -59,6 +60,7 @@ class ServerApi:
         self.users = users
         self.limits = limits
         self.failures = failures
+        self.signed = SignedTokens(auth, users.bus, limits)
         self.methods: dict[str, Method] = {
             "users.create": users.create,
             "users.get": users.get,
@@ -70,6 +72,10 @@ class ServerApi:
             "users.sessions.end": users.end_session,
             "apps.get": self._get_app,
             "apps.update": self._update_app,
+            "apps.signing_keys.create": self.signed.create_key,
+            "apps.signing_keys.list": self.signed.list_keys,
+            "apps.signing_keys.revoke": self.signed.revoke_key,
+            "apps.tokens.revoke": self.signed.revoke_app_tokens,
         }
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from chatcamp_server.cluster import Sharing, sharing_for
 from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target
 from chatcamp_server.settings import DEFAULT_LIMITS
 from chatcamp_server.storage.sqlite import SQLiteStore
+from chatcamp_server.storage.store import App, SigningKey
 
 
 async def test_two_clusters_on_one_redis_do_not_hear_each_other(
@@ -43,6 +44,47 @@ async def test_two_clusters_on_one_redis_do_not_hear_each_other(
         await eventually(lambda: other.got)
         assert other.got == [({"t": "marker"}, "send")]
         assert same.got[0][1] == "end"
+    finally:
+        for sharing, _ in nodes:
+            await sharing.stop()
+        await store.close()
+
+
+async def test_a_key_revocation_and_a_revocation_by_time_reach_another_nodes_sessions(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """Ending the sessions on a signing key, and those on tokens issued before a time, on one
+    node ends the matching sessions held by the other, and only those."""
+    store = SQLiteStore(tmp_path / "sharing.sqlite3")
+    await store.open()
+    await store.create_app(App("a1", "sharing", (), 0.0), b"k" * 32)
+    for key_id in ("k1", "k2"):  # the keys exist, so the nodes' reconcile ends nothing
+        await store.add_signing_key(SigningKey(key_id, "a1", b"sealed", 0.0), 5)
+    nodes = [(sharing_for(redis_server.url(13), live, DEFAULT_LIMITS, store), live)
+             for live in (LiveSessions(), LiveSessions())]
+    try:
+        for sharing, _ in nodes:
+            await sharing.start()
+        sockets = {name: Socket() for name in ("on-k1", "on-k2", "early", "late")}
+        far = nodes[1][1]
+        for name, token_id, issued_at in (("on-k1", "jwt:k1", 100.0), ("on-k2", "jwt:k2", 100.0),
+                                          ("early", "jwt:k2", 50.0), ("late", "jwt:k2", 150.0)):
+            far.add(LiveSession(name, "a1", "ann" if name.startswith("on") else "bob",
+                                token_id, 0.0, "", "", sockets[name].deliver,
+                                token_issued_at=issued_at))
+        await eventually(lambda: all(s.bus.healthy for s, _ in nodes))
+        bus = nodes[0][0].bus
+        await bus.end(Target("a1", tokens=frozenset({"jwt:k1"})),
+                      "Access token is signed with a revoked key")
+        await eventually(lambda: sockets["on-k1"].got)
+        await bus.end(Target("a1", "bob", issued_before=100.0), "Access token revoked")
+        await eventually(lambda: sockets["early"].got)
+        await bus.send(Target("a1"), {"t": "marker"})  # after both ends, in Redis's order
+        await eventually(lambda: sockets["late"].got and sockets["on-k2"].got)
+        assert sockets["on-k1"].got[0][0]["d"]["error"]["message"] == (  # type: ignore[index]
+            "Access token is signed with a revoked key")
+        assert sockets["early"].got[0][1] == "end"
+        assert sockets["late"].got == [({"t": "marker"}, "send")]
+        assert sockets["on-k2"].got == [({"t": "marker"}, "send")]
     finally:
         for sharing, _ in nodes:
             await sharing.stop()

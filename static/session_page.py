@@ -1,5 +1,6 @@
-# The session page: signs in to the demo backend, fetches the token with ordinary urllib, and
-# shows the ChatCamp session state live. Everything shown is set as text, never as HTML.
+# The session page: signs in to the demo backend, gets tokens through a token provider, and
+# shows the ChatCamp session state live, token renewals included. Everything shown is set as
+# text, never as HTML. ?token_ttl=60 asks the demo backend for tokens that expire in 60 s.
 # urllib (with pyodide-http) is imported on first use, not at start: importing it costs
 # Pyodide a noticeable part of the page's start-up (BENCHMARKS.md).
 import json
@@ -25,6 +26,32 @@ def get_json(url, body=None):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as reply:
         return json.loads(reply.read())
+
+
+def token_ttl():
+    query = str(window.location.search)
+    for pair in query.lstrip("?").split("&"):
+        name, _, value = pair.partition("=")
+        if name == "token_ttl" and value.isdigit():
+            return int(value)
+    return None
+
+
+def note(text):
+    item = document.createElement("li")
+    now = time.time()
+    item.textContent = "%s.%03d %s" % (time.strftime("%H:%M:%S", time.localtime(now)),
+                                       int(now * 1000) % 1000, text)
+    element("timeline").appendChild(item)
+
+
+async def demo_token(user_id):
+    """The token provider: the demo backend's token for the signed-in user, short-lived when
+    the page was opened with ?token_ttl=N; called again whenever one expires."""
+    ttl = token_ttl()
+    token = await fetch_access_token("/demo/token" + ("?ttl=%d" % ttl if ttl else ""))
+    note("token fetched" + (" (expires in %d s)" % ttl if ttl else ""))
+    return token
 
 
 def show_error(error):
@@ -59,11 +86,11 @@ def render(change=None):
 async def on_connect(event):
     user_id = element("user-id").value.strip()
     try:
-        token = None
+        cc.token_provider = None
         if element("use-token").checked:
             get_json("/demo/signin", {"username": user_id})
-            token = await fetch_access_token("/demo/token")
-        await cc.connect(user_id, access_token=token)
+            cc.token_provider = demo_token
+        await cc.connect(user_id)
     except ChatCampError as error:
         show_error(error)
     except Exception as error:  # e.g. the demo backend refusing the sign-in

@@ -123,6 +123,25 @@ async def test_a_demo_name_belongs_to_the_browser_that_first_used_it(
     assert (await first.get("/demo/token"))[1]["access_token"] == token
 
 
+async def test_demo_short_lived_tokens_expire_and_are_new_each_time(
+        server: ServerProcess, demo_api: Any, browsers: list[Browser]) -> None:
+    """``/demo/token?ttl=N`` hands the signed-in user a new token each time, issued to
+    expire in N seconds; a ttl that is not 1 to 86400 whole seconds is refused."""
+    browser = browsers[0]
+    assert (await browser.post("/demo/signin", {"username": "demo-brief"}))[0] == 200
+    status, first = await browser.get("/demo/token?ttl=60")
+    assert status == 200 and first["expires_in"] == 60
+    second = (await browser.get("/demo/token?ttl=60"))[1]
+    assert second["access_token"] != first["access_token"]
+    issued = [t for t in demo_api("users.tokens.list", {"id": "demo-brief"})[1]["tokens"]
+              if t["kind"] == "issued"]
+    assert len(issued) == 2 and all(59 <= t["expires_at"] - t["created_at"] <= 60
+                                    for t in issued)
+    for ttl in ("0", "-5", "1.5", "86401", "abc"):
+        status, body = await browser.get(f"/demo/token?ttl={ttl}")
+        assert status == 400 and body["error"]["code"] == "INVALID_TTL", ttl
+
+
 def test_apps_made_before_the_first_start_mean_no_extra_app(tmp_path: Path) -> None:
     """After ``apps create``, the first start (demo on) makes only the demo's own app, and
     prints no first app; without the demo it makes none at all."""

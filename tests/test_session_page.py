@@ -11,12 +11,13 @@ from server_process import ServerProcess
 BOOT_TIMEOUT = 120_000
 
 
-def open_page(browser: Any, server: ServerProcess) -> tuple[Any, Any, BrowserGuard]:
+def open_page(browser: Any, server: ServerProcess,
+              query: str = "") -> tuple[Any, Any, BrowserGuard]:
     """A fresh context with the offline guard, on the booted session page."""
     context = browser.new_context()
     guard = install_guard(context, {server.base_url})
     page = context.new_page()
-    page.goto(server.base_url + "/")
+    page.goto(server.base_url + "/" + query)
     page.get_by_role("progressbar", name="Starting Python").wait_for(state="visible",
                                                                 timeout=10_000)
     page.get_by_role("button", name="Connect", exact=True).wait_for(state="visible")
@@ -171,3 +172,18 @@ def test_page_says_so_when_the_demo_is_off(browser: Any, tmp_path: Any) -> None:
         context.close()
     finally:
         proc.stop()
+
+
+def test_short_lived_tokens_renew_in_the_timeline(browser: Any, server: ServerProcess) -> None:
+    """With ?token_ttl=3 the demo's tokens expire every 3 s; the page renews them by itself
+    and its timeline shows each expiry and renewal."""
+    context, page, guard = open_page(browser, server, "?token_ttl=3")
+    connect(page, "page-renewing", with_token=True)
+    wait_until(lambda: status(page).count("token fetched (expires in 3 s)") >= 3, timeout=30)
+    wait_until(lambda: "State: connected" in status(page))
+    text = status(page)
+    assert "connected → disconnected — Access token expired (TOKEN_EXPIRED)" in text
+    assert "disconnected → connecting" in text and "failed" not in text
+    disconnect(page)
+    guard.check()
+    context.close()

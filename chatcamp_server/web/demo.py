@@ -9,7 +9,9 @@ talking to the chat server only over HTTP with an API key, as a separate party:
 2. on first use the backend creates the ChatCamp user with an access token through
    ``/api/2.0/users.create`` and keeps the token in its own table, sealed under the server
    secret;
-3. ``GET /demo/token`` hands the signed-in user, and only them, their token.
+3. ``GET /demo/token`` hands the signed-in user, and only them, their token;
+   ``GET /demo/token?ttl=60`` a new token of theirs that expires in 60 s instead, issued
+   through ``/api/2.0/users.tokens.issue``, for watching a session renew its token.
 
 Its app is its own, made on the first ``--demo`` start and never one an integrator created,
 and it only ever creates users: a name that already exists in its app belongs to someone it
@@ -52,6 +54,7 @@ CONFIG_VERSION = 2
 are replaced by an app of the demo's own."""
 DEMO_APP_NAME = "demo (serve.py --demo)"
 MAX_COOKIE_CHARS = 100
+MAX_DEMO_TTL = 86400
 
 
 class DemoBackend:
@@ -146,8 +149,9 @@ class DemoBackend:
 
     async def token(self, request: web.Request) -> web.Response:
         """The signed-in user's ChatCamp token, the user created through the server API on
-        first use."""
+        first use; with ``?ttl=SECONDS``, a new token that expires then."""
         try:
+            ttl = self._ttl(request.query.get("ttl"))
             username = await self._signed_in(request)
             account_key = self._key("account", username)
             sealed = await self.table.get(account_key)
@@ -155,9 +159,12 @@ class DemoBackend:
             if token is None:
                 token = await self._create_user(username)
                 await self.table.put(account_key, self.keys.seal(token, account_key))
+            if ttl is not None:
+                token = await self._short_lived(username, ttl)
         except ServerError as exc:
             return error_response(exc)
-        return json_response({"app_id": self.app_id, "user_id": username, "access_token": token})
+        return json_response({"app_id": self.app_id, "user_id": username, "access_token": token,
+                              "expires_in": ttl})
 
     # helpers
 
@@ -197,6 +204,23 @@ class DemoBackend:
         if status != 200:
             raise UpstreamError(f"the chat server refused users.create: {reply.get('error')}")
         return token
+
+    @staticmethod
+    def _ttl(text: str | None) -> int | None:
+        if text is None:
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_DEMO_TTL:
+            raise BadRequest(f"ttl must be a whole number of seconds from 1 to {MAX_DEMO_TTL}",
+                             "INVALID_TTL")
+        return int(text)
+
+    async def _short_lived(self, username: str, ttl: int) -> str:
+        status, reply = await self._call("users.tokens.issue", {"id": username,
+                                                               "expires_in": ttl})
+        if status != 200:
+            raise UpstreamError(f"the chat server refused users.tokens.issue: "
+                                f"{reply.get('error')}")
+        return str(reply["access_token"])
 
     async def _call(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         assert self._http is not None

@@ -63,7 +63,7 @@ return {
   autoReconnect(cc) { try { return !!cc.isAutoReconnectEnabled(); } catch (e) { return false; } },
   enableAutoReconnect(cc) { try { cc.setAutoReconnectEnabled(true); } catch (e) {} },
   currentUser(cc) { try { return wireUser(cc.getCurrentUser()); } catch (e) { return false; } },
-  listen(cc, id, fn) {
+  listen(cc, id, fn, quick) {
     // The SDK's reconnect timer clears a closed socket only when it fires, 1 s after the close
     // (spec §2.6): until then a connect() is queued behind the dead socket.  When the SDK will
     // not reconnect by itself (the server ended the session, or disconnect() was called), its
@@ -72,7 +72,7 @@ return {
     const listener = new cc.ConnectionListener();
     listener.onConnectionChanged = (connected) => {
       const tm = cc.transportManager;
-      if (!connected && tm && typeof tm._reconnectDelay === "number"
+      if (quick && !connected && tm && typeof tm._reconnectDelay === "number"
           && (!cc.isAutoReconnectEnabled() || cc.hasUserForcedDisconnect())) {
         tm._reconnectDelay = 0;
         // runs before the SDK's own 0 ms timer, which doubles the delay: back to the SDK's 1 s
@@ -148,6 +148,10 @@ return {
 
 _helper = js.Function.new(_HELPER_SOURCE)()
 _proxies = []
+QUICK_RELEASE = True
+"""Release a closed socket the SDK will not reuse at once rather than after its 1 s timer
+(see ``listen`` in the helper); False, set before ``ChatCamp(...)``, measures what that saves
+(bench/renewal_gap.py)."""
 
 
 def sdk_available():
@@ -202,7 +206,7 @@ def listen(client, listener_id, fn):
     of why it ends a session.  One proxy, which lives until ``unlisten``."""
     proxy = create_proxy(fn)
     _proxies.append((listener_id, proxy))
-    _helper.listen(client, listener_id, proxy)
+    _helper.listen(client, listener_id, proxy, QUICK_RELEASE)
 
 
 def unlisten(client, listener_id):

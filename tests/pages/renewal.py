@@ -1,5 +1,7 @@
 # A page holding one session with a token provider, for tests/test_token_renewal_browser.py:
 # every state change and every call of the provider goes to window.renewal as JSON.
+# bench/renewal_gap.py opens it with ?measure=1 (the times of the server's session.ended
+# notices too) and ?quick=0 (the SDK's own 1 s release of a closed socket).
 import asyncio
 import json
 
@@ -16,7 +18,7 @@ calls = [0]
 
 def publish():
     js.window.renewal = json.dumps({"runtime": _ffi.RUNTIME, "timeline": timeline,
-                                    "calls": calls[0], "state": cc.state})
+                                    "calls": calls[0], "state": cc.state, "notices": notices})
 
 
 async def provider(user_id):
@@ -32,8 +34,21 @@ def record(change):
     publish()
 
 
+notices = []
+
+
+def noticed(d):
+    notices.append(_ffi.now())
+
+
+if CONFIG.get("quick") == "0":
+    _ffi.QUICK_RELEASE = False
 cc = ChatCamp(CONFIG["app"], host=HOST, port=PORT, token_provider=provider)
 cc.add_listener(record)
+if CONFIG.get("measure"):
+    # when the server ended each session: its notice comes just before the close
+    from pyscript.ffi import create_proxy
+    js.ChatCamp.getInstance().on("session.ended", create_proxy(noticed))
 
 
 async def main():

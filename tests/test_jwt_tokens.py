@@ -385,3 +385,28 @@ async def test_targets_by_time_reach_sessions_on_tokens_issued_earlier(world: Wo
     assert both.rests_on("t-9", NOW + 5) and both.rests_on("jwt:k", NOW - 5)
     assert not both.rests_on("t-8", NOW + 5)
     assert Target(world.app.id).rests_on(None, None)
+
+
+async def test_a_key_read_racing_a_revocation_is_not_cached(world: World) -> None:
+    """A cache fill whose store read began before the keys changed is used once and not
+    kept, so the next login reads the revocation."""
+    key = await new_key(world)
+    reading, release = asyncio.Event(), asyncio.Event()
+    original = world.store.list_signing_keys
+
+    async def slow(app_id: str) -> Any:
+        found = await original(app_id)
+        reading.set()
+        await release.wait()
+        return found
+
+    world.store.list_signing_keys = slow  # type: ignore[method-assign]
+    world.auth.forget_signing_keys(world.app.id)
+    fill = asyncio.create_task(world.auth.signing_keys(world.app.id))
+    await reading.wait()
+    await world.store.revoke_signing_key(world.app.id, key[0], world.clock.now)
+    world.auth.forget_signing_keys(world.app.id)
+    release.set()
+    assert (await fill)[key[0]] is not None  # read before the revocation
+    world.store.list_signing_keys = original  # type: ignore[method-assign]
+    assert (await world.auth.signing_keys(world.app.id))[key[0]] is None

@@ -115,6 +115,9 @@ class Authenticator:
         self.failures = failures or MemoryLoginLimits(limits)
         self._apps: dict[str, tuple[float, App]] = {}
         self._signing: dict[str, tuple[float, dict[str, str | None]]] = {}
+        self._forgotten = 0
+        """Bumped by every ``forget_*``: a cache fill whose read began before a forget may
+        hold what the forget meant to drop, and is not kept."""
 
     async def app(self, app_id: str) -> App | None:
         """The app, from a short-lived cache; a miss always asks the store."""
@@ -122,10 +125,11 @@ class Authenticator:
         now = time.monotonic()
         if cached is not None and now - cached[0] < APP_CACHE_SECONDS:
             return cached[1]
+        forgotten = self._forgotten
         app = await self.store.get_app(app_id)
         if app is None:
             self._apps.pop(app_id, None)
-        else:
+        elif forgotten == self._forgotten:
             if len(self._apps) > 10_000:
                 self._apps.clear()
             self._apps[app_id] = (now, app)
@@ -134,6 +138,7 @@ class Authenticator:
     def forget_app(self, app_id: str) -> None:
         """The app's policies changed: the next connect must see the new ones."""
         self._apps.pop(app_id, None)
+        self._forgotten += 1
 
     async def signing_keys(self, app_id: str, fresh: bool = False) -> dict[str, str | None]:
         """The app's signing keys, key ID → secret (None for a revoked one), kept for
@@ -142,17 +147,20 @@ class Authenticator:
         now = time.monotonic()
         if not fresh and cached is not None and now - cached[0] < APP_CACHE_SECONDS:
             return cached[1]
+        forgotten = self._forgotten
         keys = {key.id: None if key.revoked_at is not None else self.keys.unseal(
                     key.sealed, jwt_tokens.seal_context(app_id, key.id))
                 for key in await self.store.list_signing_keys(app_id)}
         if len(self._signing) > 10_000:
             self._signing.clear()
-        self._signing[app_id] = (now, keys)
+        if forgotten == self._forgotten:
+            self._signing[app_id] = (now, keys)
         return keys
 
     def forget_signing_keys(self, app_id: str) -> None:
         """The app's signing keys changed: the next connect must see the new ones."""
         self._signing.pop(app_id, None)
+        self._forgotten += 1
 
     async def app_for_api_key(self, api_key: str) -> App | None:
         return await self.store.find_app_by_key(self.keys.mac(API_KEY_MAC, api_key))

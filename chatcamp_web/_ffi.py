@@ -98,9 +98,13 @@ return {
     // An open socket, or one the SDK is opening by itself, is one connect() joins: no wait
     // for it.  With auto-reconnect off, an opening socket is a refused one the server is
     // about to close, behind which a connect() would be queued and never answered (§2.3).
+    // After disconnect() every socket is on its way out, even one a late users.auth.ack
+    // has just made open: a connect() answered by it would hold a session about to close.
     const released = () => {
       const tm = cc.transportManager, state = cc.getConnectionState();
-      return !tm || !tm._socket || state === 0 || (state === 1 && cc.isAutoReconnectEnabled());
+      if (!tm || !tm._socket) return true;
+      if (cc.hasUserForcedDisconnect()) return false;
+      return state === 0 || (state === 1 && cc.isAutoReconnectEnabled());
     };
     return new Promise((resolve) => {
       const until = Date.now() + ms;

@@ -124,6 +124,9 @@ class ChatCamp:
         self._generation = 0
         self._renewing = None
         """The generation a renewal is running for, so that one expiry starts one renewal."""
+        self._attempting = False
+        """An attempt awaits its result: that result, not the SDK's listener, says whether it
+        connected (a result that timed out wins over a success reported just after)."""
         self._notice = None
         """The server's last ``session.ended`` notice, until the event it explains uses it."""
         _ffi.listen(self._client, LISTENER_ID, self._on_sdk)
@@ -244,6 +247,7 @@ class ChatCamp:
             return user
         if isinstance(error, ConnectTimeoutError):
             self._apply(Event.TIMED_OUT, error, generation)
+            await self._abort()
         elif error.retryable:
             self._apply(Event.RETRY_LATER, error, generation)
         else:
@@ -252,12 +256,18 @@ class ChatCamp:
 
     async def _attempt(self, user_id, access_token, timeout, generation):
         """One login through the SDK: ``(user, None)`` once connected, else ``(None, error)``.
-        Applies AUTHENTICATED itself; what a failure means is the caller's to say."""
+        Applies AUTHENTICATED itself; what a failure means is the caller's to say, and after
+        a timeout the caller applies its event first and then ``_abort``s, so that an answer
+        arriving meanwhile finds the attempt already over."""
         if not await _ffi.socket_released(self._client, timeout):
             return None, ConnectTimeoutError("the SDK did not let go of its last socket within "
                                              "%s s" % timeout)
-        result = await _ffi.connect(self._client, user_id, access_token, self.host, self.port,
-                                    timeout)
+        self._attempting = True
+        try:
+            result = await _ffi.connect(self._client, user_id, access_token, self.host,
+                                        self.port, timeout)
+        finally:
+            self._attempting = False
         if result.ok:
             if generation == self._generation:
                 _ffi.enable_auto_reconnect(self._client)
@@ -266,9 +276,12 @@ class ChatCamp:
             return self._user, None
         error = from_server(str(result.code), str(result.message))
         if isinstance(error, ConnectTimeoutError):
-            await _ffi.disconnect(self._client)  # stop the SDK's attempt: it would never end
             return None, error
         return None, self._take_notice() or error
+
+    async def _abort(self):
+        """Stop the SDK's timed-out attempt: it would never end by itself."""
+        await _ffi.disconnect(self._client)
 
     async def _disconnect(self, timeout):
         self._generation += 1  # whatever was under way, an attempt or a renewal, is past now
@@ -325,6 +338,8 @@ class ChatCamp:
                 self._apply(Event.RETRY_LATER, error, generation)
             else:
                 self._apply(Event.REFUSED, error, generation)
+            if isinstance(error, ConnectTimeoutError):
+                await self._abort()
         return error
 
     # events from the SDK
@@ -342,8 +357,8 @@ class ChatCamp:
             self._on_down()
 
     def _on_up(self):
-        if self._state == ConnectionState.CLOSING:
-            return
+        if self._state == ConnectionState.CLOSING or self._attempting:
+            return  # an attempt's success is its result's to report, and may come too late
         if self._state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING):
             self._user = _user(_ffi.current_user(self._client)) or self._user
         self._apply(Event.AUTHENTICATED)

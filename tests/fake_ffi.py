@@ -38,6 +38,14 @@ class Answer:
     notice: str | None = None
     """The code of a ``session.ended`` notice sent before a refusal, if any."""
     silent: bool = False
+    delay: float = 0.0
+    """Seconds before the answer arrives."""
+    at_timeout: bool = False
+    """The answer arrives just as the page's timeout fires: the SDK tells its listener of a
+    success that the attempt's result no longer reports."""
+    on_disconnect: bool = False
+    """The answer arrives only as the page's ``disconnect()`` reaches the SDK: the race of a
+    timed-out login answered just before it is stopped."""
 
 
 @dataclass
@@ -56,6 +64,8 @@ class FakeSdk:
     timer_delay = 0.0
     """The reconnect timer after a close; 0 models chatcamp_web's quick release of a socket
     the SDK will not reuse (the real one is 1 s, then 2, 4, ... for network drops)."""
+    close_delay = 0.0
+    """How long a close that ``disconnect()`` starts takes to complete."""
 
     def __init__(self, app_id: str) -> None:
         self.app = obj(id=app_id)
@@ -70,6 +80,7 @@ class FakeSdk:
         self.queued: list[asyncio.Future[Any]] = []
         self.listeners: dict[str, Callable[..., Any]] = {}
         self.server = FakeServer()
+        self.in_flight: tuple[Answer, str | None, str | None] | None = None
         self._keys = 0
 
     # the page's calls
@@ -86,12 +97,20 @@ class FakeSdk:
             self._open(user_id, token)
         return future
 
+    def timed_out(self) -> None:
+        if self.in_flight is not None and self.in_flight[0].at_timeout:
+            self._answer(*self.in_flight)
+            self.in_flight = None
+
     def disconnect(self) -> None:
+        if self.in_flight is not None:
+            self._answer(*self.in_flight)
+            self.in_flight = None
         self.forced = True
         self.session_key = None
         if self.socket and self.state != CLOSED:
             self.state = CLOSING
-            asyncio.get_running_loop().call_soon(self._closed)
+            asyncio.get_running_loop().call_later(self.close_delay, self._closed)
         self.user = None  # as chatcamp_web's helper does
 
     # the server's and the network's doings
@@ -118,9 +137,11 @@ class FakeSdk:
             user, token = None, None
         self.server.opened.append((user, token, key))
         answer = self.server.decide(user, token, key)
-        if not answer.silent:
-            asyncio.get_running_loop().call_soon(self._answer, answer, user or self.user_id,
-                                                 token)
+        if answer.on_disconnect or answer.at_timeout:
+            self.in_flight = (answer, user or self.user_id, token)
+        elif not answer.silent:
+            asyncio.get_running_loop().call_later(answer.delay, self._answer, answer,
+                                                  user or self.user_id, token)
 
     def _reconnect_credentials(self) -> tuple[str | None, str | None]:
         """The timer's choice (§2.6): the user of the last ack, with its echoed token, before
@@ -132,7 +153,9 @@ class FakeSdk:
         return self.user_id, self.token
 
     def _answer(self, answer: Answer, user_id: str | None, token: str | None) -> None:
-        if self.state != CONNECTING:
+        """The users.auth.ack; as in the SDK, a late one opens even a socket that
+        ``disconnect()`` is closing (its close then follows)."""
+        if self.state not in (CONNECTING, CLOSING):
             return
         if not answer.ok:
             self._refuse(answer)
@@ -231,6 +254,7 @@ async def connect(client: FakeSdk, user_id: str, token: str | None, host: str, p
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout)
     except asyncio.TimeoutError:
+        client.timed_out()
         return obj(ok=False, code="TIMEOUT", message=f"no answer within {timeout} s")
 
 
@@ -276,8 +300,8 @@ def sdk_listener_count(client: FakeSdk) -> int:
 async def socket_released(client: FakeSdk, timeout: float) -> bool:
     loop = asyncio.get_running_loop()
     until = loop.time() + timeout
-    while client.socket and not (client.state == OPEN
-                                 or (client.state == CONNECTING and client.auto)):
+    while client.socket and (client.forced or not (
+            client.state == OPEN or (client.state == CONNECTING and client.auto))):
         if loop.time() >= until:
             return False
         await asyncio.sleep(0.001)

@@ -199,6 +199,51 @@ async def test_connect_timeout_fails_and_stops_the_sdk(web: Web) -> None:
     assert (await cc.connect("slow")).id == "slow" and cc.state == "connected"
 
 
+async def test_connect_after_a_timeout_waits_out_the_aborted_socket(web: Web) -> None:
+    """A login answered just after its timeout opens the socket the client is closing; the
+    next connect must not join that socket, which is about to go, but wait and open its own."""
+    FakeSdk.close_delay = 0.05
+    try:
+        cc = web.client()
+        web.decide(lambda user, token, key: Answer(delay=0.02))
+        with pytest.raises(web.pkg.ConnectTimeoutError):
+            await cc.connect("late", timeout=0.01)
+        web.decide(lambda user, token, key: Answer())
+        assert (await cc.connect("late")).id == "late"
+    finally:
+        FakeSdk.close_delay = 0.0
+    await asyncio.sleep(0.1)
+    assert cc.state == "connected" and web.sdk.state == fake_ffi.OPEN
+    assert len(web.sdk.server.opened) == 2
+
+
+async def test_an_answer_racing_the_abort_of_a_timed_out_login_changes_nothing(
+        web: Web) -> None:
+    """The timed-out attempt is over before the SDK is stopped: the server's answer, arriving
+    just then, leaves the client failed with TIMEOUT, and the next connect works."""
+    cc = web.client()
+    web.decide(lambda user, token, key: Answer(on_disconnect=True))
+    with pytest.raises(web.pkg.ConnectTimeoutError):
+        await cc.connect("racer", timeout=0.01)
+    assert cc.state == "failed" and cc.reason.code == "TIMEOUT"
+    assert ("connecting", "connected", None) not in web.changes
+    web.decide(lambda user, token, key: Answer())
+    assert (await cc.connect("racer")).id == "racer" and cc.state == "connected"
+
+
+async def test_a_success_reported_as_the_attempt_times_out_changes_nothing(web: Web) -> None:
+    """The SDK's listener telling of a login the attempt has just given up on does not make
+    the client connected: the attempt's result (TIMEOUT) decides, and the SDK is stopped."""
+    cc = web.client()
+    web.decide(lambda user, token, key: Answer(at_timeout=True))
+    with pytest.raises(web.pkg.ConnectTimeoutError):
+        await cc.connect("racer", timeout=0.01)
+    assert cc.state == "failed" and web.sdk.forced
+    assert ("connecting", "connected", None) not in web.changes
+    web.decide(lambda user, token, key: Answer())
+    assert (await cc.connect("racer")).id == "racer" and cc.state == "connected"
+
+
 async def test_network_drop_resumes_with_the_session_key_and_no_new_token(web: Web) -> None:
     """A network flap goes disconnected (NETWORK) and back to connected through the SDK's own
     resume; the token provider is never called for it."""

@@ -3,13 +3,18 @@
     .venv/bin/python bench/connect_throughput.py --rounds 5 --connects 2000
 
 A connect is open → ``users.auth.ack`` → close, dialled ``--concurrency`` at a time from this
-process to 127.0.0.1. Three servers run side by side: ``serve.py`` (for ID login and for token
-login, each to its own fresh server, so one login's state cannot help the other) and a bare
-aiohttp WebSocket server on the same stack that only accepts and sends one frame
-(``bench/bare_ws_server.py``). Each round measures all three in rotating order; a server's rate
-is connects divided by the CPU seconds its process used meanwhile, so the dialler's own CPU
-does not count. The ratio is the median of the per-round ratios to the bare server's rate.
-Goal: at least 0.8 for each login.
+process to 127.0.0.1. Five servers run side by side: ``serve.py`` for ID login, for token
+login (a stored token, looked up by its keyed hash), for signed-token login (``jwt``: a JWT
+the benchmark signs with PyJWT under a signing key of the app, one per user, used again on
+each of the user's connects as a token login uses its token, its users already known) and
+for signed-token login with a new token on every connect (``jwt-fresh``: none met before,
+so every one is verified in full), each to its own fresh server, so one login's state cannot
+help another, and a bare aiohttp WebSocket server on the same stack that only accepts and
+sends one frame (``bench/bare_ws_server.py``). Each round measures them all in rotating
+order; a server's rate is connects divided by the CPU seconds its process used meanwhile, so
+the dialler's own CPU does not count. The ratio is the median of the per-round ratios to the
+bare server's rate. Goal: at least 0.8 for ID and token login, and signed-token logins at
+least as many as token logins (``jwt``/``token`` ≥ 1.0; ``jwt-fresh``/``token`` shown beside).
 
 With ``--baseline DIR`` (a checkout of an earlier commit, from ``git worktree add``), that
 checkout's ``serve.py`` runs beside them for ID and token login too, so before and after are
@@ -35,10 +40,12 @@ from pathlib import Path
 
 from load import (
     BareServer,
+    UNLIMITED,
     CheckoutServer,
     cpu_seconds,
     create_token_users,
     dial_many,
+    signed_tokens,
     id_query,
     pin,
     postmaster_pid,
@@ -50,6 +57,7 @@ from load import (
 
 GOAL = 0.8
 POSTGRES_GOAL = 0.7
+JWT_GOAL = 1.0
 
 
 def main() -> None:
@@ -75,7 +83,8 @@ def main() -> None:
 def measure(args: argparse.Namespace, services: ExitStack) -> None:
     bare = BareServer()
     bare.start()
-    servers = {"id": start_serve(), "token": start_serve()}
+    servers = {"id": start_serve(), "token": start_serve(), "jwt": start_serve(),
+               "jwt-fresh": start_serve()}
     backing: dict[str, list[int]] = {}
     """Per server: the processes (PostgreSQL's postmaster, Redis) whose CPU is its too."""
     if args.postgres:
@@ -90,14 +99,29 @@ def measure(args: argparse.Namespace, services: ExitStack) -> None:
     if args.baseline:
         for name in ("id", "token"):
             servers[f"{name}-baseline"] = CheckoutServer(Path(tempfile.mkdtemp()),
-                                                         checkout=args.baseline)
+                                                         checkout=args.baseline,
+                                                         options=UNLIMITED)
             servers[f"{name}-baseline"].start()
     try:
         urls = {"bare": [bare.ws_url] * args.connects}
+        fresh: dict[str, list[str]] = {}
+        """Per server: URLs no connect has used yet, taken a measurement's worth at a time."""
         for name, server in servers.items():
             if name.startswith("id"):
                 urls[name] = [f"{server.ws_url}?{id_query(server, f'ip-{n % args.users}')}"
                               for n in range(args.connects)]
+            elif name == "jwt":
+                signed = signed_tokens(server, args.users, "jp")
+                urls[name] = [f"{server.ws_url}?{id_query(server, user)}&access_token="
+                              f"{signed[user][0]}" for user in
+                              (f"jp-{n % args.users}" for n in range(args.connects))]
+            elif name == "jwt-fresh":
+                per_user = -(-args.connects * (args.rounds + 1) // args.users)
+                signed = signed_tokens(server, args.users, "jf", per_user)
+                fresh[name] = [f"{server.ws_url}?{id_query(server, f'jf-{n % args.users}')}"
+                               f"&access_token={signed[f'jf-{n % args.users}'][n // args.users]}"
+                               for n in range(args.connects * (args.rounds + 1))]
+                urls[name] = fresh[name][:args.connects]
             else:
                 tokens = create_token_users(server, args.users, "tp")
                 urls[name] = [f"{server.ws_url}?{id_query(server, user)}&access_token="
@@ -107,8 +131,10 @@ def measure(args: argparse.Namespace, services: ExitStack) -> None:
                 **{name: server.proc.pid for name, server in servers.items()}}  # type: ignore[union-attr]
         print(pin(list(pids.values())))
         for name in servers:
-            if name.startswith("id"):  # create the ID users
+            if name.startswith(("id", "jwt")):  # the users exist before measuring
                 asyncio.run(dial_many(urls[name][:args.users], args.concurrency))
+        for name, unused in fresh.items():
+            del unused[:args.connects]
         rates: dict[str, list[float]] = {name: [] for name in urls}
         backing_ms: dict[str, list[float]] = {name: [] for name in backing}
         names = list(urls)
@@ -117,6 +143,9 @@ def measure(args: argparse.Namespace, services: ExitStack) -> None:
             for name in names[shift:] + names[:shift]:
                 before = cpu_seconds(pids[name])
                 behind = sum(tree_cpu_seconds(pid) for pid in backing.get(name, ()))
+                if name in fresh:
+                    urls[name], fresh[name] = (fresh[name][:args.connects],
+                                               fresh[name][args.connects:])
                 asyncio.run(dial_many(urls[name], args.concurrency))
                 rates[name].append(args.connects / (cpu_seconds(pids[name]) - before))
                 if name in backing:
@@ -144,6 +173,15 @@ def measure(args: argparse.Namespace, services: ExitStack) -> None:
         print(f"ratio {name}/{login}: median {ratio:.2f} (min {min(ratios):.2f}, max "
               f"{max(ratios):.2f}), goal ≥ {POSTGRES_GOAL}: "
               f"{'ok' if ratio >= POSTGRES_GOAL else 'MISSED'}")
+    for name in ("jwt", "jwt-fresh"):
+        ratios = [a / b for a, b in zip(rates[name], rates["token"])]
+        ratio = statistics.median(ratios)
+        goal = name == "jwt"
+        failed |= goal and ratio < JWT_GOAL
+        print(f"ratio {name}/token: median {ratio:.2f} (min {min(ratios):.2f}, max "
+              f"{max(ratios):.2f})" + (f", goal ≥ {JWT_GOAL}: "
+                                       f"{'ok' if ratio >= JWT_GOAL else 'MISSED'}"
+                                       if goal else " (reported)"))
     for name in ("id", "token"):
         ratios = [a / b for a, b in zip(rates[name], rates["bare"])]
         ratio = statistics.median(ratios)

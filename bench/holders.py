@@ -63,6 +63,8 @@ async def _open(http: aiohttp.ClientSession, url: str, origin: str | None,
         try:
             ws = await http.ws_connect(url, autoping=True, heartbeat=None, origin=origin)
             ack = json.loads((await ws.receive(timeout=60)).data)
+            if ack.get("t") == "session.ended":  # a refusal's notice, before its ack
+                ack = json.loads((await ws.receive(timeout=60)).data)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, TypeError, ValueError):
             return None
         return ws if ack["d"]["ok"] else None

@@ -17,10 +17,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import aiohttp
+import jwt
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
@@ -200,11 +201,14 @@ class CheckoutServer(ServerProcess):
                 setattr(self, match.group(1).lower(), match.group(2))
 
 
+UNLIMITED = ("--connections-per-address", "0", "--new-users-per-address", "0")
+"""No per-address limits on connections and new users: every benchmark client dials from
+127.0.0.1, thousands at once, each a new user."""
+
+
 def start_serve(*options: str) -> ServerProcess:
-    """``serve.py`` without the per-address limits on connections and new users: every
-    benchmark client dials from 127.0.0.1, thousands at once, each a new user."""
-    server = ServerProcess(Path(tempfile.mkdtemp()), options=(
-        "--connections-per-address", "0", "--new-users-per-address", "0", *options))
+    """``serve.py`` with ``UNLIMITED``."""
+    server = ServerProcess(Path(tempfile.mkdtemp()), options=(*UNLIMITED, *options))
     server.start()
     return server
 
@@ -213,14 +217,25 @@ def id_query(server: ServerProcess, user_id: str) -> str:
     return f"app_id={server.app_id}&user_id={quote(user_id)}"
 
 
+async def auth_ack(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> dict[str, Any]:
+    """The ``users.auth.ack`` frame, past the ``session.ended`` notice a refusal comes after."""
+    while True:
+        message = await ws.receive(timeout=timeout)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"no users.auth.ack: {message.type!r}")
+        frame: dict[str, Any] = json.loads(message.data)
+        if frame.get("t") == "users.auth.ack":
+            return frame
+
+
 async def dial(http: aiohttp.ClientSession, url: str, origin: str | None = None) -> float:
-    """Open, wait for the first frame (``users.auth.ack``), close; seconds to the frame."""
+    """Open, wait for the ``users.auth.ack``, close; seconds to the ack."""
     started = time.perf_counter()
     async with http.ws_connect(url, autoping=False, origin=origin) as ws:
-        frame = await ws.receive(timeout=30)
+        ack = await auth_ack(ws, 30)
         elapsed = time.perf_counter() - started
-        if frame.type != aiohttp.WSMsgType.TEXT or '"ok":true' not in frame.data.replace(" ", ""):
-            raise RuntimeError(f"refused: {frame.data!r}"[:300])
+        if not ack["d"]["ok"]:
+            raise RuntimeError(f"refused: {ack!r}"[:300])
     return elapsed
 
 
@@ -253,6 +268,26 @@ def create_token_users(server: ServerProcess, count: int, prefix: str) -> dict[s
             await asyncio.gather(*(one(n) for n in range(count)))
         return tokens
     return asyncio.run(create())
+
+
+def signed_tokens(server: ServerProcess, count: int, prefix: str,
+                  per_user: int = 1) -> dict[str, list[str]]:
+    """A signing key made through the server API, and ``per_user`` distinct JWTs under it for
+    each of ``count`` users (made by their first login): user ID → tokens, as an integrator's
+    backend signs them."""
+    async def key() -> dict[str, str]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.base_url}/api/2.0/apps.signing_keys.create",
+                                 data="{}", headers={"x-api-key": server.api_key}) as reply:
+                made: dict[str, str] = await reply.json()
+                return made
+    made = asyncio.run(key())
+    now = int(time.time())
+    return {f"{prefix}-{n}": [jwt.encode({"sub": f"{prefix}-{n}", "iat": now, "exp": now + 86400,
+                                         "jti": str(k)}, made["secret"], "HS256",
+                                        headers={"kid": made["key_id"]})
+                              for k in range(per_user)]
+            for n in range(count)}
 
 
 def percentile(values: list[float], share: float) -> float:

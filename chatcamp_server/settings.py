@@ -47,6 +47,10 @@ class Limits:
     jwt_leeway: float = 30.0
     """Seconds of clock skew allowed to a signed token's ``nbf`` and ``iat`` (an ``iat`` up to
     this far in the future is accepted); ``exp`` gets none."""
+    verified_tokens: int = 10_000
+    """Signed tokens remembered as verified (under a KiB each), so that a login with
+    one again skips the signature check; every other check runs each time.  0 turns it
+    off."""
     signing_keys_per_app: int = 5
     """Active signing keys one app may hold at once: two suffice for a rotation."""
     max_api_body_bytes: int = 64 * 1024

@@ -25,6 +25,9 @@ NOW = 1_800_000_000.0
 LEEWAY = 30.0
 SECRET = "ccsk_" + "s" * 43
 KEYS: dict[str, str | None] = {"k1": SECRET, "k-old": None}
+ROTATING: dict[str, str | None] = {"k0": "ccsk_" + "r" * 43, "k1": SECRET, "k-old": None}
+"""Two active keys: the verifier reads the header first to pick one, where with one key it
+decodes at once."""
 
 
 def make(claims: dict[str, Any] | None = None, key: str = SECRET, kid: str | None = "k1",
@@ -37,10 +40,14 @@ def make(claims: dict[str, Any] | None = None, key: str = SECRET, kid: str | Non
 
 
 def verify(token: str, now: float = NOW, user_id: str = "ann",
-           issued_not_before: float | None = None) -> jwt_tokens.SignedToken:
-    jose = jwt_tokens.header(token)
-    assert jose is not None
-    return jwt_tokens.verify(token, jose, user_id, KEYS, now, LEEWAY, issued_not_before)
+           issued_not_before: float | None = None,
+           keys: dict[str, str | None] = KEYS) -> jwt_tokens.SignedToken:
+    return jwt_tokens.verify(token, user_id, keys, now, LEEWAY, issued_not_before)
+
+
+@pytest.fixture(params=[KEYS, ROTATING], ids=["one active key", "two active keys"])
+def keys(request: Any) -> dict[str, str | None]:
+    return request.param  # type: ignore[no-any-return]
 
 
 def refusal(token: str, **kwargs: Any) -> jwt_tokens.Refused:
@@ -58,9 +65,21 @@ def rs256_token() -> str:
 
 
 def test_a_good_token_verifies_with_its_key_times() -> None:
-    """A token signed HS256 with an active key, for its user, gives its key, iat and exp."""
-    assert verify(make(exp=NOW + 60)) == jwt_tokens.SignedToken("k1", NOW, NOW + 60)
-    assert verify(make()).expires_at is None
+    """A token signed HS256 with an active key, for its user, gives its key, iat and exp,
+    whether the app holds one active key or two."""
+    for keys in (KEYS, ROTATING):
+        assert verify(make(exp=NOW + 60), keys=keys) == jwt_tokens.SignedToken("k1", NOW,
+                                                                               NOW + 60)
+        assert verify(make(), keys=keys).expires_at is None
+    assert verify(make(key=str(ROTATING["k0"]), kid="k0"), keys=ROTATING).key_id == "k0"
+
+
+def test_a_string_that_is_no_jwt_is_not_signed() -> None:
+    """Strings that are not JWTs at all (a profile token may be anything) are told apart
+    from refused JWTs, so that they can be looked up as stored tokens."""
+    for text in ("cct_plain", "a.b.c", "..", "x.y", ""):
+        with pytest.raises(jwt_tokens.NotSigned):
+            verify(text)
 
 
 @pytest.mark.parametrize("token,kwargs,message,stored_may_match", [
@@ -88,12 +107,13 @@ def test_a_good_token_verifies_with_its_key_times() -> None:
      False),
 ])
 def test_each_refusal_has_its_own_reason(token: Any, kwargs: dict[str, Any], message: str,
-                                         stored_may_match: bool) -> None:
+                                         stored_may_match: bool,
+                                         keys: dict[str, str | None]) -> None:
     """Bad signature, unknown or revoked key, alg other than HS256 (none, HS512, RS256),
     another user's sub, expired, not yet valid, iat in the future, malformed claims and an
-    iat before a revocation are each refused with their own message; only an unknown key or
-    a malformed token may still be a stored token."""
-    refused = refusal(token(), **kwargs)
+    iat before a revocation are each refused with their own message, by either path of the
+    verifier; only an unknown key or a malformed token may still be a stored token."""
+    refused = refusal(token(), keys=keys, **kwargs)
     assert (refused.message, refused.stored_may_match) == (message, stored_may_match)
 
 
@@ -410,3 +430,48 @@ async def test_a_key_read_racing_a_revocation_is_not_cached(world: World) -> Non
     assert (await fill)[key[0]] is not None  # read before the revocation
     world.store.list_signing_keys = original  # type: ignore[method-assign]
     assert (await world.auth.signing_keys(world.app.id))[key[0]] is None
+
+
+def test_a_token_met_again_skips_only_its_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token already verified is not decoded again, but its key must still be active and
+    its claims still hold at the moment: a revoked key, the clock past exp, a watermark or
+    another user refuse it as before."""
+    verified = jwt_tokens.VerifiedTokens(100)
+    token = make(exp=NOW + 60)
+
+    def check(**changes: Any) -> jwt_tokens.SignedToken:
+        options: dict[str, Any] = {"user_id": "ann", "keys": KEYS, "now": NOW,
+                                   "issued_not_before": None, **changes}
+        return jwt_tokens.verify(token, options["user_id"], options["keys"], options["now"],
+                                 LEEWAY, options["issued_not_before"], verified)
+
+    assert check().key_id == "k1"
+
+    def no_decoding(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(jwt_tokens._DECODER, "decode_complete", no_decoding)
+    monkeypatch.setattr(jwt_tokens._DECODER, "decode", no_decoding)
+    assert check() == jwt_tokens.SignedToken("k1", NOW, NOW + 60)
+    for changes, message in (({"now": NOW + 60}, errors.TOKEN_EXPIRED),
+                             ({"user_id": "bob"}, errors.JWT_WRONG_USER),
+                             ({"issued_not_before": NOW + 1},
+                              errors.JWT_ISSUED_BEFORE_REVOCATION),
+                             ({"keys": {"k1": None}}, errors.JWT_KEY_REVOKED),
+                             ({"keys": {}}, errors.JWT_UNKNOWN_KEY)):
+        with pytest.raises(jwt_tokens.Refused) as refused:
+            check(**changes)
+        assert refused.value.message == message, changes
+
+
+def test_verified_tokens_forget_the_least_recently_used() -> None:
+    """The memory of verified tokens is bounded; the least recently met goes first."""
+    verified = jwt_tokens.VerifiedTokens(2)
+    tokens = [make(jti=str(n)) for n in range(3)]
+    for token in tokens[:2]:
+        jwt_tokens.verify(token, "ann", KEYS, NOW, LEEWAY, None, verified)
+    assert verified.get(tokens[0]) is not None  # now the most recent
+    jwt_tokens.verify(tokens[2], "ann", KEYS, NOW, LEEWAY, None, verified)
+    assert verified.get(tokens[1]) is None
+    assert verified.get(tokens[0]) is not None and verified.get(tokens[2]) is not None
+    assert jwt_tokens.VerifiedTokens(0).get(tokens[0]) is None

@@ -115,6 +115,7 @@ class Authenticator:
         self.failures = failures or MemoryLoginLimits(limits)
         self._apps: dict[str, tuple[float, App]] = {}
         self._signing: dict[str, tuple[float, dict[str, str | None]]] = {}
+        self.verified = jwt_tokens.VerifiedTokens(limits.verified_tokens)
         self._forgotten = 0
         """Bumped by every ``forget_*``: a cache fill whose read began before a forget may
         hold what the forget meant to drop, and is not kept."""
@@ -196,9 +197,11 @@ class Authenticator:
             raise ConnectRefused("App not found", "NOT_FOUND")
         self._check_origin(app, client)
         if creds.access_token is not None:
-            jose = jwt_tokens.header(creds.access_token)
-            if jose is not None:
-                return await self._signed_login(app, creds.user_id, creds.access_token, jose)
+            if jwt_tokens.may_be_signed(creds.access_token):
+                try:
+                    return await self._signed_login(app, creds.user_id, creds.access_token)
+                except jwt_tokens.NotSigned:
+                    pass
             user, token = await self._check_token(app, creds.user_id, creds.access_token)
             return self._issue_stored(app, user, token, creds.access_token, self.clock())
         if not policies.allows_id_login(app):
@@ -212,16 +215,17 @@ class Authenticator:
             raise BadCredential(NO_TOKEN_FOR_USER)
         return self._issue(app, user, None, None, self.clock())
 
-    async def _signed_login(self, app: App, user_id: str, access_token: str,
-                            jose: dict[str, Any]) -> Login:
+    async def _signed_login(self, app: App, user_id: str, access_token: str) -> Login:
+        """NotSigned when the token is no JWT after all."""
         now = self.clock()
         keys = await self.signing_keys(app.id)
         user = await self.store.get_user(app.id, user_id)
         try:
             signed = jwt_tokens.verify(
-                access_token, jose, user_id, keys, now, self.limits.jwt_leeway,
+                access_token, user_id, keys, now, self.limits.jwt_leeway,
                 jwt_tokens.watermark(app.tokens_revoked_before,
-                                     user.tokens_revoked_before if user else None))
+                                     user.tokens_revoked_before if user else None),
+                self.verified)
         except jwt_tokens.Refused as refused:
             if refused.stored_may_match:
                 mac = self.keys.mac(TOKEN_MAC, access_token)
@@ -253,13 +257,15 @@ class Authenticator:
     def _check_signed(self, app: App, user: User, access_token: str | None,
                       keys: dict[str, str | None], now: float) -> jwt_tokens.SignedToken:
         """A session's signed token verified again; ConnectRefused with the reason."""
-        jose = jwt_tokens.header(access_token or "")
-        if jose is None or access_token is None:
+        if access_token is None:
             raise _refused(SESSION_KEY_INVALID)
         try:
             return jwt_tokens.verify(
-                access_token, jose, user.id, keys, now, self.limits.jwt_leeway,
-                jwt_tokens.watermark(app.tokens_revoked_before, user.tokens_revoked_before))
+                access_token, user.id, keys, now, self.limits.jwt_leeway,
+                jwt_tokens.watermark(app.tokens_revoked_before, user.tokens_revoked_before),
+                self.verified)
+        except jwt_tokens.NotSigned:
+            raise _refused(SESSION_KEY_INVALID) from None
         except jwt_tokens.Refused as refused:
             raise _refused(refused.message) from None
 

@@ -25,6 +25,7 @@ the stored tokens (``Refused.stored_may_match``).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -70,14 +71,24 @@ def key_id_of(session_token_id: str | None) -> str | None:
     return None
 
 
+def may_be_signed(token: str) -> bool:
+    """Cheap first look: only a string of three dot-separated parts can be a JWT (PyJWT then
+    judges it); any other goes straight to the stored tokens."""
+    return token.count(".") == 2
+
+
 def header(token: str) -> dict[str, Any] | None:
     """The JOSE header of a JWT-shaped token, unverified; None for any other string."""
-    if token.count(".") != 2:
+    if not may_be_signed(token):
         return None
     try:
         return jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         return None
+
+
+class NotSigned(Exception):
+    """The string is not a JWT at all: it can only be a stored token."""
 
 
 class Refused(Exception):
@@ -111,10 +122,72 @@ def _time(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def verify(token: str, jose: dict[str, Any], user_id: str, keys: Mapping[str, str | None],
-           now: float, leeway: float, issued_not_before: float | None) -> SignedToken:
-    """Verify ``token`` (whose header is ``jose``) as ``user_id``'s, under ``keys`` (key ID
-    → secret, None for a revoked key); raise ``Refused`` with the reason."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    key_id: str
+    claims: dict[str, Any]
+
+
+class VerifiedTokens:
+    """Tokens whose signature held, by the token string, least recently used forgotten first.
+
+    The signature is the one costly step of a check (PyJWT's decode is most of a signed
+    login's CPU), and the same string under the same key always verifies the same way: key
+    IDs are never reused and a key's secret never changes.  So a token met again skips only
+    that step; the key must still be active and every claim is checked again, against the
+    clock and the watermarks of the moment.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+
+    def get(self, token: str) -> _Verified | None:
+        hit = self._entries.get(token)
+        if hit is not None:
+            self._entries.move_to_end(token)
+        return hit
+
+    def add(self, token: str, key_id: str, claims: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        self._entries[token] = _Verified(key_id, {name: claims.get(name)
+                                                  for name in ("sub", "iat", "nbf", "exp")})
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+def verify(token: str, user_id: str, keys: Mapping[str, str | None], now: float,
+           leeway: float, issued_not_before: float | None,
+           verified: VerifiedTokens | None = None) -> SignedToken:
+    """Verify ``token`` as ``user_id``'s, under ``keys`` (key ID → secret, None for a revoked
+    key); raise ``Refused`` with the reason, or ``NotSigned`` for a string that is no JWT.
+
+    A token in ``verified`` under a key still active skips the signature.  Otherwise an app
+    with one active key, the usual case, costs one PyJWT decode: the header read first, to
+    pick the key, would parse the token twice (``bench/jwt_verify.py``).  With more keys, or
+    when that decode fails, the header picks the key and names the reason.
+    """
+    hit = verified.get(token) if verified is not None else None
+    if hit is not None and keys.get(hit.key_id) is not None:
+        return _checked(hit.claims, hit.key_id, user_id, now, leeway, issued_not_before)
+    active = [(kid, known) for kid, known in keys.items() if known is not None]
+    if len(active) == 1 and may_be_signed(token):
+        only_id, only_secret = active[0]
+        try:
+            decoded = _DECODER.decode_complete(token, only_secret, algorithms=[ALGORITHM])
+        except jwt.PyJWTError:
+            pass  # the reason is for the path below to find
+        else:
+            if decoded["header"].get("kid") == only_id:
+                if verified is not None:
+                    verified.add(token, only_id, decoded["payload"])
+                return _checked(decoded["payload"], only_id, user_id, now, leeway,
+                                issued_not_before)
+    jose = header(token)
+    if jose is None:
+        raise NotSigned()
     key_id = jose.get("kid")
     if not isinstance(key_id, str) or key_id not in keys:
         raise Refused(JWT_UNKNOWN_KEY, stored_may_match=True)
@@ -131,12 +204,21 @@ def verify(token: str, jose: dict[str, Any], user_id: str, keys: Mapping[str, st
         raise Refused(JWT_BAD_ALGORITHM) from None
     except jwt.PyJWTError:
         raise Refused(JWT_MALFORMED, stored_may_match=True) from None
+    if verified is not None:
+        verified.add(token, key_id, claims)
+    return _checked(claims, key_id, user_id, now, leeway, issued_not_before)
+
+
+def _checked(claims: dict[str, Any], key_id: str, user_id: str, now: float, leeway: float,
+             issued_not_before: float | None) -> SignedToken:
+    """The claims of a token whose signature holds, checked against the login and the
+    caller's clock."""
     if claims["sub"] != user_id:
         raise Refused(JWT_WRONG_USER)
     issued_at = _time(claims, "iat")
     not_before = _time(claims, "nbf")
     expires_at = _time(claims, "exp")
-    assert issued_at is not None  # required above
+    assert issued_at is not None  # required by the decoder
     if issued_at > now + leeway:
         raise Refused(JWT_ISSUED_IN_FUTURE)
     if not_before is not None and not_before > now + leeway:

@@ -55,7 +55,8 @@ class Widget:
 
     def start(self):
         try:
-            self.cc = ChatCamp(self.app_id, host=self.server[0], port=self.server[1])
+            self.cc = ChatCamp(self.app_id, host=self.server[0], port=self.server[1],
+                               token_provider=self.token if self.token_url else None)
         except ChatCampError as error:
             self.render_failure(_message(error))
             return
@@ -72,14 +73,18 @@ class Widget:
         self.busy, self.error = True, None
         self.render()
         try:
-            token = await fetch_access_token(self.token_url) if self.token_url else None
-            await self.cc.connect(self.user_id, access_token=token)
+            await self.cc.connect(self.user_id)
         except ChatCampError as error:
             self.error = _message(error)
         except Exception as error:  # a bug must show in the widget, not kill the page's Python
             self.error = "unexpected error: %s" % error
         self.busy = False
         self.render()
+
+    async def token(self, user_id):
+        """The token provider: the site's token endpoint, asked again whenever the token
+        expires, so the widget stays connected on short-lived tokens."""
+        return await fetch_access_token(self.token_url)
 
     async def disconnect(self):
         self.busy, self.error = True, None

@@ -212,9 +212,8 @@ async def test_connect_after_a_timeout_waits_out_the_aborted_socket(web: Web) ->
         assert (await cc.connect("late")).id == "late"
     finally:
         FakeSdk.close_delay = 0.0
-    await asyncio.sleep(0.1)
-    assert cc.state == "connected" and web.sdk.state == fake_ffi.OPEN
-    assert len(web.sdk.server.opened) == 2
+    assert cc.state == "connected" and web.sdk.state == fake_ffi.OPEN and not web.sdk.forced
+    assert len(web.sdk.server.opened) == 2, "a socket of its own, not the dying one"
 
 
 async def test_an_answer_racing_the_abort_of_a_timed_out_login_changes_nothing(
@@ -413,28 +412,41 @@ async def test_concurrent_token_requests_share_one_provider_call(web: Web) -> No
     assert [type(o).__name__ for o in outcomes] == ["NetworkError"] * 2 and source.calls == 1
 
 
-async def test_connect_during_a_renewal_shares_its_token(web: Web) -> None:
-    """The page's own connect() while a renewal waits on the provider uses the same call."""
-    release = asyncio.Event()
-    calls = 0
+class HeldProvider:
+    """A token provider whose first call answers at once and whose later calls wait for
+    ``release``: a renewal caught while it waits on the integrator's backend."""
 
-    async def provider(user_id: str) -> str:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            await release.wait()
-        return f"token-{calls}-1234567890"
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.calls = 0
 
+    async def __call__(self, user_id: str) -> str:
+        self.calls += 1
+        call = self.calls
+        if call > 1:
+            await self.release.wait()
+        return f"token-{call}-1234567890"
+
+
+async def renewal_waiting(web: Web) -> tuple[Any, HeldProvider]:
+    """A connected client whose token has just expired, its renewal waiting on the provider."""
+    provider = HeldProvider()
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
     web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
-    await until(lambda: calls == 2, "the renewal's call")
+    await until(lambda: provider.calls == 2, "the renewal's call")
+    return cc, provider
+
+
+async def test_connect_during_a_renewal_shares_its_token(web: Web) -> None:
+    """The page's own connect() while a renewal waits on the provider uses the same call."""
+    cc, provider = await renewal_waiting(web)
     connecting = asyncio.create_task(cc.connect("alice"))
     await asyncio.sleep(0)
-    release.set()
+    provider.release.set()
     user = await connecting
     await until(lambda: cc.state == "connected", "connected")
-    assert calls == 2 and user.access_token == "token-2-1234567890"
+    assert provider.calls == 2 and user.access_token == "token-2-1234567890"
     assert [o for o in web.sdk.server.opened if o[1] == "token-2-1234567890"] == [
         ("alice", "token-2-1234567890", None)]
 
@@ -442,24 +454,11 @@ async def test_connect_during_a_renewal_shares_its_token(web: Web) -> None:
 async def test_disconnect_during_a_renewal_wins(web: Web) -> None:
     """A token that arrives after the page disconnected belongs to an earlier generation: no
     socket is opened with it and the client stays closed."""
-    release = asyncio.Event()
-    calls = 0
-
-    async def provider(user_id: str) -> str:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            await release.wait()
-        return f"token-{calls}-1234567890"
-
-    cc = web.client(token_provider=provider)
-    await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
-    await until(lambda: calls == 2, "the renewal's call")
+    cc, provider = await renewal_waiting(web)
     await cc.disconnect()
     opened = len(web.sdk.server.opened)
-    release.set()
-    await asyncio.sleep(0.01)
+    provider.release.set()
+    await until(lambda: cc._renewing is None, "the renewal's end")
     assert cc.state == "closed" and len(web.sdk.server.opened) == opened
     assert web.changes[-1] == ("closing", "closed", None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from typing import Any
 
 from conftest import BrowserGuard, api_caller, install_guard, wait_until
@@ -146,6 +147,34 @@ def test_widget_connects_with_token_from_host_backend(page: Any, guard: BrowserG
     wait_state(widget, "connected")
     sessions = live_sessions(api, "wid-dan")
     assert len(sessions) == 1 and sessions[0]["token_id"]
+    guard.check()
+
+
+def test_widget_renews_short_lived_tokens_by_itself(page: Any, guard: BrowserGuard,
+                                                    server: ServerProcess, site: Any,
+                                                    api: Any) -> None:
+    """With data-token-url handing out 2 s tokens, the widget asks the endpoint again each
+    time one expires and is connected again, never failed."""
+    assert api("users.create", {"id": "wid-brief"})[0] == 200
+    calls = []
+
+    def issue(query: str) -> tuple[int, str, str]:
+        calls.append(query)
+        body = api("users.tokens.issue", {"id": "wid-brief", "expires_in": 2})[1]
+        return 200, "application/json", json.dumps({"access_token": body["access_token"]})
+
+    site.responses["/backend/brief-token"] = issue
+    page.goto(host_page(site, "/brief.html", snippet(server, user_id="wid-brief",
+                                                     token_url="/backend/brief-token")))
+    widget = widgets(page).first
+    wait_state(widget, "connected")
+    deadline = time.monotonic() + 20
+    while len(calls) < 3:
+        assert time.monotonic() < deadline, calls
+        assert "failed" not in status(widget)
+        page.wait_for_timeout(100)
+    wait_state(widget, "connected")
+    assert len(live_sessions(api, "wid-brief")) == 1
     guard.check()
 
 

@@ -201,11 +201,6 @@ class CheckoutServer(ServerProcess):
                 setattr(self, match.group(1).lower(), match.group(2))
 
 
-UNLIMITED = ("--connections-per-address", "0", "--new-users-per-address", "0")
-"""No per-address limits on connections and new users: every benchmark client dials from
-127.0.0.1, thousands at once, each a new user."""
-
-
 def start_serve(*options: str) -> ServerProcess:
     """``serve.py`` with ``UNLIMITED``."""
     server = ServerProcess(Path(tempfile.mkdtemp()), options=(*UNLIMITED, *options))

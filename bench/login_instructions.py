@@ -9,7 +9,9 @@ instructions the server executes instead, which repeat to within a fraction of a
 the same code and inputs. Each server runs under ``valgrind --tool=callgrind`` with counting
 off; after a warm-up (the users exist, the code paths have run), counting is switched on for
 ``--logins`` ID logins (or token logins) from 5 dialers, then off. The figure is instructions
-executed per login, start-up and shutdown excluded.
+executed per login, start-up and shutdown excluded. ``--signed`` adds this checkout's logins
+with tokens the benchmark signs (``jwt``: one per user, used again as a token login uses its
+token; ``jwt-fresh``: a new one every login), against its token login.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
+import jwt
 from load import BENCH, dial_many, free_port
 
 
@@ -57,6 +61,16 @@ def start(checkout: Path, workdir: Path, port: int) -> tuple[subprocess.Popen[st
     return proc, app_id, api_key
 
 
+def _api(port: int, api_key: str, method: str, body: dict[str, str]) -> dict[str, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/{method}", method="POST",
+        data=json.dumps(body).encode(),
+        headers={"x-api-key": api_key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        answer: dict[str, str] = json.loads(reply.read())
+        return answer
+
+
 def instructions_per_login(checkout: Path, mode: str, logins: int) -> float:
     workdir = Path(tempfile.mkdtemp())
     port = free_port()
@@ -65,18 +79,28 @@ def instructions_per_login(checkout: Path, mode: str, logins: int) -> float:
     query = {user: f"app_id={app_id}&user_id={user}" for user in users}
     if mode == "token":
         for user in users:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/2.0/users.create", method="POST",
-                data=json.dumps({"id": user}).encode(),
-                headers={"x-api-key": api_key, "Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=120) as reply:
-                query[user] += "&access_token=" + json.loads(reply.read())["access_token"]
+            query[user] += "&access_token=" + _api(port, api_key, "users.create",
+                                                   {"id": user})["access_token"]
     urls = [f"ws://127.0.0.1:{port}/chat/2.0?{query[user]}" for user in users]
+    warm_up, measured = urls * 2, (urls * (logins // len(urls) + 1))[:logins]
+    if mode.startswith("jwt"):
+        key = _api(port, api_key, "apps.signing_keys.create", {})
+        now = int(time.time())
+        count = 2 * len(users) + logins if mode == "jwt-fresh" else len(users)
+        signed = [f"ws://127.0.0.1:{port}/chat/2.0?{query[users[n % len(users)]]}"
+                  "&access_token=" + jwt.encode(
+                      {"sub": users[n % len(users)], "iat": now, "exp": now + 3600,
+                       "jti": str(n)}, key["secret"], "HS256", headers={"kid": key["key_id"]})
+                  for n in range(count)]
+        if mode == "jwt-fresh":  # no token met twice: each is verified in full
+            warm_up, measured = signed[:2 * len(users)], signed[2 * len(users):]
+        else:
+            warm_up, measured = signed * 2, (signed * (logins // len(users) + 1))[:logins]
     try:
-        asyncio.run(dial_many(urls * 2, 5))
+        asyncio.run(dial_many(warm_up, 5))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True,
                        check=True)
-        asyncio.run(dial_many((urls * (logins // len(urls) + 1))[:logins], 5))
+        asyncio.run(dial_many(measured, 5))
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], capture_output=True,
                        check=True)
     finally:
@@ -95,12 +119,22 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, metavar="DIR",
                         help="a checkout of the commit to compare with")
     parser.add_argument("--logins", type=int, default=400)
+    parser.add_argument("--signed", action="store_true",
+                        help="also count this checkout's logins with signed tokens (JWTs): "
+                             "each used again as a token login's is (jwt), or new each time "
+                             "(jwt-fresh)")
     args = parser.parse_args()
+    counted = {}
     for mode in ("id", "token"):
         before = instructions_per_login(args.baseline, mode, args.logins)
-        after = instructions_per_login(BENCH.parent, mode, args.logins)
+        after = counted[mode] = instructions_per_login(BENCH.parent, mode, args.logins)
         print(f"{mode} login: baseline {before:,.0f} instructions, this checkout "
               f"{after:,.0f}: {after / before:.3f}×", flush=True)
+    if args.signed:
+        for mode in ("jwt", "jwt-fresh"):
+            count = instructions_per_login(BENCH.parent, mode, args.logins)
+            print(f"{mode} login: this checkout {count:,.0f} instructions: "
+                  f"{count / counted['token']:.3f}× a token login", flush=True)
 
 
 if __name__ == "__main__":

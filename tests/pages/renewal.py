@@ -1,7 +1,8 @@
 # A page holding one session with a token provider, for tests/test_token_renewal_browser.py:
 # every state change and every call of the provider goes to window.renewal as JSON.
 # bench/renewal_gap.py opens it with ?measure=1 (the times of the server's session.ended
-# notices too) and ?quick=0 (the SDK's own 1 s release of a closed socket).
+# notices too), ?quick=0 (the SDK's own 1 s release of a closed socket) and ?swap=N (N
+# reconnects with a new token made at once, as renewing ahead of expiry would).
 import asyncio
 import json
 
@@ -51,9 +52,26 @@ if CONFIG.get("measure"):
     js.ChatCamp.getInstance().on("session.ended", create_proxy(noticed))
 
 
+swaps = []
+
+
+async def swap_tokens(count):
+    """What renewing ahead of expiry would cost: a new token in hand, then disconnect() and
+    connect() with it; the time from the one to the other's end."""
+    for _ in range(count):
+        token = await provider(CONFIG["user"])
+        started = _ffi.now()
+        await cc.disconnect()
+        await cc.connect(CONFIG["user"], access_token=token)
+        swaps.append(_ffi.now() - started)
+    js.window.swaps = json.dumps(swaps)
+
+
 async def main():
     try:
         await cc.connect(CONFIG["user"])
+        if CONFIG.get("swap"):
+            await swap_tokens(int(CONFIG["swap"]))
     except Exception as error:
         timeline.append([_ffi.now(), "connect()", "raised", getattr(error, "code", None),
                          str(error)])

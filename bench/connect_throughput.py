@@ -39,17 +39,17 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from load import (
-    BareServer,
     UNLIMITED,
+    BareServer,
     CheckoutServer,
     cpu_seconds,
     create_token_users,
     dial_many,
-    signed_tokens,
     id_query,
     pin,
     postmaster_pid,
     private_services,
+    signed_tokens,
     start_node,
     start_serve,
     tree_cpu_seconds,

@@ -4,7 +4,6 @@ login limits, the connection cap, ``users.sessions.list`` and the access log ali
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from typing import Any, AsyncIterator, Iterator

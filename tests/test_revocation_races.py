@@ -10,7 +10,6 @@ resumed session must be refused rather than live on the revoked credential.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable

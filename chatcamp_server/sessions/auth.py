@@ -25,7 +25,7 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from chatcamp_server import policies
 from chatcamp_server.errors import (

@@ -39,12 +39,6 @@ def describe(key: SigningKey) -> dict[str, Any]:
     return {"key_id": key.id, "created_at": key.created_at, "revoked_at": key.revoked_at}
 
 
-def issued_before(value: Any) -> float:
-    if not validation.is_number(value) or not 0 <= value < 1e11:
-        raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
-    return float(value)
-
-
 class SignedTokens:
     def __init__(self, auth: Authenticator, bus: SessionBus, limits: Limits) -> None:
         self.auth = auth
@@ -89,8 +83,8 @@ class SignedTokens:
         stored tokens created before it are revoked, signed ones whose ``iat`` is earlier
         refused; their sessions end now."""
         now = self.auth.clock()
-        before = issued_before(body["issued_before"]) if body.get("issued_before") is not None \
-            else now
+        before = (validation.issued_before(body["issued_before"], now, self.limits)
+                  if body.get("issued_before") is not None else now)
         revoked = await self.auth.store.revoke_app_tokens(app.id, before, now)
         self.auth.forget_app(app.id)
         closed = await self.bus.end(Target(app.id, issued_before=before), TOKEN_REVOKED)

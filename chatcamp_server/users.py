@@ -168,19 +168,18 @@ class Users:
         token_id = body.get("token_id")
         if token_id is not None and not isinstance(token_id, str):
             raise BadRequest("token_id must be a string", "INVALID_FIELD")
-        issued_before = body.get("issued_before")
-        if issued_before is not None:
-            if not validation.is_number(issued_before) or not 0 <= issued_before < 1e11:
-                raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
+        now = self.clock()
+        issued_before = None
+        if body.get("issued_before") is not None:
+            issued_before = validation.issued_before(body["issued_before"], now, self.limits)
             if token_id is not None:
                 raise BadRequest("give token_id or issued_before, not both", "INVALID_FIELD")
-        now = self.clock()
         revoked = await self.store.revoke_tokens(app.id, user.id, now, token_id,
                                                  issued_before)
         if token_id is not None and not revoked:
             raise NotFound(f"no active token {token_id!r} for this user", "TOKEN_NOT_FOUND")
         before = None if token_id is not None else (
-            now if issued_before is None else float(issued_before))
+            now if issued_before is None else issued_before)
         closed = await self.bus.end(Target(app.id, user.id, frozenset(revoked),
                                            issued_before=before), TOKEN_REVOKED)
         return {"revoked": revoked, "sessions_closed": closed}

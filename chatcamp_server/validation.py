@@ -130,6 +130,18 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def issued_before(value: Any, now: float, limits: Limits) -> float:
+    """A revocation's time in Unix seconds: tokens issued earlier are refused.  One further
+    ahead than a signed token's ``iat`` may be (``jwt_leeway``) would also refuse every
+    token the backend signs until then, which no revocation means to do."""
+    if not is_number(value) or not 0 <= value < 1e11:
+        raise BadRequest("issued_before must be a time in Unix seconds", "INVALID_FIELD")
+    if value > now + limits.jwt_leeway:
+        raise BadRequest(f"issued_before is in the future: it may be at most "
+                         f"{limits.jwt_leeway:g} s ahead of the server's clock", "INVALID_FIELD")
+    return float(value)
+
+
 def flag(value: Any, name: str) -> bool:
     """A boolean; the old form-encoded API sent ``true``/``false``/``1``/``0`` as text."""
     if isinstance(value, bool):

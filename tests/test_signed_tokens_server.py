@@ -62,6 +62,22 @@ def test_signing_keys_are_created_listed_and_revoked(server: ServerProcess) -> N
     assert len(api("apps.signing_keys.list", {})[1]["signing_keys"]) == 6
 
 
+def test_revocations_by_time_refuse_times_in_the_future(server: ServerProcess) -> None:
+    """A revocation by time more than the 30 s leeway ahead would refuse every token signed
+    until then: users.tokens.revoke and apps.tokens.revoke answer 400 and change nothing."""
+    _, api = new_app(server, "future")
+    assert api("users.create", {"id": "fut"})[0] == 200
+    later = time.time() + 3600
+    for method, body in (("users.tokens.revoke", {"id": "fut", "issued_before": later}),
+                         ("apps.tokens.revoke", {"issued_before": later}),
+                         ("apps.tokens.revoke", {"issued_before": "soon"})):
+        status, answer = api(method, body)
+        assert status == 400 and answer["error"]["code"] == "INVALID_FIELD", (method, answer)
+    assert api("users.tokens.list", {"id": "fut"})[1]["tokens"][0]["revoked_at"] is None
+    status, answer = api("apps.tokens.revoke", {"issued_before": time.time() + 5})
+    assert status == 200 and answer["revoked"] == 1
+
+
 async def test_rotation_two_keys_log_in_and_revoking_one_ends_its_sessions(
         http: Any, server: ServerProcess) -> None:
     """With two active keys both sign logins; revoking the old one ends its live session at

@@ -117,7 +117,8 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
             "Revoke one token, those issued before a time, or all; their sessions end. Without "
             "token_id, the user's signed tokens issued (iat) before issued_before, or before "
             "now, are refused too. iat is whole seconds: a revoke-all at 1000.5 refuses "
-            "iat=1000",
+            f"iat=1000. issued_before may be at most {limits.jwt_leeway:g} s (the signed "
+            "tokens' leeway) ahead",
             _user_body("id", token_id=_nullable({"type": "string"}),
                        issued_before=_nullable({"type": "number", "minimum": 0,
                                                 "exclusiveMaximum": 1e11})),
@@ -159,7 +160,8 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
             "Refuse every token of the app issued before issued_before (default: now): stored "
             "tokens created earlier are revoked, signed tokens with an earlier iat refused; "
             "their sessions end. iat is whole seconds: a revocation at 1000.5 refuses "
-            "iat=1000",
+            f"iat=1000. issued_before may be at most {limits.jwt_leeway:g} s (the signed "
+            "tokens' leeway) ahead",
             {"type": "object", "properties": {
                 "issued_before": _nullable({"type": "number", "minimum": 0,
                                             "exclusiveMaximum": 1e11})}},

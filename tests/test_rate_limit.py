@@ -8,6 +8,7 @@ import pytest
 from redis_service import RedisServer
 
 from chatcamp_server.errors import RateLimited
+from chatcamp_server.sessions import redis_limits, redis_support
 from chatcamp_server.sessions.rate_limit import LoginLimits, MemoryLoginLimits
 from chatcamp_server.sessions.redis_limits import RedisLoginLimits
 from chatcamp_server.settings import Limits
@@ -31,12 +32,19 @@ Make = Callable[..., LoginLimits]
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
+async def limiter(request: pytest.FixtureRequest,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Make]:
     """Makes the limits under test, in this process or in Redis (keys of their own each);
-    the Redis ones must have counted in Redis throughout, not in their fallback."""
+    the Redis ones must have counted in Redis throughout, not in their fallback.  These
+    tests are of the counting, not of outages (tests/test_redis_limits.py has those), so
+    their connections get longer than the 250 ms a node allows: a loaded test machine must
+    not turn one slow connect into a fallback."""
     made: list[RedisLoginLimits] = []
     server: RedisServer | None = (request.getfixturevalue("redis_server")
                                   if request.param == "redis" else None)
+    monkeypatch.setattr(redis_support, "CONNECT_TIMEOUT", 5.0)
+    monkeypatch.setattr(redis_support, "COMMAND_TIMEOUT", 5.0)
+    monkeypatch.setattr(redis_limits, "COMMAND_TIMEOUT", 5.0)
 
     def make(clock: Clock, **limits: float) -> LoginLimits:
         if server is None:

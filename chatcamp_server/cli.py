@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from chatcamp_server import __version__
 from chatcamp_server.app import Server, open_server, open_store
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.deployment import (
@@ -67,7 +68,7 @@ def _trusted_proxy(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                          help=f"SQLite database file (default: {DEFAULT_DB})")
@@ -82,9 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                               f"${ENV_SECRET} as hex, else ${ENV_SECRET_FILE}, else for SQLite "
                               "the database path with .secret appended)")
     parser = argparse.ArgumentParser(
-        prog="serve.py", parents=[storage],
+        prog=prog, parents=[storage],
         description="Serve the ChatCamp-compatible chat server, the pages and their assets, "
                     "and (with --demo) the demo integrator backend from one process.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="redis://HOST:PORT/DB shared by every node of a cluster: live "
                              "sessions, revocations and failed logins across nodes (default: "
@@ -307,8 +309,10 @@ async def _shutdown(server: Server, runner: web.AppRunner, drain_seconds: float)
     await server.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "serve.py") -> int:
+    """The command line, named ``prog`` in its help and errors (``serve.py`` in the
+    checkout, ``python -m chatcamp_server`` as a module)."""
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_malformed_requests()
@@ -316,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"apps": _apps, "migrate": _migrate}
         asyncio.run(commands.get(args.command, _serve)(args))
     except ServerError as exc:
-        print(f"serve.py: error: {exc.message}", file=sys.stderr)
+        print(f"{prog}: error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -97,3 +97,23 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         result = run("--db", str(tmp_path / "a.db"), "--port", str(port))
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_python_dash_m_is_serve_py_under_its_own_name() -> None:
+    """``python -m chatcamp_server`` has serve.py's options and subcommands, word for word,
+    named as it is run; ``--version`` prints the one version both share."""
+    from chatcamp_server import __version__
+
+    module = subprocess.run([sys.executable, "-m", "chatcamp_server", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    script = run("--help")
+    assert module.returncode == script.returncode == 0
+    # the usage lines wrap by the name's length; everything after them is the same
+    after_usage = [out.split("\n\n", 1)[1] for out in (module.stdout, script.stdout)]
+    assert after_usage[0] == after_usage[1]
+    assert module.stdout.startswith("usage: python -m chatcamp_server ")
+    for argv in ([str(ROOT / "serve.py"), "--version"], ["-m", "chatcamp_server", "--version"]):
+        shown = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True,
+                               text=True, timeout=60)
+        assert shown.stdout.strip().endswith(f" {__version__}"), shown
+    assert f"## {__version__} " in (ROOT / "CHANGELOG.md").read_text()

@@ -39,6 +39,10 @@ class Web:
     def decide(self, fn: Callable[[str | None, str | None, str | None], Answer]) -> None:
         self.sdk.server.decide = fn
 
+    def expire(self) -> None:
+        """The server ends the live session because its token expired, saying so."""
+        self.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+
 
 @pytest.fixture
 def web() -> Web:
@@ -51,6 +55,20 @@ async def until(condition: Callable[[], bool], what: str, limit: float = 2.0) ->
     while not condition():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.001)
+
+
+def first_token_then(error: Exception) -> tuple[Callable[[str], Any], list[str]]:
+    """A token provider handing out one token, then raising ``error`` on every later call;
+    and the list of users it was asked for."""
+    asked: list[str] = []
+
+    async def provider(user_id: str) -> str:
+        asked.append(user_id)
+        if len(asked) == 1:
+            return "token-one-123456"
+        raise error
+
+    return provider, asked
 
 
 def tokens(*values: str) -> tuple[Callable[[str], Any], list[str]]:
@@ -263,7 +281,7 @@ async def test_expired_token_is_renewed_and_the_session_reconnects(web: Web) -> 
     provider, asked = tokens("token-one-123456", "token-two-123456")
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "connected" and asked == ["alice", "alice"], "the renewal")
     assert web.changes[-3:] == [("connected", "disconnected", "TOKEN_EXPIRED"),
                                 ("disconnected", "connecting", None),
@@ -306,7 +324,7 @@ async def test_expiry_without_a_provider_fails_with_the_reason(web: Web) -> None
     """Without a token provider an expired token ends the session in failed, saying why."""
     cc = web.client()
     await cc.connect("alice", access_token="token-one-123456")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "failed", "the failure")
     assert (cc.reason.code, cc.reason.message) == ("TOKEN_EXPIRED", "Access token expired")
 
@@ -315,18 +333,12 @@ async def test_failing_provider_is_retried_with_backoff_then_fails(web: Web) -> 
     """A provider that keeps failing for a reason that may pass is called RENEWAL_ATTEMPTS
     times, with waits doubling and jittered, then the session fails with its error."""
     attempts = web.pkg.renewal.RENEWAL_ATTEMPTS
-    calls: list[str] = []
-
-    async def provider(user_id: str) -> str:
-        calls.append(user_id)
-        if len(calls) == 1:
-            return "token-one-123456"
-        raise web.pkg.NetworkError("the token endpoint failed with 503", "HTTP_5XX")
-
+    provider, calls = first_token_then(
+        web.pkg.NetworkError("the token endpoint failed with 503", "HTTP_5XX"))
     web.page.random = 0.5
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "failed", "the failure")
     assert len(calls) == 1 + attempts
     assert cc.reason.code == "HTTP_5XX"
@@ -337,39 +349,25 @@ async def test_failing_provider_is_retried_with_backoff_then_fails(web: Web) -> 
 async def test_provider_bug_is_retried_and_reported(web: Web) -> None:
     """A provider raising any exception counts as a failure that may pass; the session's
     reason names it."""
-    calls = 0
-
-    async def provider(user_id: str) -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return "token-one-123456"
-        raise KeyError("session")
+    provider, calls = first_token_then(KeyError("session"))
 
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "failed", "the failure")
     assert cc.reason.code == "TOKEN_PROVIDER_FAILED" and "KeyError" in cc.reason.message
-    assert calls == 1 + web.pkg.renewal.RENEWAL_ATTEMPTS
+    assert len(calls) == 1 + web.pkg.renewal.RENEWAL_ATTEMPTS
 
 
 async def test_provider_saying_signed_out_fails_at_once(web: Web) -> None:
     """A provider failure that cannot pass by waiting (401: signed out) is not retried."""
-    calls = 0
-
-    async def provider(user_id: str) -> str:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return "token-one-123456"
-        raise web.pkg.NotAuthorizedError("sign in first", "HTTP_401")
+    provider, calls = first_token_then(web.pkg.NotAuthorizedError("sign in first", "HTTP_401"))
 
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "failed", "the failure")
-    assert calls == 2 and cc.reason.code == "HTTP_401" and web.page.sleeps == []
+    assert len(calls) == 2 and cc.reason.code == "HTTP_401" and web.page.sleeps == []
 
 
 async def test_renewed_token_refused_fails_at_once(web: Web) -> None:
@@ -379,7 +377,7 @@ async def test_renewed_token_refused_fails_at_once(web: Web) -> None:
     await cc.connect("alice")
     web.decide(lambda user, token, key: Answer(False, "NOT_AUTHORIZED", "Invalid access token")
                if token == "token-bad-123456" else Answer())
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: cc.state == "failed", "the failure")
     assert len(asked) == 2 and cc.reason.message == "Invalid access token"
 
@@ -433,7 +431,7 @@ async def renewal_waiting(web: Web) -> tuple[Any, HeldProvider]:
     provider = HeldProvider()
     cc = web.client(token_provider=provider)
     await cc.connect("alice")
-    web.sdk.end_by_server("NOT_AUTHORIZED", "Access token expired", notice="TOKEN_EXPIRED")
+    web.expire()
     await until(lambda: provider.calls == 2, "the renewal's call")
     return cc, provider
 

@@ -186,7 +186,8 @@ def main() -> None:
     group = GROUPS[args.group]
     names: list[str] = group["pages"]  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as workdir:
-        server = ServerProcess(Path(workdir))
+        # the session page runs on the demo backend, which is off unless asked for
+        server = ServerProcess(Path(workdir), options=("--demo",))
         server.start()
         site = PageSite()
         origins = {server.base_url, site.origin}

@@ -3,8 +3,9 @@
 The request is the browser's own ``fetch`` on both interpreters, with a timeout: Pyodide's
 ``urllib`` (made to work by pyodide-http) sends a synchronous XMLHttpRequest, which stops the
 page's rendering, timers and sockets until the answer comes, with no timeout at all.  Code
-that wants ``urllib`` all the same still has it: under Pyodide, importing chatcamp_web patches
-it, as before, when the pyodide-http wheel is on the page (pyscript.toml ``[files]``).
+that wants ``urllib`` all the same still has it, untouched: with the pyodide-http wheel on
+the page (pyscript.toml ``[files]``), ``pyodide_http.patch_all()`` and then ``urllib`` as
+ever.  chatcamp_web does not import either: that would cost every page's start-up.
 """
 
 import json
@@ -13,13 +14,6 @@ from . import _ffi
 from .errors import InvalidArgumentError, NetworkError, NotAuthorizedError, TokenFetchError
 
 TOKEN_FETCH_TIMEOUT = 10.0
-
-if _ffi.RUNTIME == "pyodide":
-    try:
-        import pyodide_http
-        pyodide_http.patch_all()
-    except ImportError:
-        pass
 
 
 def _token_from(status, text, url, field):

@@ -217,6 +217,9 @@ async def test_urllib_still_works_where_there_is_one():
             return
         raise AssertionError("MicroPython grew a urllib.request: test it here")
     import urllib.request
+
+    import pyodide_http
+    pyodide_http.patch_all()
     with urllib.request.urlopen(CONFIG["site"] + "/token-ok") as reply:
         expect(json.loads(reply.read())["access_token"], "urllib answered")
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from chatcamp_server.apps import create_app
 from chatcamp_server.cluster import Sharing, sharing_for
 from chatcamp_server.deployment import Deployment
+from chatcamp_server.metrics import Metrics
 from chatcamp_server.keys import ServerKeys
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.sessions.auth import Authenticator
@@ -49,6 +50,7 @@ class Server:
     demo: DemoBackend | None
     health: Health
     web_app: web.Application
+    metrics: Metrics
     missing_assets: list[str] = field(default_factory=list)
 
     async def close_sockets(self) -> None:
@@ -124,21 +126,22 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     health = Health(store)
     health.add_routes(web_app)
-    web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits).handle)
+    metrics = Metrics(live)
+    server_api = ServerApi(auth, users, limits, failures, metrics)
+    web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits, metrics).handle)
     described = openapi.document(limits)
 
     async def openapi_document(_: web.Request) -> web.Response:
         return web.json_response(described)
 
     web_app.router.add_get("/api/2.0/openapi.json", openapi_document)
-    server_api = ServerApi(auth, users, limits, failures)
     web_app.router.add_route("POST", "/api/2.0/{method}", server_api.handle)
     web_app.router.add_route("*", "/client-api/2.0/{path:.*}", client_api_not_implemented)
     if demo_backend is not None:
         demo_backend.add_routes(web_app)
     missing = static_files.add_routes(web_app)
     server = Server(store, keys, limits, auth, users, live, sharing, demo_backend, health,
-                    web_app, missing)
+                    web_app, metrics, missing)
     await sharing.start()
     return server, created
 

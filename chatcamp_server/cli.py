@@ -118,6 +118,11 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
                              "sessions spread over this many seconds, so their clients "
                              f"reconnect elsewhere a few at a time (default: {DRAIN_SECONDS:g};"
                              " Ctrl-C closes at once)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus metrics at /metrics on this port, a listener of "
+                             "their own, never the public one (default: off)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDRESS",
+                        help="address of the metrics listener (default: 127.0.0.1)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
@@ -277,6 +282,7 @@ async def _serve(args: argparse.Namespace) -> None:
         await server.close()
         raise ServerError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}",
                           "LISTEN_FAILED") from None
+    metrics = await _metrics_listener(server, args, runner)
     local = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     if ":" in local:
         local = f"[{local}]" if local != "::" else "[::1]"
@@ -296,6 +302,28 @@ async def _serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGINT, stopping.put_nowait, 0.0)
     loop.add_signal_handler(signal.SIGTERM, stopping.put_nowait, args.drain_seconds)
     await _shutdown(server, runner, await stopping.get())
+    if metrics is not None:
+        await metrics.cleanup()
+
+
+async def _metrics_listener(server: Server, args: argparse.Namespace,
+                            runner: web.AppRunner) -> web.AppRunner | None:
+    """The metrics' own listener, when asked for; a port that cannot be had stops the start
+    as the public one's would."""
+    if args.metrics_port is None:
+        return None
+    metrics = web.AppRunner(server.metrics.web_app(), access_log=None, handle_signals=False)
+    await metrics.setup()
+    try:
+        await web.TCPSite(metrics, args.metrics_host, args.metrics_port).start()
+    except OSError as exc:
+        await metrics.cleanup()
+        await runner.cleanup()
+        await server.close()
+        raise ServerError(f"cannot listen for metrics on {args.metrics_host}:"
+                          f"{args.metrics_port}: {exc.strerror}", "LISTEN_FAILED") from None
+    print(f"Metrics on http://{args.metrics_host}:{args.metrics_port}/metrics", flush=True)
+    return metrics
 
 
 async def _shutdown(server: Server, runner: web.AppRunner, drain_seconds: float) -> None:

@@ -49,7 +49,7 @@ def test_document_describes_every_method(document: dict[str, Any]) -> None:
     documented = {path.rsplit("/", 1)[1] for path in document["paths"]}
     # Only the method table is read, so the parts a call would need are left out.
     served = set(ServerApi(None, Users(None, None, None, None), None,  # type: ignore[arg-type]
-                           None).methods)
+                           None, None).methods)
     assert documented == served
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
 

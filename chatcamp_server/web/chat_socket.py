@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from chatcamp_server import protocol
-from chatcamp_server.errors import ServerError, StorageUnavailable
+from chatcamp_server.errors import SESSION_KEY_INVALID, ServerError, StorageUnavailable
+from chatcamp_server.metrics import Metrics
 from chatcamp_server.sessions.auth import Authenticator, Client, Login
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.settings import Limits
@@ -51,8 +52,9 @@ async def _send_failure(ws: web.WebSocketResponse, failure: dict[str, Any]) -> N
 
 class ChatSocket:
     def __init__(self, auth: Authenticator, users: Users, live: LiveSessions,
-                 limits: Limits) -> None:
+                 limits: Limits, metrics: Metrics) -> None:
         self.auth = auth
+        self.metrics = metrics
         self.users = users
         self.live = live
         self.limits = limits
@@ -78,7 +80,7 @@ class ChatSocket:
                 await self._refuse(ws, exc)
                 return ws
             await ws.prepare(request)
-            await self._serve(request, ws, login, revocations)
+            await self._serve(request, ws, login, revocations, creds.session_key is not None)
         except ConnectionError:
             # The client hung up (during the upgrade, or while a frame was being sent): there
             # is no one to answer, and aiohttp drops a 4xx that cannot be written, silently.
@@ -86,13 +88,13 @@ class ChatSocket:
             raise web.HTTPBadRequest(text="the client went away\n") from None
         return ws
 
-    @staticmethod
-    async def _refuse(ws: web.WebSocketResponse, exc: ServerError) -> None:
+    async def _refuse(self, ws: web.WebSocketResponse, exc: ServerError) -> None:
+        self.metrics.refused(exc.code)
         await _send_failure(ws, protocol.auth_failure(exc.code, exc.client_message))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
 
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login,
-                     revocations: int) -> None:
+                     revocations: int, resumed: bool) -> None:
         ended_by_server = False
 
         async def deliver(frame: dict[str, Any] | None, how: How) -> None:
@@ -101,6 +103,9 @@ class ChatSocket:
             nonlocal ended_by_server
             if how != "send":
                 ended_by_server = how == "end"
+            if how == "end" and frame is not None:
+                notice = protocol.session_ended(frame)
+                self.metrics.ended(str(notice["d"]["code"]) if notice else SESSION_KEY_INVALID)
             try:
                 if frame is not None and not ws.closed:
                     await (_send_failure(ws, frame) if how == "end" else _send(ws, frame))
@@ -129,6 +134,7 @@ class ChatSocket:
                     return
             if ws.closed:
                 return
+            self.metrics.login(resumed)
             await _send(ws, protocol.auth_ok(
                 protocol.wire_user(login.user, True, login.access_token), login.session_key))
             budget = protocol.FrameBudget(self.limits, time.monotonic())

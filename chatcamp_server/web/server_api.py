@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,7 @@ from chatcamp_server.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from chatcamp_server.metrics import UNKNOWN_METHOD, Metrics
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import Target
 from chatcamp_server.sessions.rate_limit import LoginLimits
@@ -55,8 +57,9 @@ def error_response(error: ServerError, status: int | None = None) -> web.Respons
 
 class ServerApi:
     def __init__(self, auth: Authenticator, users: Users, limits: Limits,
-                 failures: LoginLimits) -> None:
+                 failures: LoginLimits, metrics: Metrics) -> None:
         self.auth = auth
+        self.metrics = metrics
         self.users = users
         self.limits = limits
         self.failures = failures
@@ -79,11 +82,18 @@ class ServerApi:
         }
 
     async def handle(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        name = request.match_info["method"]
+        response = await self._answer(request, name)
+        self.metrics.api_request(name if name in self.methods else UNKNOWN_METHOD,
+                                 response.status, time.monotonic() - started)
+        return response
+
+    async def _answer(self, request: web.Request, name: str) -> web.Response:
         try:
-            method = self.methods.get(request.match_info["method"])
+            method = self.methods.get(name)
             if method is None:
-                raise NotFound(f"unknown method {request.match_info['method']!r}",
-                               "UNKNOWN_METHOD")
+                raise NotFound(f"unknown method {name!r}", "UNKNOWN_METHOD")
             app = await self._app(request)
             request["chatcamp_app"] = app
             body = await self._body(request)

@@ -1,0 +1,73 @@
+"""Prometheus metrics for operators, with prometheus-client, on a listener of their own.
+
+They are never on the public listener: counts of logins and refusals per code tell an
+attacker how an attack is going.  ``serve.py --metrics-port PORT`` serves ``/metrics`` on
+``--metrics-host`` (127.0.0.1 unless told otherwise), for a Prometheus on the same machine or
+behind the operator's own network.
+
+Each server holds a registry of its own, not prometheus-client's global one, so that tests
+(and a process holding two servers) count apart.  Labels take values from closed sets only
+(outcome, the server's error codes, the server API's method names), never from what a client
+sent, so no client can grow the number of series.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from chatcamp_server.sessions.live import LiveSessions
+
+UNKNOWN_METHOD = "unknown"
+"""The ``method`` label of a server-API call to a method that does not exist."""
+
+
+class Metrics:
+    def __init__(self, live: LiveSessions) -> None:
+        self.registry = CollectorRegistry()
+        self.logins = Counter(
+            "chatcamp_logins", "Chat-socket logins by outcome (accepted, resumed, refused) and "
+            "the refusal's code", ["outcome", "code"], registry=self.registry)
+        self.session_ends = Counter(
+            "chatcamp_session_ends", "Live sessions the server ended, by the code of its "
+            "session.ended notice", ["reason"], registry=self.registry)
+        self.api_requests = Counter(
+            "chatcamp_api_requests", "Server-API requests by method and HTTP status",
+            ["method", "status"], registry=self.registry)
+        self.api_seconds = Histogram(
+            "chatcamp_api_request_seconds", "Server-API request latency by method",
+            ["method"], registry=self.registry)
+        live_sessions = Gauge("chatcamp_live_sessions", "Live sessions on this node",
+                              registry=self.registry)
+        live_sessions.set_function(lambda: len(live))
+
+    def login(self, resumed: bool) -> None:
+        self.logins.labels("resumed" if resumed else "accepted", "").inc()
+
+    def refused(self, code: str) -> None:
+        self.logins.labels("refused", code).inc()
+
+    def ended(self, reason: str) -> None:
+        self.session_ends.labels(reason).inc()
+
+    def api_request(self, method: str, status: int, seconds: float) -> None:
+        """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``."""
+        self.api_requests.labels(method, str(status)).inc()
+        self.api_seconds.labels(method).observe(seconds)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def web_app(self) -> web.Application:
+        """The metrics listener's application: ``GET /metrics`` and nothing else."""
+        app = web.Application()
+        app.router.add_get("/metrics", self.handle)
+        return app

@@ -1,0 +1,89 @@
+"""Real server: Prometheus metrics on a listener of their own, counting logins, refusals,
+ends of sessions and server-API calls, and absent from the public listener."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any, Iterator
+
+import aiohttp
+import pytest
+from conftest import api_caller, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+from server_process import ServerProcess, free_port
+from ws_client import ended_by_server, id_query, login, refusal
+
+
+@pytest.fixture(scope="module")
+def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with its metrics listener on a port of its own."""
+    proc = ServerProcess(tmp_path_factory.mktemp("metered"),
+                         options=("--metrics-port", str(free_port())))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def scrape(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the metrics listener: (name, labels) → value."""
+    port = server.options[server.options.index("--metrics-port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain")
+        text = reply.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_logins_refusals_and_ends_are_counted(metered: ServerProcess,
+                                                    http: aiohttp.ClientSession) -> None:
+    """An ID login, a refused token and an operator's end of a session each move their
+    counter, and the live-sessions gauge follows the sockets."""
+    api = api_caller(metered)
+    api("users.create", {"id": "metered-bob", "access_token": "the-right-token-0123"})
+    before = scrape(metered)
+    ack, ws = await login(http, metered, id_query(metered, "metered-ann"))
+    assert ack["d"]["ok"] is True
+    await refusal(http, metered, id_query(metered, "metered-bob")
+                  + "&access_token=wrong-token-0123456")
+    after = scrape(metered)
+    assert value(after, "chatcamp_logins_total", outcome="accepted", code="") == \
+        value(before, "chatcamp_logins_total", outcome="accepted", code="") + 1
+    assert value(after, "chatcamp_logins_total", outcome="refused", code="NOT_AUTHORIZED") == \
+        value(before, "chatcamp_logins_total", outcome="refused", code="NOT_AUTHORIZED") + 1
+    assert value(after, "chatcamp_live_sessions") == 1
+    session = api("users.sessions.list", {"id": "metered-ann"})[1]["sessions"][0]
+    assert api("users.sessions.end", {"id": "metered-ann",
+                                      "session_id": session["session_id"]})[0] == 200
+    await ended_by_server(ws)
+    await ws.close()
+    wait_until(lambda: value(scrape(metered), "chatcamp_live_sessions") == 0)
+    assert value(scrape(metered), "chatcamp_session_ends_total", reason="SESSION_ENDED") == 1
+
+
+def test_server_api_calls_are_counted_by_method_and_status(metered: ServerProcess) -> None:
+    """Each server-API call counts under its method and status, with its latency; a method
+    that does not exist counts as "unknown", whatever name the client made up."""
+    api = api_caller(metered)
+    assert api("users.create", {"id": "metered-cat"})[0] == 200
+    assert api("no.such.method", {})[0] == 404
+    assert api("made.up." + "x" * 40, {})[0] == 404
+    samples = scrape(metered)
+    assert value(samples, "chatcamp_api_requests_total", method="users.create",
+                 status="200") >= 1
+    assert value(samples, "chatcamp_api_requests_total", method="unknown", status="404") == 2
+    assert value(samples, "chatcamp_api_request_seconds_count", method="users.create") >= 1
+    assert not any("no.such" in str(labels) for _, labels in samples)
+
+
+def test_metrics_are_not_on_the_public_listener(metered: ServerProcess) -> None:
+    """The public listener has no /metrics: the counts would tell an attacker how an attack
+    goes."""
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{metered.base_url}/metrics", timeout=10)
+    assert missing.value.code == 404
+    assert "Metrics on http://127.0.0.1:" in metered.log() + "".join(metered.output)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from chatcamp_server import __version__
+from chatcamp_server import __version__, logs
 from chatcamp_server.app import Server, open_server, open_store
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.deployment import (
@@ -126,6 +126,9 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
+    parser.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                        help="text lines, or one JSON object per line for a log shipper "
+                             "(default: text)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     apps = commands.add_parser("apps", parents=[storage], help="create, change or list apps",
                                description="Create apps, change their policies, list them.")
@@ -341,8 +344,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "serve.py") -> int:
     """The command line, named ``prog`` in its help and errors (``serve.py`` in the
     checkout, ``python -m chatcamp_server`` as a module)."""
     args = build_parser(prog).parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     quiet_malformed_requests()
     try:
         commands = {"apps": _apps, "migrate": _migrate}

@@ -117,3 +117,25 @@ def test_python_dash_m_is_serve_py_under_its_own_name() -> None:
                                text=True, timeout=60)
         assert shown.stdout.strip().endswith(f" {__version__}"), shown
     assert f"## {__version__} " in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_json_log_lines_parse_and_carry_no_secret(tmp_path: Path) -> None:
+    """With --log-format json every line on standard error is one JSON object (time, level,
+    logger, message), and a token sent in a connect's URL appears in none of them."""
+    proc = ServerProcess(tmp_path, options=("--log-format", "json"))
+    proc.start()
+    token = "cct_secret-never-logged-0123"
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as conn:
+            conn.sendall(f"GET /chat/2.0?app_id=1&user_id=u&access_token={token} HTTP/1.1\r\n"
+                         "Host: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            conn.recv(4096)
+    finally:
+        proc.stop()
+    lines = [line for line in proc.log().splitlines() if line.strip()]
+    assert lines, "the server logged nothing"
+    for line in lines:
+        record = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(record), line
+    assert any("/chat/2.0" in json.loads(line)["message"] for line in lines)
+    assert token not in proc.log()

@@ -140,7 +140,8 @@ def measure(page: Any, url: str, origins: set[str], reload: bool = False) -> tup
 
     def on_finished(request: Any) -> None:
         parts = urlsplit(request.url)
-        if f"{parts.scheme}://{parts.netloc}" not in origins and parts.scheme != "data":
+        in_memory = parts.scheme in ("data", "blob")  # never the network
+        if f"{parts.scheme}://{parts.netloc}" not in origins and not in_memory:
             off_origin.append(request.url)
         measured = request.sizes()
         sizes.append(measured["responseBodySize"] + measured["responseHeadersSize"])

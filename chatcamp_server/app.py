@@ -12,8 +12,8 @@ from aiohttp import web
 from chatcamp_server.apps import create_app
 from chatcamp_server.cluster import Sharing, sharing_for
 from chatcamp_server.deployment import Deployment
-from chatcamp_server.metrics import Metrics
 from chatcamp_server.keys import ServerKeys
+from chatcamp_server.metrics import Metrics
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import LiveSessions

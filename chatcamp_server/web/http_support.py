@@ -21,7 +21,7 @@ from chatcamp_server.web.server_api import error_response
 log = logging.getLogger("chatcamp_server.http")
 
 REST_PREFIXES = ("/api/", "/client-api/")
-ASSET_PREFIXES = ("/static/", "/vendor/", "/chatcamp_web/")
+ASSET_PREFIXES = ("/static/", "/vendor/", "/chatcamp_web/", "/chatcamp_web.zip")
 ALLOW_HEADERS = "content-type, x-api-key, x-session-key, iflychat-token, x-csrf-token"
 LOGGED_PARAMS = frozenset({"app_id", "user_id", "user"})
 """Query parameters whose values the access log keeps; every other value is redacted, so a

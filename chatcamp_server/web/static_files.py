@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
+import io
+import json
+import zipfile
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -62,14 +66,59 @@ SCOPED_SDK_WRAPPER = ("/* chatcamp@2.4.6 unmodified, run where no AMD define or 
 and ``window.ChatCamp`` then never appears; the widget loads it through this wrapper."""
 
 
+ARCHIVE_URL = "/chatcamp_web.zip"
+"""``chatcamp_web`` as one archive for PyScript's ``[files]`` (``"…/chatcamp_web.zip" =
+"./*"`` unpacks it on both interpreters): a page needs no list of its modules."""
+
+
+MODULES_MARK = b"[/* chatcamp_web */]"
+"""Where ``static/widget.js`` wants the list of ``chatcamp_web``'s modules."""
+
+
+class _Archive:
+    """The zip of ``chatcamp_web/*.py``, made again when a source changes; its bytes depend
+    on the sources alone (fixed timestamps, sorted names), so its ETag does too."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[tuple[str, int, int], ...] = ()
+        self._body = b""
+        self.etag = ""
+
+    def get(self, package: Path) -> bytes:
+        sources = sorted(package.glob("*.py"))
+        stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sources)
+        if stamp != self._stamp:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for source in sources:
+                    entry = zipfile.ZipInfo(f"{package.name}/{source.name}", (1980, 1, 1, 0, 0, 0))
+                    archive.writestr(entry, source.read_bytes())
+            self._stamp, self._body = stamp, buffer.getvalue()
+            self.etag = '"%s"' % hashlib.sha256(self._body).hexdigest()[:32]
+        return self._body
+
+
+def _archive(package: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    made = _Archive()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = await asyncio.get_running_loop().run_in_executor(None, made.get, package)
+        headers = {"Content-Type": CONTENT_TYPES[".zip"], "ETag": made.etag,
+                   "Cache-Control": "no-cache"}
+        if request.headers.get("If-None-Match") == made.etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, headers=headers)
+    return handler
+
+
 class _Compressed:
     """gzip copies of served files, keyed by path and invalidated by mtime and size."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[Path, bool], tuple[tuple[int, int], bytes]] = {}
+        self._entries: dict[tuple[Path, bool], tuple[tuple[int, ...], bytes]] = {}
         self._size = 0
 
-    async def get(self, key: tuple[Path, bool], stamp: tuple[int, int],
+    async def get(self, key: tuple[Path, bool], stamp: tuple[int, ...],
                   make: Callable[[], bytes]) -> bytes:
         """``key`` is the file and whether it is served transformed."""
         entry = self._entries.get(key)
@@ -90,14 +139,16 @@ _compressed = _Compressed()
 
 
 async def _send(request: web.Request, path: Path,
-                transform: Callable[[bytes], bytes] | None = None) -> web.StreamResponse:
-    """The file, compressed when the client accepts gzip, revalidated by ETag."""
+                transform: Callable[[bytes], bytes] | None = None,
+                depends: Path | None = None) -> web.StreamResponse:
+    """The file, compressed when the client accepts gzip, revalidated by ETag; ``depends`` is
+    a folder the transform reads, whose changes must change the ETag too."""
     content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
     stat = path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    stamp = (stat.st_mtime_ns, stat.st_size) + ((depends.stat().st_mtime_ns,) if depends else ())
     compress = path.suffix in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", "")
     variant = ("-s" if transform else "") + ("-gz" if compress else "")
-    etag = '"%x-%x%s"' % (stamp[0], stamp[1], variant)
+    etag = '"%s%s"' % ("-".join("%x" % part for part in stamp), variant)
     headers = {"Content-Type": content_type, "ETag": etag, "Cache-Control": "no-cache",
                "Vary": "Accept-Encoding"}
     if request.headers.get("If-None-Match") == etag:
@@ -122,12 +173,21 @@ def _scoped(sdk: bytes) -> bytes:
     return head.encode() + sdk + tail.encode()
 
 
-def _file(path: Path, transform: Callable[[bytes], bytes] | None = None
+def _with_modules(package: Path) -> Callable[[bytes], bytes]:
+    """The widget loader with :data:`MODULES_MARK` replaced by the package's module names."""
+    def fill(loader: bytes) -> bytes:
+        names = sorted(source.stem for source in package.glob("*.py"))
+        return loader.replace(MODULES_MARK, json.dumps(names).encode())
+    return fill
+
+
+def _file(path: Path, transform: Callable[[bytes], bytes] | None = None,
+          depends: Path | None = None
           ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not path.is_file():
             raise web.HTTPNotFound(text="not found\n")
-        return await _send(request, path, transform)
+        return await _send(request, path, transform, depends)
     return handler
 
 
@@ -165,6 +225,10 @@ def add_routes(app: web.Application, root: Path = ROOT) -> list[str]:
     for url in ("/", "/index.html"):
         app.router.add_get(url, _file(root / "index.html"))
     app.router.add_get("/pyscript.toml", _file(root / "pyscript.toml"))
+    package = root / FOLDERS["/chatcamp_web"]
+    app.router.add_get(ARCHIVE_URL, _archive(package))
+    app.router.add_get("/static/widget.js", _file(
+        root / FOLDERS["/static"] / "widget.js", _with_modules(package), package))
     app.router.add_get(SCOPED_SDK_URL, _file(
         root / FOLDERS["/vendor/chatcamp"] / "ChatCamp.min.js", _scoped))
     missing = []

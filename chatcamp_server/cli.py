@@ -10,6 +10,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -93,7 +94,9 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
                              f"${ENV_REDIS}, else none: this process alone)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="TCP port; 0 lets the system pick a free one, named in the "
+                             "output and in --ready-file (default: 8000)")
     for option, (field, meaning) in LIMIT_OPTIONS.items():
         parser.add_argument(option, type=int, metavar="N", dest=field,
                             default=getattr(DEFAULT_LIMITS, field),
@@ -123,6 +126,11 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
                              "their own, never the public one (default: off)")
     parser.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDRESS",
                         help="address of the metrics listener (default: 127.0.0.1)")
+    parser.add_argument("--ready-file", metavar="PATH", type=Path, default=None,
+                        help="once every listener serves, write {\"url\", \"port\", \"pid\", "
+                             "\"version\"} (and \"metrics_port\") here as JSON, readable only "
+                             "by this user, for a test harness or service manager to wait on; "
+                             "removed at a clean stop (default: none)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: INFO); secrets are never logged")
@@ -241,31 +249,59 @@ def _public_origins(args: argparse.Namespace) -> PublicOrigins:
     return PublicOrigins.default(args.host, args.port)
 
 
+def _write_private_json(path: Path, value: dict[str, object]) -> None:
+    """Written new (never through an existing file or link, whose mode would stay), readable
+    only by this user, and renamed into place, so a reader never sees half a file."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(value) + "\n")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_first_app(path: Path, app_id: str, api_key: str) -> None:
     """The first app's credentials go to a file only this user can read, not to standard
-    output: service managers keep a server's output in logs that others read and ship.  The
-    file is written new (never through an existing file or link, whose mode would stay) and
-    renamed into place."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    output: service managers keep a server's output in logs that others read and ship."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps({"app_id": app_id, "api_key": api_key}) + "\n")
-        os.replace(temporary, path)
+        _write_private_json(path, {"app_id": app_id, "api_key": api_key})
     except OSError as exc:
         raise ServerError(f"cannot write the first app's API key to {path} ({exc.strerror}); "
                           f"app {app_id} exists but its key is lost: make another with "
                           "serve.py apps create", "FIRST_APP_FILE") from None
 
 
+def _bind_free_port(host: str) -> socket.socket:
+    """``--port 0``: bound before anything else is built, because the public origins (the
+    Host values the server answers to) name the port.  A host with several addresses gets
+    the first: one free port is not free on every address."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        return socket.create_server((address[0], 0), family=family, backlog=LISTEN_BACKLOG)
+    except OSError as exc:
+        raise ServerError(f"cannot listen on {host}:0: {exc.strerror}", "LISTEN_FAILED") from None
+
+
 async def _serve(args: argparse.Namespace) -> None:
     _raise_file_limit()
     limits = dataclasses.replace(DEFAULT_LIMITS, **{
         field: getattr(args, field) for field, _ in LIMIT_OPTIONS.values()})
+    listener = _bind_free_port(args.host) if args.port == 0 else None
+    if listener is not None:
+        args.port = listener.getsockname()[1]
     public = _public_origins(args)
     deployment = _deployment(args, redis=True)
-    server, created = await open_server(deployment, public, limits, args.demo)
+    try:
+        server, created = await open_server(deployment, public, limits, args.demo)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     if created:
         credentials = first_app_path(Path(deployment.database))
         write_first_app(credentials, *created)
@@ -279,7 +315,9 @@ async def _serve(args: argparse.Namespace) -> None:
                                 handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     try:
-        await web.TCPSite(runner, args.host, args.port, backlog=LISTEN_BACKLOG).start()
+        site = (web.TCPSite(runner, args.host, args.port, backlog=LISTEN_BACKLOG)
+                if listener is None else web.SockSite(runner, listener, backlog=LISTEN_BACKLOG))
+        await site.start()
     except OSError as exc:
         await runner.cleanup()
         await server.close()
@@ -304,9 +342,31 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stopping.put_nowait, 0.0)
     loop.add_signal_handler(signal.SIGTERM, stopping.put_nowait, args.drain_seconds)
-    await _shutdown(server, runner, await stopping.get())
+    drain_seconds = 0.0
+    try:
+        if args.ready_file is not None:
+            _write_ready_file(args.ready_file, f"http://{local}:{args.port}", args.port, metrics)
+        drain_seconds = await stopping.get()
+    finally:
+        await _shutdown(server, runner, drain_seconds)
+        if metrics is not None:
+            await metrics.cleanup()
+    if args.ready_file is not None:
+        args.ready_file.unlink(missing_ok=True)
+
+
+def _write_ready_file(path: Path, url: str, port: int, metrics: web.AppRunner | None) -> None:
+    """The machine-readable "serving now" signal, written last, so whoever waits on it (a
+    test harness, a service manager) reads the chosen ports instead of parsing the output."""
+    ready: dict[str, object] = {"url": url, "port": port, "pid": os.getpid(),
+                                "version": __version__}
     if metrics is not None:
-        await metrics.cleanup()
+        ready["metrics_port"] = metrics.addresses[0][1]
+    try:
+        _write_private_json(path, ready)
+    except OSError as exc:
+        raise ServerError(f"cannot write the ready file {path} ({exc.strerror})",
+                          "READY_FILE") from None
 
 
 async def _metrics_listener(server: Server, args: argparse.Namespace,
@@ -325,7 +385,8 @@ async def _metrics_listener(server: Server, args: argparse.Namespace,
         await server.close()
         raise ServerError(f"cannot listen for metrics on {args.metrics_host}:"
                           f"{args.metrics_port}: {exc.strerror}", "LISTEN_FAILED") from None
-    print(f"Metrics on http://{args.metrics_host}:{args.metrics_port}/metrics", flush=True)
+    port = metrics.addresses[0][1]
+    print(f"Metrics on http://{args.metrics_host}:{port}/metrics", flush=True)
     return metrics
 
 

@@ -86,8 +86,8 @@ def test_fixture_failure_names_the_servers_reason(tmp_path: Path) -> None:
     (tmp_path / "test_uses_server.py").write_text(
         "def test_uses_server(chatcamp_server):\n    pass\n")
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-         "chatcamp_pytest.plugin", "--chatcamp-server-arg=--log-level=LOUD"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--chatcamp-server-arg=--log-level=LOUD"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 error" in run.stdout and "invalid choice: 'LOUD'" in run.stdout

@@ -1,4 +1,5 @@
-"""The command line: ``serve.py`` serves; ``serve.py apps create|update|list`` manages apps."""
+"""The command line: ``serve.py`` serves; ``serve.py apps create|update|list`` manages apps;
+``serve.py assets install|path`` fills or names the browser assets' directory."""
 
 from __future__ import annotations
 
@@ -35,12 +36,11 @@ from chatcamp_server.policies import WILDCARD_HOSTS, PublicOrigins
 from chatcamp_server.settings import DEFAULT_LIMITS
 from chatcamp_server.storage.backends import store_for
 from chatcamp_server.storage.migrate import copy_store
-from chatcamp_server.web import connections
+from chatcamp_server.web import assets, connections
 from chatcamp_server.web.http_support import RedactingAccessLogger, quiet_malformed_requests
 from chatcamp_server.web.proxies import parse_network
-from chatcamp_server.web.static_files import ROOT
 
-DEFAULT_DB = ROOT / "data" / "chatcamp.sqlite3"
+DEFAULT_DB = assets.default_database()
 LIMIT_OPTIONS = {
     "--failed-logins-per-address": (
         "failed_logins_per_address",
@@ -180,6 +180,24 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
                          help="the database to copy: a SQLite path or a postgresql:// URL")
     migrate.add_argument("--to", dest="target", required=True, metavar="URL",
                          help="the empty database to fill, such as postgresql://USER@HOST/DB")
+    browser = commands.add_parser(
+        "assets", help="install the browser assets, or print where they are",
+        description="The pages' third-party files (the ChatCamp SDK, PyScript, Pyodide, "
+                    "MicroPython and the browser's Python wheels) are installed once, outside "
+                    "the Python package, into the directory that the path action prints: "
+                    f"${assets.ENV_ASSETS_DIR}, else ${{XDG_DATA_HOME}}/{assets.DATA_DIR_NAME}"
+                    f" (~/.local/share/{assets.DATA_DIR_NAME}), or a checkout's own folders.")
+    browser_commands = browser.add_subparsers(dest="assets_command", metavar="ACTION",
+                                              required=True)
+    browser_commands.add_parser(
+        "install", help="fill the directory with npm ci and pip download",
+        description="Install the versions pinned by the shipped package-lock.json with npm "
+                    "ci, and the browser's wheels with this Python's pip; needs npm and the "
+                    "registries once, the running server never does. Run it again after an "
+                    "upgrade.")
+    browser_commands.add_parser("path", help="print the assets directory",
+                                description="Print the directory the server serves the "
+                                            "browser assets from.")
     return parser
 
 
@@ -216,6 +234,17 @@ async def _apps(args: argparse.Namespace) -> None:
                 print(json.dumps(describe(app)))
     finally:
         await store.close()
+
+
+async def _assets(args: argparse.Namespace) -> None:
+    where = assets.layout()
+    if args.assets_command == "path":
+        print(where.assets)
+        return
+    print(f"Installing the browser assets into {where.assets} (npm ci, pip download)",
+          flush=True)
+    await asyncio.to_thread(assets.install, where)
+    print(f"Installed the browser assets into {where.assets}", flush=True)
 
 
 async def _migrate(args: argparse.Namespace) -> None:
@@ -308,8 +337,9 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"Created the first app, APP_ID {created[0]}. Its API key is in {credentials}, "
               "readable only by this user: copy it to your backend, then delete the file.",
               flush=True)
-    for folder in server.missing_assets:
-        logging.warning("%s is missing: run the set-up (make setup) so the pages can load", folder)
+    unready = assets.missing_warning(assets.layout(), server.missing_assets)
+    if unready is not None:
+        logging.warning(unready)
     runner = connections.runner(server.web_app, limits, args.trusted_proxy,
                                 access_log_class=RedactingAccessLogger,
                                 handle_signals=False, shutdown_timeout=5)
@@ -408,7 +438,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "serve.py") -> int:
     logs.configure(args.log_level, args.log_format)
     quiet_malformed_requests()
     try:
-        commands = {"apps": _apps, "migrate": _migrate}
+        commands = {"apps": _apps, "migrate": _migrate, "assets": _assets}
         asyncio.run(commands.get(args.command, _serve)(args))
     except ServerError as exc:
         print(f"{prog}: error: {exc.message}", file=sys.stderr)
@@ -416,3 +446,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "serve.py") -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def console_main() -> int:
+    """The ``chatcamp-server`` command an installed package gives: an entry point takes no
+    arguments, and the help and errors should name the command as it was typed."""
+    return main(prog="chatcamp-server")

@@ -2,9 +2,11 @@
 
 Only named folders are exposed: the page, its config, the ``chatcamp_web`` package, our
 ``static/`` folder and each npm package's distributable folder under ``/vendor/<name>/``.
-Set-up (``make setup``) fills ``node_modules/`` and ``build/wheels/``; nothing vendored is
-committed.  Content types are set here rather than guessed from the machine's MIME table,
-because Pyodide hangs silently on a ``.wasm`` not served as ``application/wasm``.
+Set-up (``make setup``, or ``chatcamp-server assets install`` for an installed package) fills
+``node_modules/`` and ``build/wheels/``; nothing vendored is committed; where each folder is, in
+a checkout or installed, is :mod:`chatcamp_server.web.assets`'s business.  Content types are set
+here rather than guessed from the machine's MIME table, because Pyodide hangs silently on a
+``.wasm`` not served as ``application/wasm``.
 
 Text and WebAssembly are sent gzip-compressed (the MicroPython widget's whole download shrinks
 to about a third), from a small in-memory cache, with an ETag so a reload costs a 304.
@@ -23,7 +25,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parents[2]
+from chatcamp_server.web import assets
 
 FOLDERS = {
     "/chatcamp_web": "chatcamp_web",
@@ -34,7 +36,7 @@ FOLDERS = {
     "/vendor/micropython": "node_modules/@micropython/micropython-webassembly-pyscript",
     "/vendor/wheels": "build/wheels",
 }
-"""URL prefix → folder in the checkout."""
+"""URL prefix → folder, named as in a checkout (:meth:`assets.Layout.path`)."""
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -220,20 +222,21 @@ def _folder(base: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     return handler
 
 
-def add_routes(app: web.Application, root: Path = ROOT) -> list[str]:
+def add_routes(app: web.Application, where: assets.Layout | None = None) -> list[str]:
     """Register the static routes; return the folders set-up should have filled but has not."""
+    where = where or assets.layout()
     for url in ("/", "/index.html"):
-        app.router.add_get(url, _file(root / "index.html"))
-    app.router.add_get("/pyscript.toml", _file(root / "pyscript.toml"))
-    package = root / FOLDERS["/chatcamp_web"]
+        app.router.add_get(url, _file(where.path("index.html")))
+    app.router.add_get("/pyscript.toml", _file(where.path("pyscript.toml")))
+    package = where.path(FOLDERS["/chatcamp_web"])
     app.router.add_get(ARCHIVE_URL, _archive(package))
     app.router.add_get("/static/widget.js", _file(
-        root / FOLDERS["/static"] / "widget.js", _with_modules(package), package))
+        where.path(FOLDERS["/static"]) / "widget.js", _with_modules(package), package))
     app.router.add_get(SCOPED_SDK_URL, _file(
-        root / FOLDERS["/vendor/chatcamp"] / "ChatCamp.min.js", _scoped))
+        where.path(FOLDERS["/vendor/chatcamp"]) / "ChatCamp.min.js", _scoped))
     missing = []
     for url, folder in FOLDERS.items():
-        app.router.add_get(url + "/{path:.+}", _folder(root / folder))
-        if folder.startswith(("node_modules/", "build/")) and not (root / folder).is_dir():
+        app.router.add_get(url + "/{path:.+}", _folder(where.path(folder)))
+        if folder.startswith(("node_modules/", "build/")) and not where.path(folder).is_dir():
             missing.append(folder)
     return missing

@@ -20,9 +20,12 @@ setup: $(VENV)/.runtime node_modules/.installed build/wheels/.installed
 setup-test: setup $(VENV)/.test /usr/bin/chromium /usr/bin/redis-server /usr/sbin/haproxy \
 	/usr/lib/postgresql/15/bin/initdb
 
-$(VENV)/.runtime: requirements.txt
+# The project itself goes in editable, for the chatcamp-server command and the pytest plugin
+# (entry points that only an install makes); its build backend comes from the registry.
+$(VENV)/.runtime: requirements.txt pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(VENV)/.test: requirements-test.txt $(VENV)/.runtime

@@ -136,9 +136,8 @@ def options(help_text: str) -> set[str]:
 
 
 def test_pins_lie_in_the_declared_ranges() -> None:
-    """Every runtime dependency pyproject.toml declares is pinned in requirements.txt, and
-    every pin there satisfies the range the package declares, so the suite tests a version
-    an installed package may get."""
+    """Every pin in requirements.txt is a dependency pyproject.toml declares, inside the
+    declared range, so the suite tests a version an installed package may get."""
     declared = {Requirement(text).name.lower(): Requirement(text).specifier for text in
                 tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     pinned = {}

@@ -1,0 +1,298 @@
+"""``Client`` and ``AsyncClient``: the server API for an integrator's backend, over httpx.
+
+What a call sends and how an answer becomes a result or an exception is written once, in
+``_request`` and ``_answer``; the two clients differ only in how they wait for the network.
+The typed methods are one line each, reading the table in ``methods.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any, Mapping, Sequence, TypeVar
+
+import httpx
+
+from chatcamp_client import methods as m
+from chatcamp_client import types
+from chatcamp_client.errors import ChatCampApiError, TransportError, for_status
+
+T = TypeVar("T")
+API_PATH = "/api/2.0/"
+
+
+def _request(name: str, params: dict[str, Any]) -> tuple[str, bytes]:
+    return API_PATH + name, json.dumps(params).encode()
+
+
+def _failed(exc: httpx.HTTPError, name: str) -> TransportError:
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(f"{name} timed out", "TIMEOUT", 0)
+    return TransportError(f"the chat server could not be reached for {name} "
+                          f"({type(exc).__name__})", "UNREACHABLE", 0)
+
+
+def _answer(name: str, reply: httpx.Response) -> dict[str, Any]:
+    """The answer's body on success; otherwise the exception its status and error name."""
+    try:
+        body = reply.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise TransportError(f"{name} got an answer that is not the server API's JSON "
+                             f"(HTTP {reply.status_code})", "BAD_ANSWER", reply.status_code)
+    if reply.is_success and body.get("ok") is True:
+        return body
+    found = body.get("error")
+    error: dict[str, Any] = found if isinstance(found, dict) else {}
+    retry = reply.headers.get("Retry-After")
+    raise for_status(reply.status_code)(
+        str(error.get("message", f"HTTP {reply.status_code}")),
+        str(error.get("code", "HTTP_ERROR")), reply.status_code,
+        float(retry) if retry and retry.isdigit() else None)
+
+
+def _headers(api_key: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    return {**(extra or {}), "x-api-key": api_key, "Content-Type": "application/json"}
+
+
+class Client:
+    """The server API of the app ``api_key`` belongs to, for synchronous code.
+
+    ``http`` is the underlying ``httpx.Client`` (base URL and key set), for anything the
+    methods do not cover; ``transport`` is handed to it (httpx's, for example a mock in a
+    unit test of your own code); ``headers`` go with every call (a ``Host`` when the server is
+    reached past the name it answers to).
+    """
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
+                 headers: Mapping[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url, headers=_headers(api_key, headers),
+                                 timeout=timeout, transport=transport)
+        self.users = Users(self)
+        self.apps = Apps(self)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Any server-API method by name; the answer's JSON body, or a ``ChatCampApiError``."""
+        path, body = _request(method, params or {})
+        try:
+            reply = self.http.post(path, content=body)
+        except httpx.HTTPError as exc:
+            raise _failed(exc, method) from None
+        return _answer(method, reply)
+
+    def run(self, method: m.Method[T], **params: Any) -> T:
+        return method.result(self.call(method.name, method.params(params)))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """:class:`Client` for asyncio code: the same methods, awaited."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
+                 headers: Mapping[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key, headers),
+                                      timeout=timeout, transport=transport)
+        self.users = AsyncUsers(self)
+        self.apps = AsyncApps(self)
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        path, body = _request(method, params or {})
+        try:
+            reply = await self.http.post(path, content=body)
+        except httpx.HTTPError as exc:
+            raise _failed(exc, method) from None
+        return _answer(method, reply)
+
+    async def run(self, method: m.Method[T], **params: Any) -> T:
+        return method.result(await self.call(method.name, method.params(params)))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+
+class Tokens:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def issue(self, id: str, *, expires_in: float | None = None) -> types.IssuedToken:
+        """An extra token for the user; ``access_token`` is shown only in this answer."""
+        return self._c.run(m.TOKENS_ISSUE, id=id, expires_in=expires_in)
+
+    def list(self, id: str) -> list[types.Token]:
+        return self._c.run(m.TOKENS_LIST, id=id)
+
+    def revoke(self, id: str, *, token_id: str | None = None,
+               issued_before: float | None = None) -> types.Revocation:
+        """One token, those issued before a time, or (neither given) all; their sessions end."""
+        return self._c.run(m.TOKENS_REVOKE, id=id, token_id=token_id,
+                           issued_before=issued_before)
+
+
+class Sessions:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self, id: str) -> list[types.Session]:
+        return self._c.run(m.SESSIONS_LIST, id=id)
+
+    def end(self, id: str, session_id: str) -> int:
+        """End one live session; the number closed (0 or 1)."""
+        return self._c.run(m.SESSIONS_END, id=id, session_id=session_id)
+
+
+class Users:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+        self.tokens = Tokens(client)
+        self.sessions = Sessions(client)
+
+    def create(self, id: str, **profile: Any) -> types.UserView:
+        """``profile``: display_name, avatar_url, profile_url, data, metadata,
+        check_access_token, access_token (a generated one is returned when not given)."""
+        return self._c.run(m.USERS_CREATE, id=id, **profile)
+
+    def get(self, id: str) -> types.UserView:
+        return self._c.run(m.USERS_GET, id=id)
+
+    def update(self, id: str, **profile: Any) -> types.UserView:
+        return self._c.run(m.USERS_UPDATE, id=id, **profile)
+
+
+class SigningKeys:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(self) -> types.NewSigningKey:
+        """A new key; its ``secret`` is shown only in this answer."""
+        return self._c.run(m.KEYS_CREATE)
+
+    def list(self) -> list[types.SigningKey]:
+        return self._c.run(m.KEYS_LIST)
+
+    def revoke(self, key_id: str) -> types.KeyRevocation:
+        return self._c.run(m.KEYS_REVOKE, key_id=key_id)
+
+
+class AppTokens:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def revoke(self, *, issued_before: float | None = None) -> types.AppRevocation:
+        """Refuse every token of the app issued before ``issued_before`` (default: now)."""
+        return self._c.run(m.APP_TOKENS_REVOKE, issued_before=issued_before)
+
+
+class Apps:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+        self.signing_keys = SigningKeys(client)
+        self.tokens = AppTokens(client)
+
+    def get(self) -> types.App:
+        return self._c.run(m.APPS_GET)
+
+    def update(self, *, allowed_origins: Sequence[str] | None = None,
+               require_access_token: bool | None = None) -> types.App:
+        return self._c.run(m.APPS_UPDATE, require_access_token=require_access_token,
+                           allowed_origins=None if allowed_origins is None
+                           else list(allowed_origins))
+
+
+class AsyncTokens:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def issue(self, id: str, *, expires_in: float | None = None) -> types.IssuedToken:
+        return await self._c.run(m.TOKENS_ISSUE, id=id, expires_in=expires_in)
+
+    async def list(self, id: str) -> list[types.Token]:
+        return await self._c.run(m.TOKENS_LIST, id=id)
+
+    async def revoke(self, id: str, *, token_id: str | None = None,
+                     issued_before: float | None = None) -> types.Revocation:
+        return await self._c.run(m.TOKENS_REVOKE, id=id, token_id=token_id,
+                                 issued_before=issued_before)
+
+
+class AsyncSessions:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def list(self, id: str) -> list[types.Session]:
+        return await self._c.run(m.SESSIONS_LIST, id=id)
+
+    async def end(self, id: str, session_id: str) -> int:
+        return await self._c.run(m.SESSIONS_END, id=id, session_id=session_id)
+
+
+class AsyncUsers:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+        self.tokens = AsyncTokens(client)
+        self.sessions = AsyncSessions(client)
+
+    async def create(self, id: str, **profile: Any) -> types.UserView:
+        return await self._c.run(m.USERS_CREATE, id=id, **profile)
+
+    async def get(self, id: str) -> types.UserView:
+        return await self._c.run(m.USERS_GET, id=id)
+
+    async def update(self, id: str, **profile: Any) -> types.UserView:
+        return await self._c.run(m.USERS_UPDATE, id=id, **profile)
+
+
+class AsyncSigningKeys:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self) -> types.NewSigningKey:
+        return await self._c.run(m.KEYS_CREATE)
+
+    async def list(self) -> list[types.SigningKey]:
+        return await self._c.run(m.KEYS_LIST)
+
+    async def revoke(self, key_id: str) -> types.KeyRevocation:
+        return await self._c.run(m.KEYS_REVOKE, key_id=key_id)
+
+
+class AsyncAppTokens:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def revoke(self, *, issued_before: float | None = None) -> types.AppRevocation:
+        return await self._c.run(m.APP_TOKENS_REVOKE, issued_before=issued_before)
+
+
+class AsyncApps:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+        self.signing_keys = AsyncSigningKeys(client)
+        self.tokens = AsyncAppTokens(client)
+
+    async def get(self) -> types.App:
+        return await self._c.run(m.APPS_GET)
+
+    async def update(self, *, allowed_origins: Sequence[str] | None = None,
+                     require_access_token: bool | None = None) -> types.App:
+        return await self._c.run(m.APPS_UPDATE, require_access_token=require_access_token,
+                                 allowed_origins=None if allowed_origins is None
+                                 else list(allowed_origins))

@@ -1,0 +1,70 @@
+"""The table of server-API methods the clients wrap: each one's name, the request fields it
+may send and how its answer becomes a result. Both clients read it, and
+``tests/test_api_client.py`` checks it against the server's OpenAPI document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar, cast
+
+from chatcamp_client import types
+
+T = TypeVar("T")
+
+PROFILE = ("display_name", "avatar_url", "profile_url", "data", "metadata",
+           "check_access_token", "access_token")
+"""The profile fields of ``users.create`` and ``users.update``."""
+
+
+@dataclass(frozen=True)
+class Method(Generic[T]):
+    name: str
+    fields: tuple[str, ...]
+    result: Callable[[dict[str, Any]], T]
+
+    def params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The request body: the fields given, those left at None not sent (the server's
+        default applies)."""
+        unknown = set(given) - set(self.fields)
+        if unknown:
+            raise TypeError(f"{self.name} takes no field {', '.join(sorted(unknown))}")
+        return {name: value for name, value in given.items() if value is not None}
+
+
+def _whole(kind: type[T]) -> Callable[[dict[str, Any]], T]:
+    """The answer without its ``ok``, as ``kind``."""
+    def parse(body: dict[str, Any]) -> T:
+        return cast(T, {key: value for key, value in body.items() if key != "ok"})
+    return parse
+
+
+def _field(name: str, kind: type[T]) -> Callable[[dict[str, Any]], T]:
+    def parse(body: dict[str, Any]) -> T:
+        return cast(T, body[name])
+    return parse
+
+
+USERS_CREATE = Method("users.create", ("id", *PROFILE), _whole(types.UserView))
+USERS_GET = Method("users.get", ("id",), _whole(types.UserView))
+USERS_UPDATE = Method("users.update", ("id", *PROFILE), _whole(types.UserView))
+TOKENS_ISSUE = Method("users.tokens.issue", ("id", "expires_in"), _whole(types.IssuedToken))
+TOKENS_LIST = Method("users.tokens.list", ("id",), _field("tokens", list[types.Token]))
+TOKENS_REVOKE = Method("users.tokens.revoke", ("id", "token_id", "issued_before"),
+                       _whole(types.Revocation))
+SESSIONS_LIST = Method("users.sessions.list", ("id",),
+                       _field("sessions", list[types.Session]))
+SESSIONS_END = Method("users.sessions.end", ("id", "session_id"), _field("sessions_closed", int))
+APPS_GET = Method("apps.get", (), _field("app", types.App))
+APPS_UPDATE = Method("apps.update", ("allowed_origins", "require_access_token"),
+                     _field("app", types.App))
+KEYS_CREATE = Method("apps.signing_keys.create", (), _whole(types.NewSigningKey))
+KEYS_LIST = Method("apps.signing_keys.list", (),
+                   _field("signing_keys", list[types.SigningKey]))
+KEYS_REVOKE = Method("apps.signing_keys.revoke", ("key_id",), _whole(types.KeyRevocation))
+APP_TOKENS_REVOKE = Method("apps.tokens.revoke", ("issued_before",),
+                           _whole(types.AppRevocation))
+
+METHODS: tuple[Method[Any], ...] = (
+    USERS_CREATE, USERS_GET, USERS_UPDATE, TOKENS_ISSUE, TOKENS_LIST, TOKENS_REVOKE,
+    SESSIONS_LIST, SESSIONS_END, APPS_GET, APPS_UPDATE, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE,
+    APP_TOKENS_REVOKE)

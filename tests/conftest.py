@@ -29,23 +29,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def api_caller(server: ServerProcess) -> Any:
-    """A synchronous server-API caller: ``call("users.create", {...}) -> (status, body)``."""
-    import urllib.error
-    import urllib.request
+    """A synchronous server-API caller: ``call("users.create", {...}) -> (status, body)``.
+
+    It goes through ``chatcamp_client``'s HTTP client, so every test that calls the API uses
+    the integrators' client; tests of refusals need the raw status and body (and to send
+    malformed bodies), so it answers those instead of raising.
+    """
+    from chatcamp_client import Client
 
     def call(method: str, body: Any, api_key: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{server.base_url}/api/2.0/{method}", data=data, method="POST",
-            headers={"Content-Type": "application/json",
-                     "x-api-key": server.api_key if api_key is None else api_key,
-                     **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as reply:
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+        with Client(server.base_url, server.api_key if api_key is None else api_key) as client:
+            reply = client.http.post(f"/api/2.0/{method}", content=data, headers=headers)
+        return reply.status_code, reply.json()
 
     return call
 

@@ -2,7 +2,8 @@
 
 It is off unless ``serve.py --demo`` asks for it: it signs anyone in by name alone, which is
 fine for a demo and nothing else.  It does the three steps the way a real integrator would,
-talking to the chat server only over HTTP with an API key, as a separate party:
+talking to the chat server only over HTTP with an API key, as a separate party, through
+``chatcamp_client`` as an integrator's backend would:
 
 1. the page signs in (a user name is enough for a demo); an HttpOnly cookie names the
    browser, and a name belongs to the first browser that signed in with it;
@@ -26,8 +27,9 @@ import logging
 import secrets
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from chatcamp_client import AsyncClient, ChatCampApiError, ConflictError, TransportError
 
 from chatcamp_server import validation
 from chatcamp_server.apps import create_app
@@ -68,7 +70,7 @@ class DemoBackend:
         self.api_base = ""
         self.app_id = ""
         self._api_key = ""
-        self._http: aiohttp.ClientSession | None = None
+        self._chat: AsyncClient | None = None
 
     # configuration: the demo's app ID and API key, kept sealed like any integrator secret
 
@@ -93,12 +95,11 @@ class DemoBackend:
         """Call the server API at ``api_base`` under the public ``host`` name, as a proxy in
         front of the server would: the server answers no other Host."""
         self.api_base = api_base
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
-                                           headers={"Host": host})
+        self._chat = AsyncClient(api_base, self._api_key, timeout=10, headers={"Host": host})
 
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        if self._chat is not None:
+            await self._chat.aclose()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/demo/config", self.config)
@@ -195,14 +196,14 @@ class DemoBackend:
 
     async def _create_user(self, username: str) -> str:
         token = random_secret("demo_")
-        status, reply = await self._call("users.create", {
-            "id": username, "display_name": username, "check_access_token": True,
-            "access_token": token})
-        if status == 409:
+        try:
+            await self._client("users.create").users.create(
+                username, display_name=username, check_access_token=True, access_token=token)
+        except ConflictError:
             raise Conflict(f"{username!r} is a user this demo did not create; choose another "
-                           "name", "USERNAME_TAKEN")
-        if status != 200:
-            raise UpstreamError(f"the chat server refused users.create: {reply.get('error')}")
+                           "name", "USERNAME_TAKEN") from None
+        except ChatCampApiError as exc:
+            raise self._upstream("users.create", exc) from None
         return token
 
     @staticmethod
@@ -215,19 +216,20 @@ class DemoBackend:
         return int(text)
 
     async def _short_lived(self, username: str, ttl: int) -> str:
-        status, reply = await self._call("users.tokens.issue", {"id": username,
-                                                               "expires_in": ttl})
-        if status != 200:
-            raise UpstreamError(f"the chat server refused users.tokens.issue: "
-                                f"{reply.get('error')}")
-        return str(reply["access_token"])
-
-    async def _call(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        assert self._http is not None
         try:
-            async with self._http.post(f"{self.api_base}/api/2.0/{method}", json=body,
-                                       headers={"x-api-key": self._api_key}) as reply:
-                return reply.status, await reply.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("chat server API call %s failed: %s", method, type(exc).__name__)
-            raise UpstreamError("the chat server could not be reached") from None
+            issued = await self._client("users.tokens.issue").users.tokens.issue(
+                username, expires_in=ttl)
+        except ChatCampApiError as exc:
+            raise self._upstream("users.tokens.issue", exc) from None
+        return issued["access_token"]
+
+    def _client(self, method: str) -> AsyncClient:
+        assert self._chat is not None, f"{method} before start()"
+        return self._chat
+
+    @staticmethod
+    def _upstream(method: str, exc: ChatCampApiError) -> UpstreamError:
+        if isinstance(exc, TransportError):
+            log.warning("chat server API call %s failed: %s", method, exc.code)
+            return UpstreamError("the chat server could not be reached")
+        return UpstreamError(f"the chat server refused {method}: {exc.code}: {exc.message}")

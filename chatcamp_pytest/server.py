@@ -15,14 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-if TYPE_CHECKING:
-    from chatcamp_client import Client
+from chatcamp_client import Client
 
 DEFAULT_ARGS = ("--new-users-per-address", "0")
 """A test suite logs in more new users from 127.0.0.1 than a default server allows one
@@ -85,9 +82,7 @@ class ChatCampServer:
 
     @functools.cached_property
     def client(self) -> Client:
-        """Imported on first use: a suite that never calls the server API needs no client."""
-        from chatcamp_client import Client
-
+        """The server-side client for the session's app, made on first use."""
         return Client(self.url, self.api_key)
 
     def start(self) -> None:
@@ -104,6 +99,9 @@ class ChatCampServer:
 
     def stop(self) -> None:
         """Ctrl-C, which closes every session at once; a server that hangs is killed."""
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.client
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -118,8 +116,7 @@ class ChatCampServer:
     def create_user(self, user_id: str | None = None, **profile: Any) -> ChatCampUser:
         """A user made through the server API (``users.create``) with a generated access
         token; ``profile`` takes that method's other fields, such as ``display_name``."""
-        body = {**profile, "id": user_id or new_user_id()}
-        created = self._call("users.create", body)
+        created = self.client.users.create(user_id or new_user_id(), **profile)
         return ChatCampUser(created["user"]["id"], created["access_token"])
 
     def widget_script(self, user_id: str | None = None, **data: str) -> str:
@@ -171,15 +168,3 @@ class ChatCampServer:
                                        f"{self.timeout:g} s; its last output:\n"
                                        f"{self.output_tail()}")
             time.sleep(POLL_SECONDS)
-
-    def _call(self, method: str, body: dict[str, Any]) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}/api/2.0/{method}", data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json", "x-api-key": self.api_key})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as error:
-            answer = json.loads(error.read()).get("error", {})
-            raise AssertionError(f"{method} failed with {error.code} {answer.get('code')}: "
-                                 f"{answer.get('message')}") from None

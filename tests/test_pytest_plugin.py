@@ -52,6 +52,15 @@ def test_server_fixture_serves_on_a_free_port_with_an_app(
     assert chatcamp_server.api_key.startswith("cck_")
 
 
+def test_server_fixture_client_is_the_apps(chatcamp_server: ChatCampServer,
+                                           chatcamp_user_with_token: ChatCampUser) -> None:
+    """chatcamp_server.client calls the server API as the session's app, and the user the
+    token fixture made is there with that token."""
+    assert chatcamp_server.client.apps.get()["app_id"] == chatcamp_server.app_id
+    seen = chatcamp_server.client.users.get(chatcamp_user_with_token.id)
+    assert seen["access_token"] == chatcamp_user_with_token.access_token
+
+
 def test_user_fixtures_give_fresh_users(chatcamp_user: ChatCampUser,
                                         chatcamp_user_with_token: ChatCampUser) -> None:
     """chatcamp_user is a new ID without a token; chatcamp_user_with_token has its own."""

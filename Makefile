@@ -7,13 +7,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup setup-test bench clean
+.PHONY: run test setup setup-test docs bench clean
 
 run: setup
 	$(BIN)/python serve.py --demo $(ARGS)
 
 test: setup setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Python API reference of chatcamp_web and chatcamp_client (tests/test_docs.py builds it too).
+docs: setup-test
+	$(BIN)/python docs/build.py build/docs
 
 setup: $(VENV)/.runtime node_modules/.installed build/wheels/.installed
 

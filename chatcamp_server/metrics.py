@@ -23,7 +23,12 @@ from prometheus_client import (
     generate_latest,
 )
 
+from chatcamp_server.errors import RateLimited, ServerError
 from chatcamp_server.sessions.live import LiveSessions
+
+REVOCATIONS = {"users.tokens.revoke": "user_tokens", "users.sessions.end": "session",
+               "apps.signing_keys.revoke": "signing_key", "apps.tokens.revoke": "app_tokens"}
+"""The server-API methods that revoke, and the ``kind`` label of each."""
 
 UNKNOWN_METHOD = "unknown"
 """The ``method`` label of a server-API call to a method that does not exist."""
@@ -44,6 +49,13 @@ class Metrics:
         self.api_seconds = Histogram(
             "chatcamp_api_request_seconds", "Server-API request latency by method",
             ["method"], registry=self.registry)
+        self.lockouts = Counter(
+            "chatcamp_login_lockouts", "Logins, user creations and server-API calls refused "
+            "by a failed-login or new-user limit, by the limit's scope (address, user_address, "
+            "user, new_users)", ["scope"], registry=self.registry)
+        self.revocations = Counter(
+            "chatcamp_revocations", "Revocations done through the server API, by what they "
+            "revoked", ["kind"], registry=self.registry)
         live_sessions = Gauge("chatcamp_live_sessions", "Live sessions on this node",
                               registry=self.registry)
         live_sessions.set_function(lambda: len(live))
@@ -51,16 +63,25 @@ class Metrics:
     def login(self, resumed: bool) -> None:
         self.logins.labels("resumed" if resumed else "accepted", "").inc()
 
-    def refused(self, code: str) -> None:
-        self.logins.labels("refused", code).inc()
+    def refused(self, error: ServerError) -> None:
+        """A login refused with ``error``; a limit's refusal is also a lockout."""
+        self.logins.labels("refused", error.code).inc()
+        self.limited(error)
+
+    def limited(self, error: ServerError) -> None:
+        if isinstance(error, RateLimited) and error.scope:
+            self.lockouts.labels(error.scope).inc()
 
     def ended(self, reason: str) -> None:
         self.session_ends.labels(reason).inc()
 
     def api_request(self, method: str, status: int, seconds: float) -> None:
-        """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``."""
+        """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``; a revoking
+        method that succeeded counts as its kind of revocation."""
         self.api_requests.labels(method, str(status)).inc()
         self.api_seconds.labels(method).observe(seconds)
+        if status == 200 and method in REVOCATIONS:
+            self.revocations.labels(REVOCATIONS[method]).inc()
 
     async def handle(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),

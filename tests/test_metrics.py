@@ -1,10 +1,12 @@
 """Real server: Prometheus metrics on a listener of their own, counting logins, refusals,
-ends of sessions and server-API calls, and absent from the public listener."""
+lockouts, revocations, ends of sessions and server-API calls, and absent from the public
+listener."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Iterator
 
 import aiohttp
@@ -87,3 +89,40 @@ def test_metrics_are_not_on_the_public_listener(metered: ServerProcess) -> None:
         urllib.request.urlopen(f"{metered.base_url}/metrics", timeout=10)
     assert missing.value.code == 404
     assert "Metrics on http://127.0.0.1:" in metered.log() + "".join(metered.output)
+
+
+def test_revocations_are_counted_by_kind(metered: ServerProcess) -> None:
+    """A user's tokens revoked and a signing key revoked each count once under their kind; a
+    revocation the server refuses counts nothing."""
+    api = api_caller(metered)
+    api("users.create", {"id": "metered-cy"})
+    before = scrape(metered)
+    assert api("users.tokens.revoke", {"id": "metered-cy"})[0] == 200
+    assert api("users.tokens.revoke", {"id": "metered-nobody"})[0] == 404
+    key = api("apps.signing_keys.create", {})[1]["key_id"]
+    assert api("apps.signing_keys.revoke", {"key_id": key})[0] == 200
+    after = scrape(metered)
+    for kind in ("user_tokens", "signing_key"):
+        assert value(after, "chatcamp_revocations_total", kind=kind) == \
+            value(before, "chatcamp_revocations_total", kind=kind) + 1, kind
+    assert value(after, "chatcamp_revocations_total", kind="session") == \
+        value(before, "chatcamp_revocations_total", kind="session")
+
+
+async def test_lockouts_are_counted_by_scope(tmp_path: Path,
+                                             http: aiohttp.ClientSession) -> None:
+    """Once wrong API keys reach the address's limit, each refused call, server API or login,
+    counts as a lockout of scope address."""
+    proc = ServerProcess(tmp_path, options=("--metrics-port", str(free_port()),
+                                            "--failed-logins-per-address", "2"))
+    proc.start()
+    try:
+        api = api_caller(proc)
+        assert [api("apps.get", {}, api_key="cck_wrong")[0] for _ in range(3)] == [401, 401, 429]
+        failed = await refusal(http, proc, id_query(proc, "locked-out"))
+        assert failed["code"] == "RATE_LIMITED"
+        samples = scrape(proc)
+        assert value(samples, "chatcamp_login_lockouts_total", scope="address") == 2
+        assert value(samples, "chatcamp_login_lockouts_total", scope="user") == 0
+    finally:
+        proc.stop()

@@ -42,6 +42,9 @@ PAIR_LIMITED = "Too many failed logins for this user from this address"
 USER_LIMITED = "Too many failed logins for this user"
 NEW_USERS_LIMITED = "Too many new users from this address"
 """What each refusal says, the same from every implementation."""
+SCOPES = {ADDRESS_LIMITED: "address", PAIR_LIMITED: "user_address", USER_LIMITED: "user",
+          NEW_USERS_LIMITED: "new_users"}
+"""Each refusal's limit, as ``chatcamp_login_lockouts_total`` labels it."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -189,4 +192,5 @@ def _known_key(app_id: str, user_id: str, address: str) -> int:
 def refuse(wait: float, what: str) -> None:
     """Raise ``RateLimited`` for a positive ``wait``, telling whole seconds."""
     if wait > 0:
-        raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait))
+        raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait),
+                          SCOPES[what])

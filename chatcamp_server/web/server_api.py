@@ -99,6 +99,7 @@ class ServerApi:
             body = await self._body(request)
             return json_response({"ok": True, **await method(app, body)})
         except ServerError as exc:
+            self.metrics.limited(exc)
             return error_response(exc)
 
     async def _get_app(self, app: App, body: dict[str, Any]) -> dict[str, Any]:

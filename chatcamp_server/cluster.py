@@ -23,6 +23,7 @@ from chatcamp_server.sessions.reconcile import RECONCILE_SECONDS, Reconciler
 from chatcamp_server.sessions.redis_bus import RedisBus
 from chatcamp_server.sessions.redis_inventory import RedisInventory
 from chatcamp_server.sessions.redis_limits import RedisLoginLimits
+from chatcamp_server.sessions.redis_support import Outage
 from chatcamp_server.settings import Limits
 from chatcamp_server.storage.store import Store
 from chatcamp_server.timers import Rounds
@@ -39,6 +40,12 @@ class Sharing:
     """Set when the reconcile should not wait for its timer: the bus has just (re)subscribed,
     and what it missed meanwhile is lost."""
     _timer: asyncio.Task[None] | None = None
+
+    def outages(self) -> list[Outage]:
+        """The Redis parts' outage trackers (none on a single node)."""
+        parts = (self.bus, self.inventory, self.failures)
+        return [part.outage for part in parts
+                if isinstance(part, (RedisBus, RedisInventory, RedisLoginLimits))]
 
     async def start(self) -> None:
         await self.inventory.start()

@@ -13,6 +13,8 @@ sent, so no client can grow the number of series.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, Iterator
+
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,8 +24,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from chatcamp_server.errors import RateLimited, ServerError
+from chatcamp_server.sessions.redis_support import Outage
+from chatcamp_server.storage.store import Store
 from chatcamp_server.sessions.live import LiveSessions
 
 REVOCATIONS = {"users.tokens.revoke": "user_tokens", "users.sessions.end": "session",
@@ -34,9 +40,33 @@ UNKNOWN_METHOD = "unknown"
 """The ``method`` label of a server-API call to a method that does not exist."""
 
 
+class _Errors(Collector):
+    """Counts the store and the Redis parts keep themselves, read at each scrape: they are
+    made before the metrics, and an outage must not wait on a metrics call to be counted."""
+
+    def __init__(self, store: Store, outages: Callable[[], Iterable[Outage]]) -> None:
+        self.store = store
+        self.outages = outages
+
+    def collect(self) -> Iterator[Metric]:
+        store = CounterMetricFamily("chatcamp_store_errors", "Store operations that found the "
+                                    "database unavailable, by backend", labels=["backend"])
+        store.add_metric([self.store.backend], self.store.errors)
+        yield store
+        redis = CounterMetricFamily("chatcamp_redis_errors", "Failed calls to Redis by the "
+                                    "part that fell back to this node (bus, inventory, limits)",
+                                    labels=["part"])
+        for outage in self.outages():
+            redis.add_metric([outage.part], outage.errors)
+        yield redis
+
+
 class Metrics:
-    def __init__(self, live: LiveSessions) -> None:
+    def __init__(self, live: LiveSessions, store: Store,
+                 outages: Callable[[], Iterable[Outage]] = tuple) -> None:
+        """``outages``: the Redis parts' trackers, counted at each scrape."""
         self.registry = CollectorRegistry()
+        self.registry.register(_Errors(store, outages))
         self.logins = Counter(
             "chatcamp_logins", "Chat-socket logins by outcome (accepted, resumed, refused) and "
             "the refusal's code", ["outcome", "code"], registry=self.registry)

@@ -126,3 +126,40 @@ async def test_lockouts_are_counted_by_scope(tmp_path: Path,
         assert value(samples, "chatcamp_login_lockouts_total", scope="user") == 0
     finally:
         proc.stop()
+
+
+async def test_store_and_redis_errors_are_counted() -> None:
+    """A PostgreSQL store that cannot be reached, and Redis login limits that fall back to
+    the node, count their failed calls under their backend and part; a call made while the
+    part waits to retry Redis does not reach Redis and counts nothing."""
+    from prometheus_client import generate_latest
+
+    from chatcamp_server.errors import StorageUnavailable
+    from chatcamp_server.metrics import Metrics
+    from chatcamp_server.sessions.live import LiveSessions
+    from chatcamp_server.sessions.redis_limits import RedisLoginLimits
+    from chatcamp_server.storage.postgres import PostgresStore
+
+    store = PostgresStore(f"postgresql://chat@127.0.0.1:{free_port()}/chat")
+    with pytest.raises(StorageUnavailable):
+        await store.open()
+    limits = RedisLoginLimits(redis_url=f"redis://127.0.0.1:{free_port()}")
+    try:
+        await limits.failed("192.0.2.1")
+        await limits.check("192.0.2.1")
+        text = generate_latest(
+            Metrics(LiveSessions(), store, lambda: [limits.outage]).registry).decode()
+    finally:
+        await limits.aclose()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert value(samples, "chatcamp_store_errors_total", backend="postgresql") == store.errors >= 1
+    assert value(samples, "chatcamp_redis_errors_total", part="limits") == 1
+
+
+def test_a_single_node_reports_no_redis_parts(metered: ServerProcess) -> None:
+    """On SQLite with no Redis, the store's errors read 0 and there is no Redis series."""
+    samples = scrape(metered)
+    assert value(samples, "chatcamp_store_errors_total", backend="sqlite") == 0
+    assert ("chatcamp_store_errors_total", (("backend", "sqlite"),)) in samples
+    assert not [name for name, _ in samples if name.startswith("chatcamp_redis_errors")]

@@ -95,7 +95,7 @@ class RedisBus(SessionBus):
         self._sender = f"{node_id}/{secrets.token_hex(6)}"
         self._channel = f"{prefix}bus"
         self._redis = connect(redis_url)
-        self._outage = Outage(f"session bus of node {node_id}",
+        self.outage = Outage("bus", f"session bus of node {node_id}",
                               "other nodes' sessions end at their reconcile")
         self._listener: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
@@ -145,9 +145,9 @@ class RedisBus(SessionBus):
                 await self._redis.publish(self._channel, json.dumps(message,
                                                                     separators=(",", ":")))
         except UNAVAILABLE as error:
-            self._outage.failed(error)
+            self.outage.failed(error)
             return False
-        self._outage.recovered()
+        self.outage.recovered()
         return True
 
     async def _elsewhere(self, target: Target) -> int:
@@ -161,7 +161,7 @@ class RedisBus(SessionBus):
             try:
                 await self._subscribe_and_read(pubsub)
             except UNAVAILABLE as error:
-                self._outage.failed(error)
+                self.outage.failed(error)
             except Exception:
                 log.exception("session bus of node %s: the subscription failed", self.node_id)
             finally:
@@ -190,7 +190,7 @@ class RedisBus(SessionBus):
     def _established(self) -> None:
         self.subscribed.set()
         self._first_attempt.set()
-        self._outage.recovered()
+        self.outage.recovered()
         if self.on_subscribed is not None:
             self.on_subscribed()
 

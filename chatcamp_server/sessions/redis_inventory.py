@@ -140,7 +140,7 @@ class RedisInventory(SessionInventory):
         self._forget_node = self._redis.register_script(_FORGET_NODE)
         self._reap = self._redis.register_script(_REAP)
         self._others_entries = self._redis.register_script(_OTHERS_ENTRIES)
-        self._outage = Outage(f"session inventory of node {node_id}",
+        self.outage = Outage("inventory", f"session inventory of node {node_id}",
                               "listing this node's sessions only")
         self._pending: dict[str, tuple[str, str | None]] = {}
         """Session ID → (its user key, its entry, or None to remove it), latest change only."""
@@ -236,7 +236,7 @@ class RedisInventory(SessionInventory):
 
     def _lost(self, error: BaseException) -> None:
         self._synced = False
-        self._outage.failed(error)
+        self.outage.failed(error)
 
     async def _beat_forever(self) -> None:
         """Beats on after any failure: a node whose heartbeat stopped would vanish from the
@@ -259,7 +259,7 @@ class RedisInventory(SessionInventory):
         except UNAVAILABLE as error:
             self._lost(error)
             return
-        self._outage.recovered()
+        self.outage.recovered()
 
     async def _heartbeat(self) -> str | None:
         """Beats and reaps the lapsed nodes; returns the heartbeat it replaced."""

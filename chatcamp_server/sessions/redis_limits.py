@@ -131,13 +131,13 @@ class RedisLoginLimits(LoginLimits):
         self._failed = self._redis.register_script(_FAILED)
         self._succeeded = self._redis.register_script(_SUCCEEDED)
         self._creating_user = self._redis.register_script(_CREATING_USER)
-        self._outage = Outage("login limits", "counting on this node alone")
+        self.outage = Outage("limits", "login limits", "counting on this node alone")
         self._retry_at = 0.0
 
     @property
     def healthy(self) -> bool:
         """Whether the limits are counted in Redis now, not by this node alone."""
-        return not self._outage.down
+        return not self.outage.down
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -201,7 +201,7 @@ class RedisLoginLimits(LoginLimits):
         """The script's reply (``True`` for a script that has none, when ``ok``), or None
         when Redis is down and the fallback must answer."""
         loop_time = asyncio.get_running_loop().time()
-        if self._outage.down:
+        if self.outage.down:
             if loop_time < self._retry_at:
                 return None
             self._retry_at = loop_time + RECONNECT_INTERVAL
@@ -211,8 +211,8 @@ class RedisLoginLimits(LoginLimits):
                 reply = await script(keys=keys, args=[now, self.limits.failed_login_window,
                                                       *args])
         except UNAVAILABLE as error:
-            self._outage.failed(error)
+            self.outage.failed(error)
             self._retry_at = loop_time + RECONNECT_INTERVAL
             return None
-        self._outage.recovered()
+        self.outage.recovered()
         return True if ok else reply

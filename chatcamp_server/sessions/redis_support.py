@@ -45,14 +45,18 @@ class Outage:
     """Logs that Redis went away once, when it happens, and once when it is back: a node
     that logged each failed call would flood its log for as long as the outage lasts."""
 
-    def __init__(self, what: str, meanwhile: str) -> None:
+    def __init__(self, part: str, what: str, meanwhile: str) -> None:
+        """``part`` (bus, inventory, limits) labels ``chatcamp_redis_errors_total``."""
+        self.part = part
         self.what = what
         self.meanwhile = meanwhile
         self.down = False
+        self.errors = 0
 
     def failed(self, error: BaseException) -> None:
         """Only the error's class and text are logged, never the URL, which may hold a
         password."""
+        self.errors += 1
         if not self.down:
             self.down = True
             log.warning("%s: Redis unavailable (%s: %s); %s", self.what,

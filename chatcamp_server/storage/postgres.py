@@ -192,6 +192,8 @@ def _token_values(token: Token) -> tuple[Any, ...]:
 
 
 class PostgresStore(Store):
+    backend = "postgresql"
+
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         """``pool_size`` connections at most: each node holds that many of the database's
         ``max_connections`` (100 by default) while busy, one while idle."""
@@ -222,6 +224,7 @@ class PostgresStore(Store):
         return reason
 
     def _unavailable(self, exc: BaseException) -> StorageUnavailable:
+        self.errors += 1
         if isinstance(exc, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
             return StorageUnavailable(f"PostgreSQL at {self.where} refused the login: "
                                       f"{self._reason(exc)}")

@@ -109,6 +109,11 @@ Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession]
 class Store(abc.ABC):
     """Durable state of apps, users and tokens, plus the session-key revocation list."""
 
+    backend = "sqlite"
+    """What ``chatcamp_store_errors_total`` labels the store's errors with."""
+    errors = 0
+    """How often an operation found the database unavailable (``StorageUnavailable``)."""
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Create or migrate the schema; raise StorageUnavailable with a clear message."""

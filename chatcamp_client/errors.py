@@ -3,6 +3,17 @@
 The server answers every refusal as ``{"ok": false, "error": {"code", "message"}}`` with an
 HTTP status; the class follows the status, so a backend can catch broad kinds (a missing user
 is a :class:`NotFoundError`) and still read the server's own ``code`` and ``message``.
+
+    ChatCampApiError             status, code, message, retry_after
+    ├── InvalidRequestError      400, 413, 415
+    ├── AuthenticationError      401
+    ├── NotFoundError            404
+    ├── ConflictError            409
+    ├── RateLimitedError         429, retry_after set
+    ├── UnavailableError         5xx, 408: may be retried
+    └── TransportError           status 0 (no answer), or an answer that is not the API's
+
+Any other status (421, a Host the server does not answer for) is a bare ``ChatCampApiError``.
 """
 
 from __future__ import annotations
@@ -62,6 +73,8 @@ BY_STATUS: dict[int, type[ChatCampApiError]] = {
 
 
 def for_status(status: int) -> type[ChatCampApiError]:
+    """The class for a refusal's HTTP status; unknown ones stay the root class, so that a new
+    status on the server never breaks ``except ChatCampApiError``."""
     if status >= 500:
         return UnavailableError
     return BY_STATUS.get(status, ChatCampApiError)

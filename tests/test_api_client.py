@@ -3,19 +3,32 @@ and its table of methods cannot drift from the served OpenAPI document."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import secrets
+import socket
 import urllib.request
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+from urllib.parse import quote, urlsplit
 
+import aiohttp
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from server_process import ServerProcess, free_port
+from ws_client import ended_by_server, login
 
 from chatcamp_client import (AsyncClient, AuthenticationError, ChatCampApiError, Client,
                              ConflictError, InvalidRequestError, NotFoundError, TransportError,
                              sign_token)
 from chatcamp_client.methods import METHODS, PROFILE
+from chatcamp_server.keys import ServerKeys
+from chatcamp_server.settings import DEFAULT_LIMITS
+from chatcamp_server.storage.backends import demo_table_for
+from chatcamp_server.storage.sqlite import SQLiteStore
+from chatcamp_server.web.demo import DemoBackend
 
 
 @pytest.fixture
@@ -88,6 +101,17 @@ def test_an_unreachable_server_is_a_transport_error() -> None:
     assert isinstance(failed.value, ChatCampApiError)
 
 
+def test_a_server_that_never_answers_is_a_timeout() -> None:
+    """A listener that accepts but never replies: a TransportError TIMEOUT after ``timeout``."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with Client(url, "key", timeout=0.3) as chat:
+            with pytest.raises(TransportError) as failed:
+                chat.users.get("alice")
+    assert failed.value.status == 0 and failed.value.code == "TIMEOUT"
+    assert str(failed.value) == "users.get timed out (TIMEOUT)"
+
+
 async def test_the_async_client_does_the_same(server: ServerProcess) -> None:
     """AsyncClient's methods answer as Client's do, errors included."""
     uid = fresh()
@@ -98,6 +122,31 @@ async def test_the_async_client_does_the_same(server: ServerProcess) -> None:
         assert (await chat.apps.get())["app_id"] == server.app_id
         with pytest.raises(NotFoundError):
             await chat.users.sessions.end(uid, "no-such-session")
+
+
+def methods_of(namespace: object, prefix: str = "") -> dict[str, inspect.Signature]:
+    """Every method of a client's namespace and those under it (``tokens.issue`` …)."""
+    found: dict[str, inspect.Signature] = {}
+    for name, value in vars(namespace).items():
+        if type(value).__module__ == "chatcamp_client.client" and not name.startswith("_"):
+            found |= methods_of(value, f"{prefix}{name}.")
+    for name, value in inspect.getmembers(type(namespace), inspect.isfunction):
+        if not name.startswith("_"):
+            found[prefix + name] = inspect.signature(value)
+    return found
+
+
+async def test_the_async_client_has_the_sync_clients_methods(chat: Client,
+                                                             server: ServerProcess) -> None:
+    """Client wraps each method of the table once, and AsyncClient has the same methods with
+    the same parameters."""
+    wrapped: set[str] = set()
+    async with AsyncClient(server.base_url, server.api_key) as async_chat:
+        for namespace in ("users", "apps"):
+            sync = methods_of(getattr(chat, namespace), f"{namespace}.")
+            assert sync == methods_of(getattr(async_chat, namespace), f"{namespace}."), namespace
+            wrapped |= set(sync)
+    assert wrapped == {method.name for method in METHODS}
 
 
 def test_signed_tokens_are_the_servers_kind(chat: Client) -> None:
@@ -112,6 +161,65 @@ def test_signed_tokens_are_the_servers_kind(chat: Client) -> None:
         assert claims == {"sub": "alice", "iat": 1000, "exp": 1060}
     finally:
         chat.apps.signing_keys.revoke(key["key_id"])
+
+
+async def test_a_signed_token_logs_in_and_its_session_is_ended(
+        server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """The server accepts sign_token's token; the session shows in users.sessions.list and
+    users.sessions.end ends it (the socket gets the stopping refusal)."""
+    uid = fresh("signed")
+    async with AsyncClient(server.base_url, server.api_key) as chat:
+        key = await chat.apps.signing_keys.create()
+        try:
+            token = sign_token(key["key_id"], key["secret"], uid, expires_in=60)
+            ack, ws = await login(http, server, f"app_id={server.app_id}&user_id={uid}"
+                                                f"&access_token={quote(token)}")
+            assert ack["d"]["ok"] is True, ack
+            sessions = await chat.users.sessions.list(uid)
+            assert len(sessions) == 1 and sessions[0]["session_id"]
+            assert await chat.users.sessions.end(uid, sessions[0]["session_id"]) == 1
+            await ended_by_server(ws)
+            assert await chat.users.sessions.list(uid) == []
+        finally:
+            await chat.apps.signing_keys.revoke(key["key_id"])
+
+
+@pytest.fixture
+async def demo_site(tmp_path: Path) -> AsyncIterator[tuple[DemoBackend, TestClient[Any, Any]]]:
+    """A demo backend with a database of its own (so its API key is no app's on the module
+    server), and a browser signed in to it as demo-erin."""
+    store = SQLiteStore(tmp_path / "demo.sqlite3")
+    await store.open()
+    backend = DemoBackend(store, demo_table_for(store), ServerKeys(secrets.token_bytes(32)),
+                          DEFAULT_LIMITS)
+    await backend.open()
+    site = web.Application()
+    backend.add_routes(site)
+    try:
+        async with TestClient(TestServer(site)) as browser:
+            signed_in = await browser.post("/demo/signin", json={"username": "demo-erin"})
+            assert signed_in.status == 200
+            yield backend, browser
+    finally:
+        await backend.stop()
+        await store.close()
+
+
+async def test_the_demo_says_which_way_the_chat_server_failed(
+        demo_site: tuple[DemoBackend, TestClient[Any, Any]], server: ServerProcess) -> None:
+    """Through AsyncClient, the demo answers 502 with the server's code and message when the
+    chat server refuses it, and a plain sentence when it cannot be reached."""
+    backend, browser = demo_site
+    await backend.start(server.base_url, urlsplit(server.base_url).netloc)
+    refused = await browser.get("/demo/token")
+    assert refused.status == 502 and (await refused.json())["error"] == {
+        "code": "UPSTREAM_ERROR", "message": "the chat server refused users.create: "
+        "INVALID_API_KEY: a valid x-api-key header is required"}
+    await backend.stop()
+    await backend.start(f"http://127.0.0.1:{free_port()}", "chat.example")
+    unreachable = await browser.get("/demo/token")
+    assert unreachable.status == 502 and (await unreachable.json())["error"] == {
+        "code": "UPSTREAM_ERROR", "message": "the chat server could not be reached"}
 
 
 def served_document(server: ServerProcess) -> Any:

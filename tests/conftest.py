@@ -31,18 +31,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def api_caller(server: ServerProcess) -> Any:
     """A synchronous server-API caller: ``call("users.create", {...}) -> (status, body)``.
 
-    It goes through ``chatcamp_client``'s HTTP client, so every test that calls the API uses
-    the integrators' client; tests of refusals need the raw status and body (and to send
-    malformed bodies), so it answers those instead of raising.
+    A JSON object goes through ``chatcamp_client``'s ``Client.call``, so every test that calls
+    the API uses the integrators' client; a refusal is answered as the status and the error
+    body the server sent (``{"ok": false, "error": {code, message}}``), for the tests that
+    check them; no answer at all is the client's ``TransportError``. Anything else
+    (malformed bytes, a JSON array) cannot be a call of the client and is posted as is
+    through the client's own HTTP connection.
     """
-    from chatcamp_client import Client
+    from chatcamp_client import ChatCampApiError, Client, TransportError
 
     def call(method: str, body: Any, api_key: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        with Client(server.base_url, server.api_key if api_key is None else api_key) as client:
-            reply = client.http.post(f"/api/2.0/{method}", content=data, headers=headers)
-        return reply.status_code, reply.json()
+        key = server.api_key if api_key is None else api_key
+        with Client(server.base_url, key, headers=headers) as client:
+            if not isinstance(body, dict):
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                reply = client.http.post(f"/api/2.0/{method}", content=data)
+                return reply.status_code, reply.json()
+            try:
+                return 200, client.call(method, body)
+            except TransportError:
+                raise  # no answer came: the test fails with the client's sentence
+            except ChatCampApiError as refused:
+                return refused.status, {"ok": False, "error": {"code": refused.code,
+                                                               "message": refused.message}}
 
     return call
 

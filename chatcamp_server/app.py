@@ -126,7 +126,7 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     web_app.cleanup_ctx.append(lambda _: _sweep_expired_sessions(users))
     health = Health(store)
     health.add_routes(web_app)
-    metrics = Metrics(live, store, sharing.outages)
+    metrics = Metrics(live, store, failures, sharing.outages)
     server_api = ServerApi(auth, users, limits, failures, metrics)
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits, metrics).handle)
     described = openapi.document(limits)

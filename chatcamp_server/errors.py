@@ -95,11 +95,9 @@ class RateLimited(ServerError):
     http_status = 429
     default_code = "RATE_LIMITED"
 
-    def __init__(self, message: str, retry_after: int, scope: str = "") -> None:
-        """``scope`` names the limit that refused (``rate_limit.SCOPES``), for the metrics."""
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.scope = scope
 
 
 class UpstreamError(ServerError):

@@ -13,7 +13,7 @@ sent, so no client can grow the number of series.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import (
@@ -24,31 +24,64 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chatcamp_server.errors import RateLimited, ServerError
+from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.sessions.rate_limit import SCOPES, LoginLimits
 from chatcamp_server.sessions.redis_support import Outage
 from chatcamp_server.storage.store import Store
-from chatcamp_server.sessions.live import LiveSessions
 
-REVOCATIONS = {"users.tokens.revoke": "user_tokens", "users.sessions.end": "session",
-               "apps.signing_keys.revoke": "signing_key", "apps.tokens.revoke": "app_tokens"}
-"""The server-API methods that revoke, and the ``kind`` label of each."""
+REVOCATION_KINDS = ("token", "user_tokens", "user_tokens_before", "app_tokens",
+                    "app_tokens_before", "signing_key", "session")
+"""The ``kind`` label of ``chatcamp_revocations_total``: one token of a user, all of a
+user's tokens, a user's tokens issued before a time, the same two for a whole app, a signing
+key, one live session."""
 
 UNKNOWN_METHOD = "unknown"
 """The ``method`` label of a server-API call to a method that does not exist."""
 
 
-class _Errors(Collector):
-    """Counts the store and the Redis parts keep themselves, read at each scrape: they are
-    made before the metrics, and an outage must not wait on a metrics call to be counted."""
+def revocation_kind(method: str, body: Mapping[str, Any]) -> str | None:
+    """What a server-API call revokes, once it has succeeded (so its body was valid), or
+    None for a method that revokes nothing."""
+    if method == "users.tokens.revoke":
+        if body.get("token_id") is not None:
+            return "token"
+        return "user_tokens_before" if body.get("issued_before") is not None else "user_tokens"
+    if method == "apps.tokens.revoke":
+        return "app_tokens_before" if body.get("issued_before") is not None else "app_tokens"
+    return {"apps.signing_keys.revoke": "signing_key", "users.sessions.end": "session"}.get(
+        method)
 
-    def __init__(self, store: Store, outages: Callable[[], Iterable[Outage]]) -> None:
+
+class _Kept(Collector):
+    """Counts the store, the Redis parts and the login limits keep themselves, read at each
+    scrape: they are made before the metrics, and an outage or a lockout must not wait on a
+    metrics call to be counted."""
+
+    def __init__(self, store: Store, outages: Callable[[], Iterable[Outage]],
+                 failures: LoginLimits) -> None:
         self.store = store
         self.outages = outages
+        self.failures = failures
 
     def collect(self) -> Iterator[Metric]:
+        lockouts = CounterMetricFamily(
+            "chatcamp_login_lockouts", "Lockouts started by a failed-login or new-user limit "
+            "(a failure or new user that filled its window), by the limit's scope",
+            labels=["scope"])
+        for scope in SCOPES:
+            lockouts.add_metric([scope], self.failures.lockouts[scope])
+        yield lockouts
+        locked = self.failures.locked_out()
+        if locked is not None:
+            active = GaugeMetricFamily(
+                "chatcamp_login_lockouts_active", "Addresses, users and user-address pairs a "
+                "limit refuses now, by scope (single node only)", labels=["scope"])
+            for scope in SCOPES:
+                active.add_metric([scope], locked[scope])
+            yield active
         store = CounterMetricFamily("chatcamp_store_errors", "Store operations that found the "
                                     "database unavailable, by backend", labels=["backend"])
         store.add_metric([self.store.backend], self.store.errors)
@@ -62,11 +95,11 @@ class _Errors(Collector):
 
 
 class Metrics:
-    def __init__(self, live: LiveSessions, store: Store,
+    def __init__(self, live: LiveSessions, store: Store, failures: LoginLimits,
                  outages: Callable[[], Iterable[Outage]] = tuple) -> None:
         """``outages``: the Redis parts' trackers, counted at each scrape."""
         self.registry = CollectorRegistry()
-        self.registry.register(_Errors(store, outages))
+        self.registry.register(_Kept(store, outages, failures))
         self.logins = Counter(
             "chatcamp_logins", "Chat-socket logins by outcome (accepted, resumed, refused) and "
             "the refusal's code", ["outcome", "code"], registry=self.registry)
@@ -79,13 +112,11 @@ class Metrics:
         self.api_seconds = Histogram(
             "chatcamp_api_request_seconds", "Server-API request latency by method",
             ["method"], registry=self.registry)
-        self.lockouts = Counter(
-            "chatcamp_login_lockouts", "Logins, user creations and server-API calls refused "
-            "by a failed-login or new-user limit, by the limit's scope (address, user_address, "
-            "user, new_users)", ["scope"], registry=self.registry)
         self.revocations = Counter(
             "chatcamp_revocations", "Revocations done through the server API, by what they "
             "revoked", ["kind"], registry=self.registry)
+        for kind in REVOCATION_KINDS:
+            self.revocations.labels(kind)
         live_sessions = Gauge("chatcamp_live_sessions", "Live sessions on this node",
                               registry=self.registry)
         live_sessions.set_function(lambda: len(live))
@@ -93,25 +124,23 @@ class Metrics:
     def login(self, resumed: bool) -> None:
         self.logins.labels("resumed" if resumed else "accepted", "").inc()
 
-    def refused(self, error: ServerError) -> None:
-        """A login refused with ``error``; a limit's refusal is also a lockout."""
-        self.logins.labels("refused", error.code).inc()
-        self.limited(error)
-
-    def limited(self, error: ServerError) -> None:
-        if isinstance(error, RateLimited) and error.scope:
-            self.lockouts.labels(error.scope).inc()
+    def refused(self, code: str) -> None:
+        self.logins.labels("refused", code).inc()
 
     def ended(self, reason: str) -> None:
         self.session_ends.labels(reason).inc()
 
     def api_request(self, method: str, status: int, seconds: float) -> None:
-        """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``; a revoking
-        method that succeeded counts as its kind of revocation."""
+        """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``."""
         self.api_requests.labels(method, str(status)).inc()
         self.api_seconds.labels(method).observe(seconds)
-        if status == 200 and method in REVOCATIONS:
-            self.revocations.labels(REVOCATIONS[method]).inc()
+
+    def succeeded(self, method: str, body: Mapping[str, Any]) -> None:
+        """A server-API method that did what ``body`` asked: a revoking one counts as its
+        kind of revocation."""
+        kind = revocation_kind(method, body)
+        if kind is not None:
+            self.revocations.labels(kind).inc()
 
     async def handle(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),

@@ -1,6 +1,6 @@
-"""Real server: Prometheus metrics on a listener of their own, counting logins, refusals,
-lockouts, revocations, ends of sessions and server-API calls, and absent from the public
-listener."""
+"""Real server (and real limits, store and Redis in process): Prometheus metrics on a
+listener of their own, counting logins, refusals, lockouts, revocations, ends of sessions,
+server-API calls, store and Redis errors, and absent from the public listener."""
 
 from __future__ import annotations
 
@@ -12,9 +12,22 @@ from typing import Any, Iterator
 import aiohttp
 import pytest
 from conftest import api_caller, wait_until
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from redis_service import RedisServer
 from server_process import ServerProcess, free_port
 from ws_client import ended_by_server, id_query, login, refusal
+
+from chatcamp_server.errors import RateLimited, StorageUnavailable
+from chatcamp_server.metrics import REVOCATION_KINDS, Metrics
+from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.sessions.rate_limit import SCOPES, MemoryLoginLimits
+from chatcamp_server.sessions.redis_limits import RedisLoginLimits
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.postgres import PostgresStore
+from chatcamp_server.storage.sqlite import SQLiteStore
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +40,18 @@ def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     proc.stop()
 
 
-def scrape(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the metrics listener: (name, labels) → value."""
+def parse(text: str) -> Samples:
+    """Every sample of an exposition: (name, labels) → value."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def scrape(server: ServerProcess) -> Samples:
+    """Every sample of the metrics listener."""
     port = server.options[server.options.index("--metrics-port") + 1]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         assert reply.headers["Content-Type"].startswith("text/plain")
-        text = reply.read().decode()
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+        return parse(reply.read().decode())
 
 
 def value(samples: dict[Any, float], name: str, **labels: str) -> float:
@@ -64,7 +81,10 @@ async def test_logins_refusals_and_ends_are_counted(metered: ServerProcess,
     await ended_by_server(ws)
     await ws.close()
     wait_until(lambda: value(scrape(metered), "chatcamp_live_sessions") == 0)
-    assert value(scrape(metered), "chatcamp_session_ends_total", reason="SESSION_ENDED") == 1
+    ended = scrape(metered)
+    assert value(ended, "chatcamp_session_ends_total", reason="SESSION_ENDED") == 1
+    assert value(ended, "chatcamp_revocations_total", kind="session") == \
+        value(before, "chatcamp_revocations_total", kind="session") + 1
 
 
 def test_server_api_calls_are_counted_by_method_and_status(metered: ServerProcess) -> None:
@@ -92,27 +112,40 @@ def test_metrics_are_not_on_the_public_listener(metered: ServerProcess) -> None:
 
 
 def test_revocations_are_counted_by_kind(metered: ServerProcess) -> None:
-    """A user's tokens revoked and a signing key revoked each count once under their kind; a
-    revocation the server refuses counts nothing."""
+    """One token, a user's tokens, a user's tokens issued before a time, the app's tokens
+    (all, or issued before a time) and a signing key each count once under their own kind;
+    a revocation the server refuses counts nothing, and every kind is a series from the
+    start."""
     api = api_caller(metered)
     api("users.create", {"id": "metered-cy"})
+    token = api("users.tokens.issue", {"id": "metered-cy"})[1]["token"]["id"]
     before = scrape(metered)
+    assert all(("chatcamp_revocations_total", (("kind", kind),)) in before
+               for kind in REVOCATION_KINDS)
+    assert api("users.tokens.revoke", {"id": "metered-cy", "token_id": token})[0] == 200
     assert api("users.tokens.revoke", {"id": "metered-cy"})[0] == 200
+    assert api("users.tokens.revoke", {"id": "metered-cy", "issued_before": 1})[0] == 200
     assert api("users.tokens.revoke", {"id": "metered-nobody"})[0] == 404
+    assert api("users.tokens.revoke", {"id": "metered-cy", "token_id": token,
+                                       "issued_before": 1})[0] == 400
+    assert api("apps.tokens.revoke", {})[0] == 200
+    assert api("apps.tokens.revoke", {"issued_before": 1})[0] == 200
     key = api("apps.signing_keys.create", {})[1]["key_id"]
     assert api("apps.signing_keys.revoke", {"key_id": key})[0] == 200
+    assert api("apps.signing_keys.revoke", {"key_id": key})[0] == 404
     after = scrape(metered)
-    for kind in ("user_tokens", "signing_key"):
-        assert value(after, "chatcamp_revocations_total", kind=kind) == \
-            value(before, "chatcamp_revocations_total", kind=kind) + 1, kind
-    assert value(after, "chatcamp_revocations_total", kind="session") == \
-        value(before, "chatcamp_revocations_total", kind="session")
+    moved = {kind: value(after, "chatcamp_revocations_total", kind=kind)
+             - value(before, "chatcamp_revocations_total", kind=kind)
+             for kind in REVOCATION_KINDS}
+    assert moved == {"token": 1, "user_tokens": 1, "user_tokens_before": 1, "app_tokens": 1,
+                     "app_tokens_before": 1, "signing_key": 1, "session": 0}
 
 
 async def test_lockouts_are_counted_by_scope(tmp_path: Path,
                                              http: aiohttp.ClientSession) -> None:
-    """Once wrong API keys reach the address's limit, each refused call, server API or login,
-    counts as a lockout of scope address."""
+    """The wrong API key that fills the address's limit starts one lockout of scope address,
+    however many calls and logins it then refuses, and the address counts as locked out
+    now."""
     proc = ServerProcess(tmp_path, options=("--metrics-port", str(free_port()),
                                             "--failed-logins-per-address", "2"))
     proc.start()
@@ -121,9 +154,13 @@ async def test_lockouts_are_counted_by_scope(tmp_path: Path,
         assert [api("apps.get", {}, api_key="cck_wrong")[0] for _ in range(3)] == [401, 401, 429]
         failed = await refusal(http, proc, id_query(proc, "locked-out"))
         assert failed["code"] == "RATE_LIMITED"
+        assert api("users.create", {"id": "locked-too"}, api_key="cck_wrong")[0] == 429
         samples = scrape(proc)
-        assert value(samples, "chatcamp_login_lockouts_total", scope="address") == 2
-        assert value(samples, "chatcamp_login_lockouts_total", scope="user") == 0
+        assert {scope: value(samples, "chatcamp_login_lockouts_total", scope=scope)
+                for scope in SCOPES} == {"address": 1, "user_address": 0, "user": 0,
+                                         "new_users": 0}
+        assert value(samples, "chatcamp_login_lockouts_active", scope="address") == 1
+        assert value(samples, "chatcamp_login_lockouts_active", scope="user") == 0
     finally:
         proc.stop()
 
@@ -132,14 +169,6 @@ async def test_store_and_redis_errors_are_counted() -> None:
     """A PostgreSQL store that cannot be reached, and Redis login limits that fall back to
     the node, count their failed calls under their backend and part; a call made while the
     part waits to retry Redis does not reach Redis and counts nothing."""
-    from prometheus_client import generate_latest
-
-    from chatcamp_server.errors import StorageUnavailable
-    from chatcamp_server.metrics import Metrics
-    from chatcamp_server.sessions.live import LiveSessions
-    from chatcamp_server.sessions.redis_limits import RedisLoginLimits
-    from chatcamp_server.storage.postgres import PostgresStore
-
     store = PostgresStore(f"postgresql://chat@127.0.0.1:{free_port()}/chat")
     with pytest.raises(StorageUnavailable):
         await store.open()
@@ -147,12 +176,10 @@ async def test_store_and_redis_errors_are_counted() -> None:
     try:
         await limits.failed("192.0.2.1")
         await limits.check("192.0.2.1")
-        text = generate_latest(
-            Metrics(LiveSessions(), store, lambda: [limits.outage]).registry).decode()
+        samples = parse(generate_latest(
+            Metrics(LiveSessions(), store, limits, lambda: [limits.outage]).registry).decode())
     finally:
         await limits.aclose()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
     assert value(samples, "chatcamp_store_errors_total", backend="postgresql") == store.errors >= 1
     assert value(samples, "chatcamp_redis_errors_total", part="limits") == 1
 
@@ -163,3 +190,62 @@ def test_a_single_node_reports_no_redis_parts(metered: ServerProcess) -> None:
     assert value(samples, "chatcamp_store_errors_total", backend="sqlite") == 0
     assert ("chatcamp_store_errors_total", (("backend", "sqlite"),)) in samples
     assert not [name for name, _ in samples if name.startswith("chatcamp_redis_errors")]
+
+
+async def test_memory_limits_count_each_lockout_once_while_it_lasts() -> None:
+    """The failure that fills a user's pair window starts one lockout, the refusals and
+    failures after it start none, the gauge shows it until the window passes, and the next
+    filled window is a second lockout; new users per address count the same way."""
+    now = [1000.0]
+    limits = MemoryLoginLimits(Limits(failed_logins_per_user_address=2, failed_logins_per_user=50,
+                                      failed_logins_per_address=50, new_users_per_address=1,
+                                      failed_login_window=60.0), clock=lambda: now[0])
+    for _ in range(2):
+        await limits.failed("192.0.2.7", "app", "dee")
+    assert limits.lockouts["user_address"] == 1
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            await limits.check("192.0.2.7", "app", "dee")
+    await limits.failed("192.0.2.7", "app", "dee")
+    assert limits.lockouts["user_address"] == 1
+    assert limits.locked_out()["user_address"] == 1
+    now[0] += 61
+    assert limits.locked_out()["user_address"] == 0
+    for _ in range(2):
+        await limits.failed("192.0.2.7", "app", "dee")
+    assert limits.lockouts["user_address"] == 2
+    await limits.creating_user("192.0.2.8")
+    with pytest.raises(RateLimited):
+        await limits.creating_user("192.0.2.8")
+    assert limits.lockouts == {"user_address": 2, "new_users": 1}
+    assert limits.locked_out() == {"address": 0, "user_address": 1, "user": 0, "new_users": 1}
+
+
+async def test_redis_limits_count_the_lockout_on_the_node_that_started_it(
+        redis_server: RedisServer) -> None:
+    """Two nodes' failures fill one shared window: only the node whose failure filled it
+    counts the lockout, once, and the same holds for new users; with Redis the nodes report
+    no gauge of current lockouts, which only Redis could tell."""
+    settings = Limits(failed_logins_per_user_address=3, failed_logins_per_user=50,
+                      failed_logins_per_address=50, new_users_per_address=2,
+                      failed_login_window=60.0)
+    prefix = redis_server.prefix()
+    a, b = (RedisLoginLimits(settings, redis_server.url(), prefix=prefix) for _ in range(2))
+    try:
+        await a.failed("192.0.2.9", "app", "eve")
+        await b.failed("192.0.2.9", "app", "eve")
+        await a.failed("192.0.2.9", "app", "eve")
+        await b.failed("192.0.2.9", "app", "eve")
+        await b.creating_user("192.0.2.10")
+        await a.creating_user("192.0.2.10")
+        with pytest.raises(RateLimited):
+            await b.creating_user("192.0.2.10")
+        assert (a.lockouts, b.lockouts) == ({"user_address": 1, "new_users": 1}, {})
+        assert a.healthy and b.healthy
+        samples = parse(generate_latest(Metrics(LiveSessions(), SQLiteStore(":memory:"), a)
+                                        .registry).decode())
+    finally:
+        await a.aclose()
+        await b.aclose()
+    assert value(samples, "chatcamp_login_lockouts_total", scope="user_address") == 1
+    assert not [name for name, _ in samples if name.startswith("chatcamp_login_lockouts_active")]

@@ -22,6 +22,10 @@ here is not itself a failure (it would keep a patient user locked out for ever),
 and neither is a stale session key, which every client meets after a restart.  In
 ``MemoryLoginLimits`` the counters live in memory, bounded by ``failed_login_keys``: a restart
 forgives everyone, which costs an attacker at most one more window per restart.
+
+Each implementation counts, by scope, the lockouts it started: a failure (or a user created)
+that filled a window, so that the limit refuses from then on.  The refusals that follow are
+not counted again: they are one lockout, however often the locked-out client retries.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import functools
 import ipaddress
 import math
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from typing import Callable
 
 from chatcamp_server.errors import RateLimited
@@ -42,9 +46,9 @@ PAIR_LIMITED = "Too many failed logins for this user from this address"
 USER_LIMITED = "Too many failed logins for this user"
 NEW_USERS_LIMITED = "Too many new users from this address"
 """What each refusal says, the same from every implementation."""
-SCOPES = {ADDRESS_LIMITED: "address", PAIR_LIMITED: "user_address", USER_LIMITED: "user",
-          NEW_USERS_LIMITED: "new_users"}
-"""Each refusal's limit, as ``chatcamp_login_lockouts_total`` labels it."""
+SCOPES = ("address", "user_address", "user", "new_users")
+"""The limits, as ``chatcamp_login_lockouts_total`` labels them: per address, per user from
+an address, per user from every address, new users per address."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,10 +68,14 @@ def address_key(address: str) -> str:
 
 
 class _Windows:
-    def __init__(self, limit: int, window: float, max_keys: int) -> None:
+    def __init__(self, limit: int, window: float, max_keys: int, scope: str,
+                 started: Counter[str]) -> None:
+        """``started`` counts, under ``scope``, each record that fills a key's window."""
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
+        self.scope = scope
+        self.started = started
         self._times: OrderedDict[object, deque[float]] = OrderedDict()
 
     def _recent(self, key: object, now: float) -> deque[float] | None:
@@ -96,10 +104,22 @@ class _Windows:
         times = self._recent(key, now)
         if times is None:
             times = self._times[key] = deque(maxlen=self.limit)
+        was_full = len(times) == self.limit
         times.append(now)
+        if not was_full and len(times) == self.limit:
+            self.started[self.scope] += 1
         self._times.move_to_end(key)
         while len(self._times) > self.max_keys:
             self._times.popitem(last=False)
+
+    def locked(self, now: float) -> int:
+        """Keys refused now: one pass over the keys (a few ms at ``failed_login_keys``),
+        made at a scrape, never on a login."""
+        if self.limit <= 0:
+            return 0
+        since = now - self.window
+        return sum(1 for times in self._times.values()
+                   if len(times) == self.limit and times[0] > since)
 
 
 class LoginLimits(abc.ABC):
@@ -121,6 +141,13 @@ class LoginLimits(abc.ABC):
     async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
         """Remember that this address logged in as this user: the user's ceiling spares it."""
 
+    lockouts: Counter[str]
+    """Lockouts started, by scope (``SCOPES``), since this process started."""
+
+    def locked_out(self) -> dict[str, int] | None:
+        """What each scope refuses now, when these limits can tell without a round trip."""
+        return None
+
     async def aclose(self) -> None:
         """Release what the counters hold outside this process (a connection to Redis)."""
 
@@ -133,19 +160,26 @@ class MemoryLoginLimits(LoginLimits):
     """The limits in this process's memory: one server, and a restart forgives everyone."""
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 lockouts: Counter[str] | None = None) -> None:
+        """``lockouts``: where to count, when another implementation counts there too."""
         self.clock = clock
-        window, keys = limits.failed_login_window, limits.failed_login_keys
-        self._pairs = _Windows(limits.failed_logins_per_user_address, window, keys)
-        self._users = _Windows(limits.failed_logins_per_user, window, keys)
-        self._addresses = _Windows(limits.failed_logins_per_address, window, keys)
-        self._new_users = _Windows(limits.new_users_per_address, window, keys)
+        self.lockouts = Counter() if lockouts is None else lockouts
+
+        def windows(limit: int, scope: str) -> _Windows:
+            return _Windows(limit, limits.failed_login_window, limits.failed_login_keys, scope,
+                            self.lockouts)
+
+        self._addresses = windows(limits.failed_logins_per_address, "address")
+        self._pairs = windows(limits.failed_logins_per_user_address, "user_address")
+        self._users = windows(limits.failed_logins_per_user, "user")
+        self._new_users = windows(limits.new_users_per_address, "new_users")
         self._known: dict[int, float] = {}
         """hash((app, user, address)) → when it last logged in: a hash, not the strings, since
         every login adds one (Python's string hashes are seeded per process, so no one can
         aim a collision at another user's entry)."""
         self._known_for = limits.known_address_seconds
-        self._max_keys = keys
+        self._max_keys = limits.failed_login_keys
 
     async def check(self, address: str, app_id: str | None = None,
                     user_id: str | None = None) -> None:
@@ -180,6 +214,11 @@ class MemoryLoginLimits(LoginLimits):
         refuse(self._new_users.retry_after(address, now), NEW_USERS_LIMITED)
         self._new_users.record(address, now)
 
+    def locked_out(self) -> dict[str, int]:
+        now = self.clock()
+        return {windows.scope: windows.locked(now) for windows in
+                (self._addresses, self._pairs, self._users, self._new_users)}
+
     def _is_known(self, app_id: str, user_id: str, address: str, now: float) -> bool:
         seen = self._known.get(_known_key(app_id, user_id, address))
         return seen is not None and now - seen < self._known_for
@@ -192,5 +231,4 @@ def _known_key(app_id: str, user_id: str, address: str) -> int:
 def refuse(wait: float, what: str) -> None:
     """Raise ``RateLimited`` for a positive ``wait``, telling whole seconds."""
     if wait > 0:
-        raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait),
-                          SCOPES[what])
+        raise RateLimited(f"{what}; try again in {math.ceil(wait)} s", math.ceil(wait))

@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections import Counter
 from typing import Any, Callable
 
 from redis.commands.core import AsyncScript
@@ -63,16 +64,19 @@ local function wait(key, limit)
   return oldest + window - now
 end
 local function count(key, limit)
-  if limit <= 0 then return end
+  if limit <= 0 then return false end
+  local was_locked = wait(key, limit) > 0
   redis.call('RPUSH', key, stamp)
   redis.call('LTRIM', key, -limit, -1)
   redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  return not was_locked and wait(key, limit) > 0
 end
 local function seconds(wait) return string.format('%.17g', wait) end
 """
 """ARGV[1] is the time ('' for Redis's), ARGV[2] the window.  A window's list holds its last
 ``limit`` times; the oldest of them, while inside the window, is when the next try is due,
-as in ``rate_limit._Windows``.  Waits go back as strings: Lua numbers would be truncated."""
+as in ``rate_limit._Windows``.  Waits go back as strings: Lua numbers would be truncated.
+``count`` says whether its entry filled the window: a lockout starts."""
 
 _CHECK = _WINDOWS + """
 local w = wait(KEYS[1], tonumber(ARGV[3]))
@@ -90,13 +94,16 @@ return {'', '0'}
 """KEYS: address [, pair, user, known]; ARGV: time, window, the three limits, known_for."""
 
 _FAILED = _WINDOWS + """
-count(KEYS[1], tonumber(ARGV[3]))
+local started = {}
+if count(KEYS[1], tonumber(ARGV[3])) then table.insert(started, 'address') end
 if #KEYS == 3 then
-  count(KEYS[2], tonumber(ARGV[4]))
-  count(KEYS[3], tonumber(ARGV[5]))
+  if count(KEYS[2], tonumber(ARGV[4])) then table.insert(started, 'user_address') end
+  if count(KEYS[3], tonumber(ARGV[5])) then table.insert(started, 'user') end
 end
+return started
 """
-"""KEYS: address [, pair, user]; ARGV: time, window, the three limits."""
+"""KEYS: address [, pair, user]; ARGV: time, window, the three limits.  Replies with the
+scopes (``rate_limit.SCOPES``) of the lockouts this failure started."""
 
 _SUCCEEDED = _WINDOWS + """
 redis.call('SET', KEYS[1], stamp, 'PX', math.ceil(tonumber(ARGV[3]) * 1000))
@@ -105,11 +112,12 @@ redis.call('SET', KEYS[1], stamp, 'PX', math.ceil(tonumber(ARGV[3]) * 1000))
 
 _CREATING_USER = _WINDOWS + """
 local w = wait(KEYS[1], tonumber(ARGV[3]))
-if w > 0 then return seconds(w) end
-count(KEYS[1], tonumber(ARGV[3]))
-return '0'
+if w > 0 then return {seconds(w), 0} end
+if count(KEYS[1], tonumber(ARGV[3])) then return {'0', 1} end
+return {'0', 0}
 """
-"""KEYS: new users of the address; ARGV: time, window, limit."""
+"""KEYS: new users of the address; ARGV: time, window, limit.  Replies with the wait, and 1
+when this user started a lockout."""
 
 _REFUSALS = {"address": ADDRESS_LIMITED, "pair": PAIR_LIMITED, "user": USER_LIMITED}
 
@@ -124,7 +132,8 @@ class RedisLoginLimits(LoginLimits):
                  *, prefix: str = "chatcamp:", clock: Callable[[], float] | None = None) -> None:
         self.limits = limits
         self.clock = clock
-        self.fallback = MemoryLoginLimits(limits, clock or time.time)
+        self.lockouts: Counter[str] = Counter()
+        self.fallback = MemoryLoginLimits(limits, clock or time.time, self.lockouts)
         self._prefix = f"{prefix}limits:"
         self._redis = connect(redis_url)
         self._check = self._redis.register_script(_CHECK)
@@ -166,10 +175,13 @@ class RedisLoginLimits(LoginLimits):
             keys += [self._key("pair", app_id, user_id, address),
                      self._key("user", app_id, user_id)]
         limits = self.limits
-        if await self._run(self._failed, keys, limits.failed_logins_per_address,
-                           limits.failed_logins_per_user_address,
-                           limits.failed_logins_per_user, ok=True) is None:
+        started = await self._run(self._failed, keys, limits.failed_logins_per_address,
+                                  limits.failed_logins_per_user_address,
+                                  limits.failed_logins_per_user)
+        if started is None:
             await self.fallback.failed(address, app_id, user_id)
+        else:
+            self.lockouts.update(started)
 
     async def succeeded(self, address: str, app_id: str, user_id: str) -> None:
         known = self._known(app_id, user_id, address_key(address))
@@ -179,12 +191,15 @@ class RedisLoginLimits(LoginLimits):
 
     async def creating_user(self, address: str) -> None:
         address = address_key(address)
-        wait = await self._run(self._creating_user, [self._key("new", address)],
-                               self.limits.new_users_per_address)
-        if wait is None:
+        reply = await self._run(self._creating_user, [self._key("new", address)],
+                                self.limits.new_users_per_address)
+        if reply is None:
             await self.fallback.creating_user(address)
-        else:
-            refuse(float(wait), NEW_USERS_LIMITED)
+            return
+        wait, started = reply
+        refuse(float(wait), NEW_USERS_LIMITED)
+        if started:
+            self.lockouts["new_users"] += 1
 
     def _key(self, kind: str, *parts: str) -> str:
         named = parts[0] if len(parts) == 1 else json.dumps(parts, separators=(",", ":"))

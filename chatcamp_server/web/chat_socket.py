@@ -89,7 +89,7 @@ class ChatSocket:
         return ws
 
     async def _refuse(self, ws: web.WebSocketResponse, exc: ServerError) -> None:
-        self.metrics.refused(exc)
+        self.metrics.refused(exc.code)
         await _send_failure(ws, protocol.auth_failure(exc.code, exc.client_message))
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth failed")
 

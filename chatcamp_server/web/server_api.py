@@ -97,10 +97,11 @@ class ServerApi:
             app = await self._app(request)
             request["chatcamp_app"] = app
             body = await self._body(request)
-            return json_response({"ok": True, **await method(app, body)})
+            answer = await method(app, body)
         except ServerError as exc:
-            self.metrics.limited(exc)
             return error_response(exc)
+        self.metrics.succeeded(name, body)
+        return json_response({"ok": True, **answer})
 
     async def _get_app(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         return {"app": apps.describe(app)}

@@ -148,7 +148,11 @@ async def test_half_a_head_gets_408_and_is_closed(local: Local) -> None:
 
 
 async def test_trickled_head_is_closed_even_while_bytes_keep_coming(local: Local) -> None:
-    """A head sent a byte at a time never completes: the deadline holds, it is not reset."""
+    """A head sent a byte at a time never completes: the deadline holds, it is not reset.
+
+    The server answers 408 and closes; a byte of ours that reaches it after its last read
+    makes its kernel reset the connection, and a reset may discard the 408 before we read it.
+    Either way the connection ended at the deadline, while bytes kept coming."""
     reader, writer = await open_raw(local.port)
     started = time.monotonic()
     closed = asyncio.create_task(read_to_close(reader, SHORT.request_head_timeout + CLOSE_MARGIN))
@@ -157,7 +161,10 @@ async def test_trickled_head_is_closed_even_while_bytes_keep_coming(local: Local
             break
         writer.write(bytes([byte]))
         await asyncio.sleep(0.02)
-    assert (await closed).startswith(b"HTTP/1.1 408 ")
+    try:
+        assert (await closed).startswith(b"HTTP/1.1 408 ")
+    except ConnectionResetError:
+        assert time.monotonic() - started >= SHORT.request_head_timeout
     assert time.monotonic() - started < SHORT.request_head_timeout + CLOSE_MARGIN
     writer.close()
 

@@ -77,6 +77,11 @@ MODULES_MARK = b"[/* chatcamp_web */]"
 """Where ``static/widget.js`` wants the list of ``chatcamp_web``'s modules."""
 
 
+def _modules(package: Path) -> list[Path]:
+    """``chatcamp_web``'s modules, in order: what the archive holds and the widget lists."""
+    return sorted(package.glob("*.py"))
+
+
 class _Archive:
     """The zip of ``chatcamp_web/*.py``, made again when a source changes; its bytes depend
     on the sources alone (fixed timestamps, sorted names), so its ETag does too."""
@@ -87,7 +92,7 @@ class _Archive:
         self.etag = ""
 
     def get(self, package: Path) -> bytes:
-        sources = sorted(package.glob("*.py"))
+        sources = _modules(package)
         stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sources)
         if stamp != self._stamp:
             buffer = io.BytesIO()
@@ -178,7 +183,7 @@ def _scoped(sdk: bytes) -> bytes:
 def _with_modules(package: Path) -> Callable[[bytes], bytes]:
     """The widget loader with :data:`MODULES_MARK` replaced by the package's module names."""
     def fill(loader: bytes) -> bytes:
-        names = sorted(source.stem for source in package.glob("*.py"))
+        names = [source.stem for source in _modules(package)]
         return loader.replace(MODULES_MARK, json.dumps(names).encode())
     return fill
 

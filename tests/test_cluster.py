@@ -1,6 +1,7 @@
 """A two-node cluster on a private PostgreSQL and Redis behind a private HAProxy: sessions,
-revocations, session keys and failed logins are the cluster's, not a node's; a node killed or
-drained, Redis or PostgreSQL stopped, and a SQLite database moved up, each as a client sees it."""
+revocations, session keys, failed logins and the dashboard's live view are the cluster's, not a
+node's; a node killed or drained, Redis or PostgreSQL stopped, and a SQLite database moved up,
+each as a client sees it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import aiohttp
+import httpx
 import pytest
 from cluster_harness import (
+    CLIENT_ADDRESS,
     LOAD_OPTIONS,
     Cluster,
     Crowd,
@@ -111,8 +114,9 @@ async def token_user(http: aiohttp.ClientSession, cluster: Cluster,
 
 
 async def sessions_of(http: aiohttp.ClientSession, cluster: Cluster, where: Any,
-                      user_id: str) -> list[dict[str, Any]]:
-    listed = await api(http, where, cluster.api_key, "users.sessions.list", {"id": user_id})
+                      user_id: str, api_key: str | None = None) -> list[dict[str, Any]]:
+    listed = await api(http, where, api_key or cluster.api_key, "users.sessions.list",
+                       {"id": user_id})
     sessions: list[dict[str, Any]] = listed["sessions"]
     return sessions
 
@@ -188,6 +192,51 @@ async def _listed(http: aiohttp.ClientSession, cluster: Cluster, user_id: str,
     """B's listing of the user's sessions once it holds ``count`` of them."""
     sessions = await sessions_of(http, cluster, cluster.b, user_id)
     return sessions if len(sessions) == count else None
+
+
+async def test_a_nodes_dashboard_shows_the_other_nodes_sessions(
+        healthy: Cluster, http: aiohttp.ClientSession) -> None:
+    """An operator signed in to node A's dashboard sees a session on node B: in the live
+    view's numbers (from B's heartbeat, within 20 s) and on its user's page."""
+    cluster = healthy
+    # an app of this test's alone, so that no other test's session counts in its numbers
+    made = cluster.a.run_cli("apps", "create", "dashboard app")
+    assert made.returncode == 0, made.stderr
+    app = json.loads(made.stdout)
+    app_id, api_key = app["app_id"], app["api_key"]
+    password = "operator-" + uuid.uuid4().hex
+    operator = subprocess.run(cluster.a.command("admin", "create", f"ops-{uuid.uuid4().hex[:8]}"),
+                              input=f"{password}\n", cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+    assert operator.returncode == 0, operator.stderr
+    name = json.loads(operator.stdout)["name"]
+    user_id = new_user()
+    made_user = await api(http, cluster.b, api_key, "users.create", {"id": user_id})
+    transport = httpx.AsyncHTTPTransport(local_address=CLIENT_ADDRESS)
+    async with httpx.AsyncClient(base_url=cluster.a.base_url, transport=transport) as on_a:
+        signin = await on_a.post("/dashboard/signin", data={"name": name, "password": password},
+                                 headers={"Origin": cluster.a.base_url})
+        assert signin.status_code == 303 and "set-cookie" in signin.headers, signin.text
+        _, ws = await logged_in(http, Endpoint(cluster.b.base_url, app_id, cluster.b.base_url),
+                                token_query(app_id, user_id, made_user["access_token"]))
+        session_id = (await sessions_of(http, cluster, cluster.b, user_id, api_key))[0][
+            "session_id"]
+
+        async def live_numbers() -> dict[str, Any] | None:
+            reply = await on_a.get("/dashboard/live.json")
+            assert reply.status_code == 200, reply.text
+            numbers: dict[str, Any] = reply.json()
+            return numbers if (numbers["live_sessions"] >= 1 and numbers["nodes"] == 2
+                               and numbers["apps"].get(app_id, 0) >= 1) else None
+
+        async def user_page_lists_it() -> bool:
+            reply = await on_a.get(f"/dashboard/apps/{app_id}/user", params={"id": user_id})
+            assert reply.status_code == 200, reply.text
+            return f"<code>{session_id}</code>" in reply.text
+
+        await eventually(live_numbers, timeout=20)
+        await eventually(user_page_lists_it, timeout=5)
+        await ws.close()
 
 
 async def test_one_session_key_resumed_on_both_nodes_at_once_resumes_once(

@@ -1,12 +1,15 @@
-"""In-process, on a private Redis: every node lists every node's sessions, a dead node's
-sessions lapse, and Redis restarting empty or going away costs no listing of this node's."""
+"""In-process, on a private Redis: every node lists every node's sessions and reports, a dead
+node's sessions and report lapse, and Redis restarting empty or going away costs no listing
+of this node's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
+import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -17,6 +20,7 @@ from server_process import ROOT
 from chatcamp_server.sessions.inventory import record
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.sessions.redis_inventory import RedisInventory
+from chatcamp_server.sessions.redis_support import COMMAND_TIMEOUT
 
 QUICK = {"heartbeat_interval": 0.1, "heartbeat_ttl": 1.0}
 """A heartbeat fast enough for a test to see a node lapse in a second."""
@@ -25,6 +29,7 @@ KILLED_NODE = """
 import asyncio, sys
 from chatcamp_server.sessions.live import LiveSession, LiveSessions
 from chatcamp_server.sessions.redis_inventory import RedisInventory
+from chatcamp_server.sessions.redis_support import COMMAND_TIMEOUT
 
 async def main() -> None:
     live = LiveSessions()
@@ -48,6 +53,11 @@ def session(session_id: str, user: str, started_at: float) -> LiveSession:
                        ignore, key_expires_at=started_at + 86400)
 
 
+def report_of(inventory: RedisInventory) -> dict[str, Any]:
+    """A report that names its node and changes with its sessions, as the server's does."""
+    return {"node": inventory.node_id, "live": {"a1": len(inventory.live.all())}}
+
+
 Start = Callable[..., Awaitable[RedisInventory]]
 
 
@@ -65,6 +75,7 @@ async def nodes(redis_server: RedisServer, prefix: str) -> AsyncIterator[Start]:
     async def start(name: str, **options: float) -> RedisInventory:
         inventory = RedisInventory(LiveSessions(), redis_server.url(), name, prefix=prefix,
                                    **options)
+        inventory.report = lambda: report_of(inventory)
         await inventory.start()
         started.append(inventory)
         return inventory
@@ -152,7 +163,8 @@ async def test_stop_removes_the_nodes_entries_at_once(nodes: Start, prefix: str,
     raw = Redis.from_url(redis_server.url())
     try:
         assert sorted(await raw.keys(f"{prefix}*")) == [
-            f"{prefix}node:a".encode(), f"{prefix}nodes".encode()]
+            f"{prefix}node:a".encode(), f"{prefix}node:a:report".encode(),
+            f"{prefix}nodes".encode()]
     finally:
         await raw.aclose()
 
@@ -194,3 +206,115 @@ async def test_with_redis_down_a_node_answers_for_its_own_sessions(
     warnings = [r for r in caplog.records
                 if "inventory of node a: Redis unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def _reported(inventory: RedisInventory) -> list[Any]:
+    """The nodes and live counts of ``inventory.reports()``, in its order."""
+    return [(r.get("node"), r.get("live")) for r in await inventory.reports()]
+
+
+async def _reports_equal(inventory: RedisInventory, expected: list[Any]) -> bool:
+    return await _reported(inventory) == expected
+
+
+async def test_every_node_gets_every_nodes_report_its_own_first(nodes: Start) -> None:
+    """Each node's reports() holds its own report, fresh, then the other node's as of that
+    node's last heartbeat."""
+    a, b = await nodes("a", **QUICK), await nodes("b", **QUICK)
+    assert await _reported(a) == [("a", {"a1": 0}), ("b", {"a1": 0})]
+    assert await _reported(b) == [("b", {"a1": 0}), ("a", {"a1": 0})]
+    a.live.add(session("s1", "ann", 1.0))
+    assert (await a.reports())[0] == report_of(a)
+    b.live.add(session("s2", "ann", 2.0))
+    b.live.add(session("s3", "bob", 3.0))
+    await eventually(lambda: _reports_equal(a, [("a", {"a1": 1}), ("b", {"a1": 2})]))
+    await eventually(lambda: _reports_equal(b, [("b", {"a1": 2}), ("a", {"a1": 1})]))
+
+
+async def test_a_stopped_node_leaves_the_reports_at_once(nodes: Start) -> None:
+    """A node that stops is gone from the other nodes' reports with no wait for its
+    heartbeat to lapse."""
+    a, b = await nodes("a"), await nodes("b")
+    assert len(await a.reports()) == 2
+    await b.stop()
+    assert await _reported(a) == [("a", {"a1": 0})]
+
+
+async def test_a_dead_nodes_report_lapses_within_the_ttl(nodes: Start) -> None:
+    """A node whose heartbeat stops without stop() keeps its report in the others' until its
+    heartbeat lapses, and no longer than the heartbeat's TTL."""
+    a, b = await nodes("a", **QUICK), await nodes("b", **QUICK)
+    for task in b._tasks:
+        task.cancel()
+    died = time.monotonic()
+    assert len(await a.reports()) == 2
+    await eventually(lambda: _reports_equal(a, [("a", {"a1": 0})]), timeout=5)
+    assert time.monotonic() - died <= b.heartbeat_ttl + 0.5
+
+
+async def test_a_failing_report_does_not_stop_the_heartbeat(
+        nodes: Start, caplog: pytest.LogCaptureFixture) -> None:
+    """A node whose report raises still beats: the others list its sessions and get {} as
+    its report, and the failure is logged."""
+    a, b = await nodes("a", **QUICK), await nodes("b", **QUICK)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("no numbers")
+
+    caplog.set_level(logging.ERROR, "chatcamp_server.cluster")
+    b.report = broken
+    b.live.add(session("s2", "ann", 2.0))
+    await eventually(lambda: _reports_equal(a, [("a", {"a1": 0}), (None, None)]))
+    assert (await a.reports())[1] == {}
+    await eventually(lambda: _equal(listed(a), ["s2"]))
+    assert b.healthy
+    assert any("node b: its report failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_unreadable_report_is_left_out(nodes: Start, prefix: str,
+                                               redis_server: RedisServer) -> None:
+    """A live node's report that is not a JSON object is skipped, not raised."""
+    a = await nodes("a")
+    raw = Redis.from_url(redis_server.url())
+    try:
+        for node, report in (("x", "{not json"), ("y", "[1, 2]")):
+            await raw.set(f"{prefix}node:{node}", "incarnation", px=60_000)
+            await raw.set(f"{prefix}node:{node}:report", report, px=60_000)
+            await raw.sadd(f"{prefix}nodes", node)
+        assert await _reported(a) == [("a", {"a1": 0})]
+    finally:
+        await raw.aclose()
+
+
+async def test_with_redis_down_reports_holds_this_nodes_report_alone(
+        nodes: Start, redis_server: RedisServer) -> None:
+    """With Redis gone, reports() answers at once with this node's own report, never
+    raises, and the outage is recorded as the inventory's."""
+    a, _ = await nodes("a"), await nodes("b")
+    assert len(await a.reports()) == 2
+    redis_server.stop()
+    async with asyncio.timeout(1):
+        assert await _reported(a) == [("a", {"a1": 0})]
+    assert a.outage.down and not a.healthy
+    a.live.add(session("s1", "ann", 1.0))
+    for _ in range(2):
+        async with asyncio.timeout(1):
+            assert await _reported(a) == [("a", {"a1": 1})]
+
+
+async def test_with_redis_hung_reports_gives_up_within_the_command_timeout(
+        nodes: Start, redis_server: RedisServer) -> None:
+    """A Redis that accepts nothing more (stopped with SIGSTOP) costs reports() one command
+    timeout, after which it answers with this node's report alone."""
+    a, _ = await nodes("a"), await nodes("b")
+    assert len(await a.reports()) == 2
+    process = redis_server._process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    try:
+        asked = time.monotonic()
+        assert await _reported(a) == [("a", {"a1": 0})]
+        assert time.monotonic() - asked <= COMMAND_TIMEOUT + 0.25
+        assert a.outage.down
+    finally:
+        process.send_signal(signal.SIGCONT)

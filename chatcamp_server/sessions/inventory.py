@@ -8,7 +8,7 @@ cluster's inventory (``redis_inventory.py``) also answers for the sessions other
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Callable
 
 from chatcamp_server.sessions.live import LiveSession, LiveSessions
 
@@ -25,7 +25,15 @@ INTERNAL_FIELDS = ("key_expires_at", "token_issued_at")
 """Kept by the inventory, left out of ``users.sessions.list``."""
 
 
+def no_report() -> dict[str, Any]:
+    return {}
+
+
 class SessionInventory(abc.ABC):
+    report: Callable[[], dict[str, Any]] = staticmethod(no_report)
+    """What this node says of itself to the dashboard's live view (its live sessions per
+    app, its logins per minute): set by the server once it has them."""
+
     async def start(self) -> None:
         """Begin keeping the inventory (a cluster's: connect, register, heartbeat)."""
 
@@ -46,6 +54,11 @@ class SessionInventory(abc.ABC):
     @abc.abstractmethod
     async def is_online(self, app_id: str, user_id: str) -> bool:
         """Whether the user has any live session."""
+
+    async def reports(self) -> list[dict[str, Any]]:
+        """Every live node's ``report``: this node's alone here; a cluster's inventory adds
+        those the other nodes' heartbeats carry."""
+        return [self.report()]
 
 
 class LocalInventory(SessionInventory):

@@ -5,6 +5,8 @@ Keys, under a prefix (``chatcamp:`` unless told)::
 
     user:["APP","USER"]   hash  session ID → "NODE\\n" + the session's record as JSON
     node:NODE             string, expiring: the node's heartbeat (its incarnation, random)
+    node:NODE:report      string, expiring with the heartbeat: the node's ``report`` as JSON,
+                          for the dashboard's live view on any node
     node:NODE:sessions    hash  session ID → its user key: what to remove when NODE goes
     nodes                 set   the nodes that may have entries, for the others to reap
 
@@ -21,7 +23,8 @@ not on Redis Cluster, which this does not support.
 Logins must not wait for Redis: ``added`` and ``removed`` only queue the change, and a
 flusher writes the queue in one pipeline ``FLUSH_DELAY`` later.  A node's own sessions are
 always answered from its registry, the others' from Redis; with Redis down, from the
-registry alone.
+registry alone.  The same goes for ``reports``: this node's report is made when asked, the
+others' are those their last heartbeats wrote.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio.client import Pipeline
 
@@ -83,7 +86,7 @@ end
 _FORGET_NODE = _FORGET + """
 forget_node(ARGV[1], ARGV[2])
 redis.call('SREM', KEYS[1], ARGV[2])
-redis.call('DEL', ARGV[1] .. 'node:' .. ARGV[2])
+redis.call('DEL', ARGV[1] .. 'node:' .. ARGV[2], ARGV[1] .. 'node:' .. ARGV[2] .. ':report')
 """
 """KEYS: the set of nodes; ARGV: the prefix and the node."""
 
@@ -134,6 +137,7 @@ class RedisInventory(SessionInventory):
         self._nodes = f"{prefix}nodes"
         self._alive = f"{prefix}node:{node_id}"
         self._index = f"{prefix}node:{node_id}:sessions"
+        self._own_report = self._report_key(node_id)
         self._incarnation = secrets.token_hex(8)
         self._redis = connect(redis_url)
         self._forget_sessions = self._redis.register_script(_FORGET_SESSIONS)
@@ -218,7 +222,26 @@ class RedisInventory(SessionInventory):
                    if target.rests_on(found["token_id"], found.get("token_issued_at"))
                    and (target.session_id is None or found["session_id"] == target.session_id))
 
+    async def reports(self) -> list[dict[str, Any]]:
+        """This node's report first, as it is now; then the other live nodes', as of their
+        last heartbeat (a lapsed node's report lapsed with it)."""
+        own = self.report()
+        if not self._synced:
+            return [own]
+        try:
+            # the client decodes replies: str, never bytes
+            members = cast("set[str]", await self._redis.smembers(self._nodes))
+            keys = [self._report_key(node) for node in sorted(members) if node != self.node_id]
+            written = cast("list[str | None]", await self._redis.mget(keys)) if keys else []
+        except UNAVAILABLE as error:
+            self._lost(error)
+            return [own]
+        return [own, *_parsed(written)]
+
     # Redis
+
+    def _report_key(self, node: str) -> str:
+        return f"{self._prefix}node:{node}:report"
 
     def _user_key(self, app_id: str, user_id: str) -> str:
         return f"{self._prefix}user:{json.dumps([app_id, user_id], separators=(',', ':'))}"
@@ -265,6 +288,7 @@ class RedisInventory(SessionInventory):
         """Beats and reaps the lapsed nodes; returns the heartbeat it replaced."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._alive, self._incarnation, px=self._ttl_ms(), get=True)
+            pipe.set(self._own_report, self._report_json(), px=self._ttl_ms())
             pipe.sadd(self._nodes, self.node_id)
             await self._reap(keys=[self._nodes], args=[self._prefix], client=pipe)
             previous, *_ = await pipe.execute()
@@ -282,8 +306,19 @@ class RedisInventory(SessionInventory):
                                     client=pipe)
             self._queue_into(pipe)
             pipe.set(self._alive, self._incarnation, px=self._ttl_ms())
+            pipe.set(self._own_report, self._report_json(), px=self._ttl_ms())
             pipe.sadd(self._nodes, self.node_id)
             await pipe.execute()
+
+    def _report_json(self) -> str:
+        """Made at each beat, so the others show numbers one interval old at most.  A report
+        that fails must not stop the beat: the heartbeat keeps this node's sessions listed,
+        which matters more than its numbers."""
+        try:
+            return json.dumps(self.report(), separators=(",", ":"))
+        except Exception:
+            log.exception("session inventory of node %s: its report failed", self.node_id)
+            return "{}"
 
     def _ttl_ms(self) -> int:
         return int(self.heartbeat_ttl * 1000)
@@ -327,3 +362,19 @@ class RedisInventory(SessionInventory):
                 pipe.hset(user_key, session_id, entry)
                 pipe.hset(self._index, session_id, user_key)
         return gone
+
+
+def _parsed(written: list[str | None]) -> list[dict[str, Any]]:
+    """The reports that parse as JSON objects: a report another version of the server wrote,
+    or a damaged one, must not break the live view of every node."""
+    reports = []
+    for text in written:
+        if text is None:
+            continue
+        try:
+            report = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            reports.append(report)
+    return reports

@@ -1,8 +1,8 @@
 """In-process: ``copy_store`` from SQLite into the session's private PostgreSQL.
 
 Everything a running server relies on arrives identical, so the keys and tokens that worked
-before work after, and what was revoked or used stays refused; a target with data is
-refused before anything is written.
+before work after, what was revoked or used stays refused, and the dashboard keeps its
+operators and audit log; a target with data is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from chatcamp_server.storage.store import (
     ISSUED_TOKEN,
     PROFILE_TOKEN,
     App,
+    AuditEntry,
+    Operator,
     SigningKey,
     Store,
     Token,
@@ -31,6 +33,7 @@ NOW = 1_800_000_000.0
 SHOP = App("1000000000000000001", "shop", ("https://shop.example", "https://m.shop.example"),
            NOW, require_access_token=True)
 OPEN = App("1000000000000000002", "open", (), NOW + 1)
+ROOT = Operator("root", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", NOW, NOW + 9)
 
 
 @pytest.fixture
@@ -66,14 +69,17 @@ async def everything(store: Store) -> dict[str, object]:
         "open_user": await store.get_user(OPEN.id, "guest"),
         "signing_keys": await store.list_signing_keys(SHOP.id),
         "watermarks": await store.token_watermarks(SHOP.id, {"ann", "bob"}),
+        "operators": await store.list_operators(),
+        "audit": await store.list_audit(),
     }
 
 
 async def test_sqlite_to_postgresql_copies_everything_identically(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
     """Apps with policies and key hashes, a user with a profile and an issued token, a revoked
-    token, signing keys (one revoked), revocation watermarks and a used session key read back
-    the same from PostgreSQL, and the counts say so."""
+    token, signing keys (one revoked), revocation watermarks, a used session key, operators
+    and the audit log (IDs kept) read back the same from PostgreSQL, and the counts say so;
+    the next audit entry's ID follows the copied ones."""
     await sqlite.create_app(SHOP, b"a" * 32)
     await sqlite.create_app(OPEN, b"b" * 32)
     await sqlite.create_user(
@@ -94,18 +100,25 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
     await sqlite.revoke_tokens(SHOP.id, "bob", NOW + 6)
     await sqlite.revoke_app_tokens(SHOP.id, NOW - 10, NOW + 6)
     await sqlite.consume_session("s-used", NOW + 86_400, NOW)
+    await sqlite.create_operator(ROOT)
+    await sqlite.create_operator(Operator("ops", "$argon2id$ops", NOW + 1, NOW + 1))
+    for n in range(3):
+        await sqlite.add_audit(AuditEntry(NOW + n, "root", "app.key.replace", SHOP.id,
+                                          {"n": n}, "192.0.2.1"))
     before = await everything(sqlite)
 
     counts = await copy_store(sqlite, postgresql)
 
     assert counts == {"apps": 2, "users": 3, "tokens": 3, "signing_keys": 2,
-                      "consumed_sessions": 1}
+                      "consumed_sessions": 1, "operators": 2, "audit": 3}
     after = await everything(postgresql)
     assert after == before
     assert after["consumed"] == {"s-used"} and after["unusable"] == {"t-gone"}
     assert [k.revoked_at for k in after["signing_keys"]] == [NOW + 2, None]  # type: ignore[attr-defined]
     assert after["watermarks"] == {"ann": NOW - 10, "bob": NOW + 6}
     assert await postgresql.consume_session("s-used", NOW + 86_400, NOW + 1) is False
+    assert [e.id for e in after["audit"]] == [3, 2, 1]  # type: ignore[attr-defined]
+    assert (await postgresql.add_audit(AuditEntry(NOW, "ops", "sign_in"))).id == 4
 
 
 async def test_a_target_with_an_app_is_refused_before_anything_is_copied(
@@ -122,6 +135,26 @@ async def test_a_target_with_an_app_is_refused_before_anything_is_copied(
     assert await postgresql.get_user(SHOP.id, "ann") is None
 
 
+async def test_a_target_with_an_operator_or_an_audit_log_is_refused(
+        sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
+    """A target without apps but with a dashboard operator, or with audit entries (whose IDs
+    the copied ones would collide with), gets a Conflict naming them, and nothing copied."""
+    await sqlite.create_app(SHOP, b"a" * 32)
+    await sqlite.add_audit(AuditEntry(NOW, "root", "sign_in"))
+    await postgresql.create_operator(ROOT)
+    with pytest.raises(Conflict) as refused:
+        await copy_store(sqlite, postgresql)
+    assert refused.value.code == "TARGET_NOT_EMPTY"
+    assert "already has 1 operator(s):" in refused.value.message
+    await postgresql.delete_operator(ROOT.name)
+    await postgresql.add_audit(AuditEntry(NOW, "root", "sign_in.failed"))
+    with pytest.raises(Conflict) as refused:
+        await copy_store(sqlite, postgresql)
+    assert "already has an audit log:" in refused.value.message
+    assert await postgresql.list_apps() == []
+    assert len(await postgresql.list_audit()) == 1
+
+
 async def test_more_records_than_one_batch_are_all_copied(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
     """Users and tokens beyond one import batch arrive complete, each token with its user."""
@@ -132,6 +165,6 @@ async def test_more_records_than_one_batch_are_all_copied(
            for n in range(BATCH + 1)])
     counts = await copy_store(sqlite, postgresql)
     assert counts == {"apps": 1, "users": BATCH + 1, "tokens": BATCH + 1,
-                      "signing_keys": 0, "consumed_sessions": 0}
+                      "signing_keys": 0, "consumed_sessions": 0, "operators": 0, "audit": 0}
     found = await postgresql.find_token(SHOP.id, f"u{BATCH}", BATCH.to_bytes(32, "big"))
     assert found is not None and found[1].id == f"t{BATCH}"

@@ -4,11 +4,15 @@ Each case runs against every backend in ``BACKENDS`` (SQLite, and PostgreSQL on 
 private instance, a fresh database per case), through the ``Store`` interface only, so a new
 backend is added by adding its factory here.  Values that would be
 secrets are opaque bytes at this level: the store sees only keyed hashes and sealed blobs.
+The last cases are SQLite's own, on what only its files show: the query plans of the user
+search, and a database of the previous schema version migrated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sqlite3
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -18,13 +22,15 @@ from postgres_service import PostgresServer
 from chatcamp_server.errors import Conflict
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.postgres import PostgresDemoTable, PostgresStore
-from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore
+from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore, user_search
 from chatcamp_server.storage.store import (
     ISSUED_TOKEN,
     PROFILE_TOKEN,
     App,
     AppRecord,
+    AuditEntry,
     ConsumedSession,
+    Operator,
     Record,
     SigningKey,
     Store,
@@ -91,6 +97,16 @@ async def with_user(store: Store, user_id: str = "ann", profile: Token | None = 
                                  updated_at=NOW), profile)
 
 
+def operator(name: str, created_at: float = NOW) -> Operator:
+    return Operator(name, f"$argon2id$v=19$m=65536,t=3,p=4$c2FsdA${name}", created_at,
+                    created_at)
+
+
+def audit(n: int) -> AuditEntry:
+    return AuditEntry(NOW + n, "root", "app.create", f"app-{n}", {"n": n, "origins": ["a"]},
+                      "203.0.113.7")
+
+
 # apps
 
 
@@ -120,6 +136,37 @@ async def test_an_app_id_or_api_key_is_taken_once(store: Store) -> None:
     with pytest.raises(Conflict) as same_key:
         await store.create_app(app("1000000000000000002"), b"a" * 32)
     assert (same_id.value.code, same_key.value.code) == ("APP_EXISTS", "API_KEY_IN_USE")
+
+
+async def test_replace_api_key_moves_the_app_to_the_new_keys_hash(store: Store) -> None:
+    """After replace_api_key the old key's hash finds no app and the new one finds it; an
+    unknown app gives None; another app's hash is a Conflict that changes nothing."""
+    await store.create_app(app(), b"a" * 32)
+    await store.create_app(app("1000000000000000002"), b"b" * 32)
+    assert await store.replace_api_key(app().id, b"n" * 32) == app()
+    assert await store.find_app_by_key(b"a" * 32) is None
+    assert await store.find_app_by_key(b"n" * 32) == app()
+    assert await store.replace_api_key(app().id, b"n" * 32) == app()
+    assert await store.replace_api_key("1999999999999999999", b"z" * 32) is None
+    assert await store.replace_api_key("1999999999999999999", b"b" * 32) is None
+    assert await store.find_app_by_key(b"z" * 32) is None
+    with pytest.raises(Conflict) as taken:
+        await store.replace_api_key(app().id, b"b" * 32)
+    assert taken.value.code == "API_KEY_IN_USE"
+    other = await store.find_app_by_key(b"b" * 32)
+    assert other is not None and other.id == "1000000000000000002"
+    assert await store.find_app_by_key(b"n" * 32) == app()
+
+
+async def test_user_counts_gives_each_app_with_users_its_count(store: Store) -> None:
+    """user_counts has every app with users and its number of them, and no app without."""
+    assert await store.user_counts() == {}
+    for n in (1, 2, 3):
+        await store.create_app(app(f"100000000000000000{n}"), bytes([n]) * 32)
+    for user_id in ("ann", "bob", "cy"):
+        await store.get_or_create_user("1000000000000000001", user_id, NOW)
+    await store.get_or_create_user("1000000000000000003", "ann", NOW)
+    assert await store.user_counts() == {"1000000000000000001": 3, "1000000000000000003": 1}
 
 
 # users
@@ -162,6 +209,118 @@ async def test_update_user_changes_fields_and_replaces_the_profile_token(store: 
     old = await store.get_token("t-old")
     assert old is not None and old.revoked_at == NOW + 5 and old.sealed is None
     assert await store.update_user(app().id, "nobody", {"data": "x"}, NOW) is None
+
+
+SEARCH_IDS = ("100%", "100%off", "1000", "100_", "100x", "10_0", "Ab", "a%b", "aB", "a_b", "ab",
+              "z", "é", "éa", "ê", "日本", "日本語")
+"""User IDs in code point order (sorted()), with LIKE's wildcards and non-ASCII among them."""
+
+
+async def users_named(store: Store, names: dict[str, str], app_id: str = app().id) -> None:
+    await store.import_records([User(app_id, user_id, name, created_at=NOW, updated_at=NOW)
+                                for user_id, name in names.items()])
+
+
+async def pages(store: Store, prefix: str, by_name: bool, limit: int) -> list[list[str]]:
+    """Every page of a search, each after the last user of the one before, as IDs."""
+    found: list[list[str]] = []
+    after: User | None = None
+    while True:
+        page = await store.search_users(app().id, prefix, by_name=by_name, after=after,
+                                        limit=limit)
+        if not page:
+            return found
+        found.append([user.id for user in page])
+        after = page[-1]
+
+
+async def test_search_users_by_id_prefix_matches_exactly_in_code_point_order(
+        store: Store) -> None:
+    """An ID prefix matches IDs that start with it, character for character (``%`` and
+    ``_`` literally, case and accents kept), in code point order; the empty prefix is every
+    user; another app's users never appear."""
+    await store.create_app(app(), b"k" * 32)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    await users_named(store, dict.fromkeys(reversed(SEARCH_IDS), ""))
+    await users_named(store, dict.fromkeys(("100%", "ab", "zz", "日本人"), ""),
+                      "1000000000000000002")
+
+    async def ids(prefix: str) -> list[str]:
+        return [u.id for u in await store.search_users(app().id, prefix, limit=100)]
+    assert await ids("") == list(SEARCH_IDS)
+    assert await ids("100%") == ["100%", "100%off"]
+    assert await ids("100_") == ["100_"]
+    assert await ids("10_") == ["10_0"]
+    assert await ids("a") == ["a%b", "aB", "a_b", "ab"]
+    assert await ids("a_") == ["a_b"]
+    assert await ids("A") == ["Ab"]
+    assert await ids("é") == ["é", "éa"]
+    assert await ids("日本") == ["日本", "日本語"]
+    assert await ids("zz") == []
+    first = await store.search_users(app().id, "1", limit=2)
+    assert [u.id for u in first] == ["100%", "100%off"]
+    assert first[0] == User(app().id, "100%", created_at=NOW, updated_at=NOW)
+
+
+async def test_search_users_by_id_pages_follow_on_without_repeats(store: Store) -> None:
+    """Pages of an ID search, each after the last user of the one before, add up to the
+    whole result in order, with or without a prefix."""
+    await store.create_app(app(), b"k" * 32)
+    await users_named(store, dict.fromkeys(SEARCH_IDS, ""))
+    assert await pages(store, "", False, 5) == [list(SEARCH_IDS[i:i + 5])
+                                                for i in range(0, len(SEARCH_IDS), 5)]
+    assert await pages(store, "100", False, 2) == [["100%", "100%off"], ["1000", "100_"],
+                                                   ["100x"]]
+    assert await pages(store, "é", False, 1) == [["é"], ["éa"]]
+
+
+SEARCH_NAMES = {"n0": "ANN", "n1": "ann", "n2": "Ann", "n3": "Anna", "n4": "annabel",
+                "n5": "Bob", "n6": "ánn", "n7": "Ánn", "n8": "", "n9": "", "x1": "An_",
+                "x2": "An%", "x3": "Zoë", "x4": "zoë", "x5": "ZOË"}
+NAME_ORDER = ["n8", "n9", "x2", "x1", "n0", "n1", "n2", "n3", "n4", "n5", "x5", "x3", "x4",
+              "n7", "n6"]
+"""SEARCH_NAMES by name with ASCII letters folded, then by ID: ties broken by ID, and
+Ë (U+00CB) before ë (U+00EB), Á (U+00C1) before á (U+00E1), none of them folded."""
+
+
+async def test_search_users_by_name_folds_ascii_letters_only(store: Store) -> None:
+    """A name prefix matches display names that start with it, ASCII letters in either
+    case and every other character exactly (``%`` and ``_`` too, and accented letters in
+    their case), ordered by the folded name, then ID; another app's users never appear."""
+    await store.create_app(app(), b"k" * 32)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    await users_named(store, SEARCH_NAMES)
+    await users_named(store, {"o1": "Ann", "o2": "Bob", "o3": ""}, "1000000000000000002")
+
+    async def ids(prefix: str) -> list[str]:
+        return [u.id for u in await store.search_users(app().id, prefix, by_name=True)]
+    assert await ids("") == NAME_ORDER
+    assert await ids("ann") == ["n0", "n1", "n2", "n3", "n4"]
+    assert await ids("ANNA") == ["n3", "n4"]
+    assert await ids("an_") == ["x1"]
+    assert await ids("AN%") == ["x2"]
+    assert await ids("ánn") == ["n6"]
+    assert await ids("Ánn") == ["n7"]
+    assert await ids("zoë") == ["x3", "x4"]
+    assert await ids("ZOË") == ["x5"]
+    assert await ids("b") == ["n5"]
+    assert await ids("c") == []
+    found = await store.search_users(app().id, "BOB", by_name=True)
+    assert found == [User(app().id, "n5", "Bob", created_at=NOW, updated_at=NOW)]
+
+
+async def test_search_users_by_name_pages_through_ties_on_the_name(store: Store) -> None:
+    """Pages of a name search, each after the last user of the one before, add up to the
+    whole result in order, pages ending and starting inside a run of one name."""
+    await store.create_app(app(), b"k" * 32)
+    await users_named(store, SEARCH_NAMES)
+    assert await pages(store, "", True, 2) == [NAME_ORDER[i:i + 2]
+                                               for i in range(0, len(NAME_ORDER), 2)]
+    assert await pages(store, "ANN", True, 2) == [["n0", "n1"], ["n2", "n3"], ["n4"]]
+    assert await pages(store, "ann", True, 1) == [["n0"], ["n1"], ["n2"], ["n3"], ["n4"]]
+    before_the_prefix = User(app().id, "n0", "ANN")
+    assert [u.id for u in await store.search_users(app().id, "b", by_name=True,
+                                                   after=before_the_prefix)] == ["n5"]
 
 
 # tokens
@@ -215,6 +374,65 @@ async def test_consumed_sessions_are_forgotten_once_their_key_expired(store: Sto
     assert await store.is_session_consumed("new")
 
 
+# operators and their audit log
+
+
+async def test_operators_are_created_found_listed_by_name_and_deleted(store: Store) -> None:
+    """An operator is found by its exact name, listed by name in code point order, and
+    deleted once; an unknown name gives None, then False."""
+    for name in ("carol", "Bob", "alice"):
+        await store.create_operator(operator(name))
+    assert await store.get_operator("carol") == operator("carol")
+    assert await store.get_operator("Carol") is None
+    assert await store.list_operators() == [operator("Bob"), operator("alice"),
+                                            operator("carol")]
+    assert await store.delete_operator("alice") is True
+    assert await store.delete_operator("alice") is False
+    assert await store.get_operator("alice") is None
+    assert [o.name for o in await store.list_operators()] == ["Bob", "carol"]
+
+
+async def test_an_operator_name_is_taken_once(store: Store) -> None:
+    """A second operator of a taken name is a Conflict (OPERATOR_EXISTS) naming it, and the
+    first operator is unchanged."""
+    await store.create_operator(operator("root"))
+    with pytest.raises(Conflict) as taken:
+        await store.create_operator(operator("root", NOW + 5))
+    assert taken.value.code == "OPERATOR_EXISTS"
+    assert taken.value.message == "an operator named 'root' already exists"
+    assert await store.list_operators() == [operator("root")]
+
+
+async def test_set_operator_password_replaces_the_hash_and_marks_when(store: Store) -> None:
+    """set_operator_password replaces the hash and sets password_changed_at, leaving the
+    creation time and other operators; an unknown operator gives False."""
+    await store.create_operator(operator("root"))
+    await store.create_operator(operator("ops"))
+    assert await store.set_operator_password("root", "$argon2id$new", NOW + 60) is True
+    assert await store.get_operator("root") == Operator("root", "$argon2id$new", NOW, NOW + 60)
+    assert await store.get_operator("ops") == operator("ops")
+    assert await store.set_operator_password("nobody", "$argon2id$x", NOW) is False
+    assert await store.get_operator("nobody") is None
+
+
+async def test_audit_entries_get_increasing_ids_and_list_newest_first(store: Store) -> None:
+    """add_audit returns the entry as given with an ID above every earlier one; list_audit
+    gives the newest first, at most ``limit``, and with ``before`` those below that ID."""
+    assert await store.list_audit() == []
+    added = [await store.add_audit(audit(n)) for n in range(5)]
+    added.append(await store.add_audit(AuditEntry(NOW + 5, "ops", "sign_in")))
+    ids = [entry.id for entry in added]
+    assert ids[0] > 0 and all(a < b for a, b in zip(ids, ids[1:]))
+    assert added[2] == AuditEntry(NOW + 2, "root", "app.create", "app-2",
+                                  {"n": 2, "origins": ["a"]}, "203.0.113.7", ids[2])
+    assert await store.list_audit() == added[::-1]
+    assert (await store.list_audit())[0] == AuditEntry(NOW + 5, "ops", "sign_in", id=ids[5])
+    assert await store.list_audit(limit=2) == [added[5], added[4]]
+    assert await store.list_audit(limit=2, before=ids[4]) == [added[3], added[2]]
+    assert await store.list_audit(limit=2, before=ids[1]) == [added[0]]
+    assert await store.list_audit(before=ids[0]) == []
+
+
 # checks of many live sessions at once
 
 
@@ -264,8 +482,9 @@ async def exported(store: Store) -> list[Record]:
 async def test_export_then_import_gives_an_identical_store(
         new_store: Callable[[], Awaitable[Store]]) -> None:
     """Every app (with its key's hash and revocation watermark), user (with theirs), token,
-    signing key and used session key exported from one store and imported into an empty one
-    is read back identical, apps before their users and users before their tokens."""
+    signing key, used session key, operator and audit entry (with its ID) exported from one
+    store and imported into an empty one is read back identical, apps before their users
+    and users before their tokens; the next audit entry's ID is above the imported ones."""
     source = await new_store()
     await source.create_app(app(require_access_token=True), b"k" * 32)
     await source.create_app(App("1000000000000000002", "other", ("https://a.example",),
@@ -283,10 +502,21 @@ async def test_export_then_import_gives_an_identical_store(
     await source.revoke_signing_key(app().id, "k-1", NOW + 2)
     await source.revoke_tokens(app().id, "ann", NOW + 3, issued_before=NOW - 5)
     await source.revoke_app_tokens(app().id, NOW - 7, NOW + 3)
+    await source.create_operator(operator("root"))
+    await source.create_operator(operator("Ops", NOW + 1))
+    await source.set_operator_password("root", "$argon2id$new", NOW + 2)
+    await source.import_records([dataclasses.replace(audit(0), id=7),
+                                 dataclasses.replace(audit(1), id=40)])
+    newest = await source.add_audit(audit(2))
+    assert newest.id > 40
     records = await exported(source)
     kinds = [type(r).__name__ for r in records]
     assert kinds == (["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["SigningKey"] * 2
-                     + ["ConsumedSession"])
+                     + ["ConsumedSession"] + ["Operator"] * 2 + ["AuditEntry"] * 3)
+    assert records[-5:] == [operator("Ops", NOW + 1),
+                            Operator("root", "$argon2id$new", NOW, NOW + 2),
+                            dataclasses.replace(audit(0), id=7),
+                            dataclasses.replace(audit(1), id=40), newest]
     assert records[0] == AppRecord(app(require_access_token=True, tokens_revoked_before=NOW - 7),
                                    b"k" * 32)
     assert ConsumedSession("s-used", NOW + 100) in records
@@ -302,6 +532,9 @@ async def test_export_then_import_gives_an_identical_store(
     assert await target.consume_session("s-used", NOW + 100, NOW + 1) is False
     assert await target.list_signing_keys(app().id) == await source.list_signing_keys(app().id)
     assert await target.token_watermarks(app().id, {"ann"}) == {"ann": NOW - 5}
+    assert await target.list_operators() == await source.list_operators()
+    assert await target.list_audit() == await source.list_audit()
+    assert (await target.add_audit(audit(3))).id > newest.id
 
 
 # signing keys and revocation by time
@@ -394,3 +627,85 @@ async def test_demo_add_stores_only_the_first_of_racing_values(table: DemoTable)
     added = await asyncio.gather(*(table.add("claim", bytes([n])) for n in range(20)))
     assert added.count(True) == 1
     assert await table.get("claim") == bytes([added.index(True)])
+
+
+# SQLite's own: query plans and the migration from the previous schema
+
+
+SQLITE_SEARCHES = {
+    "ID prefix": ("u1", False, None, "sqlite_autoindex_users_1"),
+    "ID prefix, after a user": ("u1", False, User(app().id, "u150"), "sqlite_autoindex_users_1"),
+    "name prefix": ("name1", True, None, "users_by_name"),
+    "name prefix, after a user": ("NAME1", True, User(app().id, "u151", "Name1"),
+                                  "users_by_name"),
+}
+
+
+@pytest.mark.parametrize("search", list(SQLITE_SEARCHES))
+async def test_sqlite_searches_users_on_an_index_in_its_order(tmp_path: Path,
+                                                              search: str) -> None:
+    """Each form of search_users is a search of one index whose order is the result's: no
+    scan of the table, no sort of the matches (so a page costs the same with 100,000 users
+    as with 100)."""
+    prefix, by_name, after, index = SQLITE_SEARCHES[search]
+    store = SQLiteStore(tmp_path / "plan.sqlite3")
+    await store.open()
+    try:
+        await store.create_app(app(), b"k" * 32)
+        await users_named(store, {f"u{n}": f"Name{n % 50}" for n in range(500)})
+        sql, args = user_search(app().id, prefix, by_name, after, 20)
+        assert await store.search_users(app().id, prefix, by_name=by_name, after=after,
+                                        limit=20) != []
+        plan = [row[3] for row in sqlite3.connect(store.path).execute(
+            "EXPLAIN QUERY PLAN " + sql, args)]
+    finally:
+        await store.close()
+    assert not [step for step in plan if "SCAN" in step or "TEMP B-TREE" in step], plan
+    searches = [step for step in plan if "SEARCH" in step]
+    assert searches and all(f"INDEX {index} (app_id=?" in step for step in searches), plan
+
+
+def sqlite_schema(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's columns and every index's columns (with their collations)."""
+    db = sqlite3.connect(path)
+    try:
+        shapes: dict[str, list[tuple[object, ...]]] = {}
+        for kind, name in db.execute("SELECT type, name FROM sqlite_master"
+                                     " WHERE type IN ('table', 'index')"):
+            pragma = "table_info" if kind == "table" else "index_xinfo"
+            shapes[f"{kind} {name}"] = db.execute(f"PRAGMA {pragma}('{name}')").fetchall()
+        return shapes
+    finally:
+        db.close()
+
+
+async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
+        tmp_path: Path) -> None:
+    """A database of schema 3 (before operators, the audit log and the name index) opens at
+    schema 4 with the same tables, columns and indexes as a new database, its apps and users
+    kept and searchable by name, and operators and audit entries stored."""
+    fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
+    await fresh.open()
+    await fresh.close()
+    path = tmp_path / "old.sqlite3"
+    old = SQLiteStore(path)
+    await old.open()
+    await old.create_app(app(), b"k" * 32)
+    await users_named(old, {"ann": "Ann", "bob": "Bob"})
+    await old.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("DROP INDEX users_by_name; DROP TABLE operators; DROP TABLE audit;"
+                     " UPDATE meta SET value='3' WHERE key='schema_version';")
+    db.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert [u.id for u in await store.search_users(app().id, "a", by_name=True)] == ["ann"]
+        assert await store.get_app(app().id) == app()
+        await store.create_operator(operator("root"))
+        assert (await store.add_audit(audit(0))).id == 1
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute(
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
+    assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")

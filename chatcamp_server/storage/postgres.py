@@ -19,6 +19,7 @@ an advisory lock, so nodes that start together migrate once and all see the resu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from contextlib import asynccontextmanager
@@ -30,15 +31,20 @@ import asyncpg  # type: ignore[import-untyped]
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.store import (
+    PREFIX_END,
     PROFILE_TOKEN,
     App,
     AppRecord,
+    AuditEntry,
     ConsumedSession,
+    Operator,
     Record,
     SigningKey,
     Store,
     Token,
     User,
+    name_key,
+    search_after,
 )
 
 T = TypeVar("T")
@@ -102,6 +108,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX signing_keys_by_app ON signing_keys (app_id);
     """,
+    """
+    CREATE TABLE operators (
+        name text PRIMARY KEY,
+        password_hash text NOT NULL,
+        created_at double precision NOT NULL,
+        password_changed_at double precision NOT NULL
+    );
+    CREATE TABLE audit (
+        id bigserial PRIMARY KEY,
+        at double precision NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        target text NOT NULL DEFAULT '',
+        detail text NOT NULL DEFAULT '{}',
+        address text NOT NULL DEFAULT ''
+    );
+    CREATE INDEX users_by_id ON users (app_id, id COLLATE "C");
+    CREATE INDEX users_by_name ON users (app_id, (translate(display_name,
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) COLLATE "C",
+        id COLLATE "C");
+    """,
 )
 """Migration N brings a database of schema version N to version N + 1; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -141,6 +168,30 @@ INSERT_USER = (f"INSERT INTO users ({USER_COLUMNS})"
 INSERT_KEY = f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
 INSERT_APP = (f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+OPERATOR_COLUMNS = "name, password_hash, created_at, password_changed_at"
+INSERT_OPERATOR = f"INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4)"
+AUDIT_FIELDS = "at, actor, action, target, detail, address"
+AUDIT_COLUMNS = AUDIT_FIELDS + ", id"
+
+ID_ORDER = 'id COLLATE "C"'
+"""User IDs in code point order, as SQLite's BINARY has them, whatever the database's
+collation: the order of the index ``users_by_id``, so the backends page alike."""
+NAME_ORDER = ("translate(display_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',"
+              " 'abcdefghijklmnopqrstuvwxyz') COLLATE \"C\"")
+"""Display names folded as SQLite's NOCASE folds them (ASCII letters only: ``name_key``), in
+code point order: the expression of the index ``users_by_name``, repeated exactly so that
+the planner uses it.  lower() would fold by the database's locale, and more than SQLite."""
+_SEARCH = f"SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND "
+SEARCH_BY_ID = (_SEARCH + f"{ID_ORDER} >= $2 AND {ID_ORDER} < $3"
+                f" ORDER BY {ID_ORDER} LIMIT $4")
+SEARCH_BY_ID_AFTER = (_SEARCH + f"{ID_ORDER} > $2 AND {ID_ORDER} < $3"
+                      f" ORDER BY {ID_ORDER} LIMIT $4")
+SEARCH_BY_NAME = (_SEARCH + f"{NAME_ORDER} >= $2 AND {NAME_ORDER} < $3"
+                  f" ORDER BY {NAME_ORDER}, {ID_ORDER} LIMIT $4")
+SEARCH_BY_NAME_AFTER = (_SEARCH + f"({NAME_ORDER}, {ID_ORDER}) > ($2, $5) AND {NAME_ORDER} < $3"
+                        f" ORDER BY {NAME_ORDER}, {ID_ORDER} LIMIT $4")
+"""``search_users``: each one range of an index, entered at the page's start (a row
+comparison after a name, so that a page far into many users of one name costs no more)."""
 
 UNAVAILABLE = (
     OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
@@ -171,6 +222,24 @@ def _key(row: Any) -> SigningKey:
 
 def _key_values(key: SigningKey) -> tuple[Any, ...]:
     return (key.id, key.app_id, key.sealed, key.created_at, key.revoked_at)
+
+
+def _operator(row: Any) -> Operator:
+    return Operator(row[0], row[1], row[2], row[3])
+
+
+def _operator_values(operator: Operator) -> tuple[Any, ...]:
+    return (operator.name, operator.password_hash, operator.created_at,
+            operator.password_changed_at)
+
+
+def _audit(row: Any) -> AuditEntry:
+    return AuditEntry(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+
+
+def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    return (entry.at, entry.actor, entry.action, entry.target, json.dumps(entry.detail),
+            entry.address)
 
 
 async def _keep_session(connection: Any) -> None:
@@ -350,6 +419,18 @@ class PostgresStore(Store):
             (app_id, None if allowed_origins is None else list(allowed_origins),
              require_access_token), _app)
 
+    async def replace_api_key(self, app_id: str, api_key_mac: bytes) -> App | None:
+        try:
+            return await self._one(f"UPDATE apps SET api_key_mac = $2 WHERE id = $1"
+                                   f" RETURNING {APP_COLUMNS}", (app_id, api_key_mac), _app)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("that API key is already used by another app",
+                           "API_KEY_IN_USE") from None
+
+    async def user_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in await self._fetch(
+            "SELECT app_id, count(*) FROM users GROUP BY app_id")}
+
     # users
 
     async def get_user(self, app_id: str, user_id: str) -> User | None:
@@ -406,6 +487,22 @@ class PostgresStore(Store):
                     app_id, user_id, PROFILE_TOKEN, now)]
                 await con.execute(INSERT_TOKEN, *_token_values(new_profile_token))
             return _user(row), replaced
+
+    async def search_users(self, app_id: str, prefix: str = "", *, by_name: bool = False,
+                           after: User | None = None, limit: int = 50) -> list[User]:
+        """A parameter meets the index's folded names as it is, so the prefix is folded
+        here first."""
+        start = search_after(prefix, by_name, after)
+        key = name_key(prefix) if by_name else prefix
+        if start is None:
+            query = SEARCH_BY_NAME if by_name else SEARCH_BY_ID
+            args: tuple[Any, ...] = (app_id, key, key + PREFIX_END, limit)
+        elif by_name:
+            query = SEARCH_BY_NAME_AFTER
+            args = (app_id, start[0], key + PREFIX_END, limit, start[1])
+        else:
+            query, args = SEARCH_BY_ID_AFTER, (app_id, start[0], key + PREFIX_END, limit)
+        return [_user(row) for row in await self._fetch(query, *args)]
 
     # tokens
 
@@ -536,6 +633,49 @@ class PostgresStore(Store):
         return {row[0] for row in await self._fetch(
             "SELECT id FROM revoked_sessions WHERE id = ANY($1::text[])", list(set(session_ids)))}
 
+    # operators and their audit log
+
+    async def create_operator(self, operator: Operator) -> None:
+        try:
+            async with self._connection() as con:
+                await con.execute(INSERT_OPERATOR, *_operator_values(operator))
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"an operator named {operator.name!r} already exists",
+                           "OPERATOR_EXISTS") from None
+
+    async def get_operator(self, name: str) -> Operator | None:
+        return await self._one(f"SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = $1",
+                               (name,), _operator)
+
+    async def list_operators(self) -> list[Operator]:
+        """By name in code point order, as SQLite's BINARY sorts them."""
+        return [_operator(row) for row in await self._fetch(
+            f'SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name COLLATE "C"')]
+
+    async def delete_operator(self, name: str) -> bool:
+        return await self._fetchrow("DELETE FROM operators WHERE name = $1 RETURNING 1",
+                                    name) is not None
+
+    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+        return await self._fetchrow(
+            "UPDATE operators SET password_hash = $2, password_changed_at = $3"
+            " WHERE name = $1 RETURNING 1", name, password_hash, now) is not None
+
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        row = await self._fetchrow(f"INSERT INTO audit ({AUDIT_FIELDS})"
+                                   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                                   *_audit_values(entry))
+        return dataclasses.replace(entry, id=row[0])
+
+    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        if before is None:
+            rows = await self._fetch(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC"
+                                     " LIMIT $1", limit)
+        else:
+            rows = await self._fetch(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE id < $2"
+                                     " ORDER BY id DESC LIMIT $1", limit, before)
+        return [_audit(row) for row in rows]
+
     # copies between stores
 
     async def export_records(self) -> AsyncIterator[Record]:
@@ -554,8 +694,15 @@ class PostgresStore(Store):
                 yield _key(row)
             async for row in con.cursor("SELECT id, expires_at FROM revoked_sessions"):
                 yield ConsumedSession(row[0], row[1])
+            async for row in con.cursor(f"SELECT {OPERATOR_COLUMNS} FROM operators"
+                                        ' ORDER BY name COLLATE "C"'):
+                yield _operator(row)
+            async for row in con.cursor(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
+                yield _audit(row)
 
     async def import_records(self, records: Sequence[Record]) -> None:
+        """Audit entries keep their IDs, and the sequence is then set to the highest, so the
+        next ``add_audit`` continues after them (an import fills an empty store)."""
         async with self._transaction() as con:
             for kind, rows in _runs(records):
                 if kind is AppRecord:
@@ -570,9 +717,17 @@ class PostgresStore(Store):
                     await con.executemany(INSERT_TOKEN, [_token_values(r) for r in rows])
                 elif kind is SigningKey:
                     await con.executemany(INSERT_KEY, [_key_values(r) for r in rows])
-                else:
+                elif kind is ConsumedSession:
                     await con.executemany("INSERT INTO revoked_sessions VALUES ($1, $2)",
                                           [(r.id, r.expires_at) for r in rows])
+                elif kind is Operator:
+                    await con.executemany(INSERT_OPERATOR, [_operator_values(r) for r in rows])
+                else:
+                    await con.executemany(
+                        f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        [(*_audit_values(r), r.id) for r in rows])
+                    await con.execute("SELECT setval(pg_get_serial_sequence('audit', 'id'),"
+                                      " max(id)) FROM audit")
 
 
 def _runs(records: Sequence[Record]) -> list[tuple[type, list[Any]]]:

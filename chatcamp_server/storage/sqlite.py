@@ -14,6 +14,7 @@ of a login (see BENCHMARKS.md).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -24,20 +25,24 @@ from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.store import (
+    PREFIX_END,
     PROFILE_TOKEN,
     App,
     AppRecord,
+    AuditEntry,
     ConsumedSession,
+    Operator,
     Record,
     SigningKey,
     Store,
     Token,
     User,
+    search_after,
 )
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -86,6 +91,22 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 CREATE INDEX IF NOT EXISTS signing_keys_by_app ON signing_keys (app_id);
 CREATE TABLE IF NOT EXISTS revoked_sessions (id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS demo_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS users_by_name ON users (app_id, display_name COLLATE NOCASE, id);
+CREATE TABLE IF NOT EXISTS operators (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    password_changed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}',
+    address TEXT NOT NULL DEFAULT ''
+);
 """
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -95,6 +116,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE signing_keys (id TEXT PRIMARY KEY, app_id TEXT NOT NULL REFERENCES"
         " apps(id), sealed BLOB NOT NULL, created_at REAL NOT NULL, revoked_at REAL)",
         "CREATE INDEX signing_keys_by_app ON signing_keys (app_id)"),
+    3: ("CREATE INDEX users_by_name ON users (app_id, display_name COLLATE NOCASE, id)",
+        "CREATE TABLE operators (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL,"
+        " created_at REAL NOT NULL, password_changed_at REAL NOT NULL)",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+        " detail TEXT NOT NULL DEFAULT '{}', address TEXT NOT NULL DEFAULT '')"),
 }
 """version → the statements that bring a database of that version to the next one."""
 
@@ -106,6 +133,9 @@ TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at,
 APP_COLUMNS = ("id, name, allowed_origins, created_at, require_access_token,"
                " tokens_revoked_before")
 KEY_COLUMNS = "id, app_id, sealed, created_at, revoked_at"
+OPERATOR_COLUMNS = "name, password_hash, created_at, password_changed_at"
+AUDIT_FIELDS = "at, actor, action, target, detail, address"
+AUDIT_COLUMNS = AUDIT_FIELDS + ", id"
 _USER_WIDTH = len(USER_COLUMNS.split(","))
 TOKEN_LOGIN_QUERY = (
     "SELECT " + ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
@@ -116,6 +146,33 @@ TOKEN_LOGIN_QUERY = (
 """A token and its user in one lookup, built once: it runs on every token login."""
 SQL_VARIABLES = 900
 """IDs per ``IN (...)`` query: SQLite builds before 3.32 allow at most 999 variables."""
+_BY_NAME = "display_name COLLATE NOCASE"
+
+
+def user_search(app_id: str, prefix: str, by_name: bool, after: User | None,
+                limit: int) -> tuple[str, tuple[Any, ...]]:
+    """``search_users``'s statement and arguments, apart so a test can ask SQLite for its
+    plan.  Each is a range of one index, entered at the page's start: the primary key for
+    IDs, ``users_by_name`` for names, whose NOCASE folds ASCII letters only.  A page after a
+    name is a union, merged in index order: the rest of that name (by ID), then the names
+    past it; SQLite enters an index at a row value only when its first column is the range,
+    and scanning the name's earlier IDs would cost as many rows as pages before."""
+    start = search_after(prefix, by_name, after)
+    select = f"SELECT {USER_COLUMNS} FROM users WHERE app_id=?"
+    if not by_name:
+        if start is None:
+            return (f"{select} AND id >= ? AND id < ? ORDER BY id LIMIT ?",
+                    (app_id, prefix, prefix + PREFIX_END, limit))
+        return (f"{select} AND id > ? AND id < ? ORDER BY id LIMIT ?",
+                (app_id, start[0], prefix + PREFIX_END, limit))
+    order = f" ORDER BY {_BY_NAME}, id LIMIT ?"
+    if start is None:
+        return (f"{select} AND {_BY_NAME} >= ? AND {_BY_NAME} < ?{order}",
+                (app_id, prefix, prefix + PREFIX_END, limit))
+    return (f"{select} AND {_BY_NAME} = ? AND id > ? AND {_BY_NAME} < ?"
+            f" UNION ALL {select} AND {_BY_NAME} > ? AND {_BY_NAME} < ?{order}",
+            (app_id, start[0], start[1], prefix + PREFIX_END,
+             app_id, start[0], prefix + PREFIX_END, limit))
 
 
 def _app(row: tuple[Any, ...]) -> App:
@@ -133,6 +190,19 @@ def _token(row: tuple[Any, ...]) -> Token:
 
 def _key(row: tuple[Any, ...]) -> SigningKey:
     return SigningKey(*row)
+
+
+def _operator(row: tuple[Any, ...]) -> Operator:
+    return Operator(*row)
+
+
+def _audit(row: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+
+
+def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    return (entry.at, entry.actor, entry.action, entry.target, json.dumps(entry.detail),
+            entry.address)
 
 
 class SQLiteStore(Store):
@@ -270,6 +340,23 @@ class SQLiteStore(Store):
             return None if row is None else _app(row)
         return await self._run(self._write, op)
 
+    async def replace_api_key(self, app_id: str, api_key_mac: bytes) -> App | None:
+        """The column's UNIQUE constraint is the check: the only one an update of the key's
+        hash can break."""
+        def op(db: sqlite3.Connection) -> App | None:
+            try:
+                db.execute("UPDATE apps SET api_key_mac=? WHERE id=?", (api_key_mac, app_id))
+            except sqlite3.IntegrityError:
+                raise Conflict("that API key is already used by another app",
+                               "API_KEY_IN_USE") from None
+            row = db.execute(f"SELECT {APP_COLUMNS} FROM apps WHERE id=?", (app_id,)).fetchone()
+            return None if row is None else _app(row)
+        return await self._run(self._write, op)
+
+    async def user_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self._read().execute(
+            "SELECT app_id, count(*) FROM users GROUP BY app_id")}
+
     # users
 
     async def get_user(self, app_id: str, user_id: str) -> User | None:
@@ -329,6 +416,10 @@ class SQLiteStore(Store):
                              (app_id, user_id)).fetchone()
             return _user(row), replaced
         return await self._run(self._write, op)
+
+    async def search_users(self, app_id: str, prefix: str = "", *, by_name: bool = False,
+                           after: User | None = None, limit: int = 50) -> list[User]:
+        return await self._all(*user_search(app_id, prefix, by_name, after, limit), _user)
 
     @staticmethod
     def _insert_user(db: sqlite3.Connection, user: User) -> None:
@@ -501,6 +592,56 @@ class SQLiteStore(Store):
                 query.format(ids=",".join("?" * len(chunk))), (*before, *chunk, *after)))
         return found
 
+    # operators and their audit log
+
+    @staticmethod
+    def _insert_operator(db: sqlite3.Connection, operator: Operator) -> None:
+        db.execute(f"INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES (?, ?, ?, ?)",
+                   (operator.name, operator.password_hash, operator.created_at,
+                    operator.password_changed_at))
+
+    async def create_operator(self, operator: Operator) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            try:
+                self._insert_operator(db, operator)
+            except sqlite3.IntegrityError:
+                raise Conflict(f"an operator named {operator.name!r} already exists",
+                               "OPERATOR_EXISTS") from None
+        await self._run(self._write, op)
+
+    async def get_operator(self, name: str) -> Operator | None:
+        return await self._one(f"SELECT {OPERATOR_COLUMNS} FROM operators WHERE name=?",
+                               (name,), _operator)
+
+    async def list_operators(self) -> list[Operator]:
+        return await self._all(f"SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name", (),
+                               _operator)
+
+    async def delete_operator(self, name: str) -> bool:
+        return await self._run(self._write, lambda db: db.execute(
+            "DELETE FROM operators WHERE name=?", (name,)).rowcount == 1)
+
+    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+        return await self._run(self._write, lambda db: db.execute(
+            "UPDATE operators SET password_hash=?, password_changed_at=? WHERE name=?",
+            (password_hash, now, name)).rowcount == 1)
+
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """AUTOINCREMENT, so an ID is never given twice, even were the newest entry deleted;
+        the IDs ``import_records`` inserts raise its sequence by themselves."""
+        def op(db: sqlite3.Connection) -> int:
+            cursor = db.execute(f"INSERT INTO audit ({AUDIT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?)",
+                                _audit_values(entry))
+            return cursor.lastrowid or 0
+        return dataclasses.replace(entry, id=await self._run(self._write, op))
+
+    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        if before is None:
+            return await self._all(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC"
+                                   " LIMIT ?", (limit,), _audit)
+        return await self._all(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE id < ?"
+                               " ORDER BY id DESC LIMIT ?", (before, limit), _audit)
+
     # copies between stores
 
     async def export_records(self) -> AsyncIterator[Record]:
@@ -522,6 +663,10 @@ class SQLiteStore(Store):
                 yield _key(row)
             for row in db.execute("SELECT id, expires_at FROM revoked_sessions"):
                 yield ConsumedSession(*row)
+            for row in db.execute(f"SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name"):
+                yield _operator(row)
+            for row in db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
+                yield _audit(row)
         finally:
             db.close()
 
@@ -541,9 +686,15 @@ class SQLiteStore(Store):
                     self._insert_token(db, record)
                 elif isinstance(record, SigningKey):
                     self._insert_key(db, record)
-                else:
+                elif isinstance(record, ConsumedSession):
                     db.execute("INSERT INTO revoked_sessions VALUES (?, ?)",
                                (record.id, record.expires_at))
+                elif isinstance(record, Operator):
+                    self._insert_operator(db, record)
+                else:
+                    db.execute(f"INSERT INTO audit ({AUDIT_COLUMNS})"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (*_audit_values(record), record.id))
         await self._run(self._write, op)
 
     # helpers

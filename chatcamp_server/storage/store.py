@@ -9,6 +9,7 @@ keyed hashes (``*_mac``) and sealed blobs made by ``keys.ServerKeys``.
 from __future__ import annotations
 
 import abc
+import string
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Collection, Sequence, Union
 
@@ -102,8 +103,62 @@ class ConsumedSession:
     expires_at: float
 
 
-Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession]
+@dataclass(frozen=True)
+class Operator:
+    """Someone who may sign in to the dashboard.  ``password_hash`` is a slow password hash
+    (argon2id, as a PHC string), never the password; ``password_changed_at`` ends every
+    dashboard session begun before it, on every node, with no list of sessions to keep."""
+
+    name: str
+    password_hash: str
+    created_at: float
+    password_changed_at: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change an operator made (or a sign-in), as ``serve.py admin audit`` prints it.
+    ``detail`` never holds a secret: the dashboard shows a new key once and records only
+    that it was made."""
+
+    at: float
+    actor: str
+    action: str
+    target: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    address: str = ""
+    id: int = 0
+    """Assigned by the store, increasing with each entry; 0 before it is stored."""
+
+
+Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession, Operator, AuditEntry]
 """One stored row, as ``export_records`` gives it and ``import_records`` takes it."""
+
+PREFIX_END = "\U0010ffff"
+"""The greatest code point: prefix + PREFIX_END bounds, as a range, the keys that start with
+prefix.  Exact for user IDs, which hold no unassigned code point (``validation.user_id``),
+and U+10FFFF is one; a display name with U+10FFFF right after the prefix would be missed."""
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def name_key(display_name: str) -> str:
+    """A display name as ``search_users`` matches and orders it: ASCII letters in lower case,
+    every other character as it is.  That is SQLite's NOCASE; ``str.lower`` or PostgreSQL's
+    lower() would fold more, and the latter by the database's locale."""
+    return display_name.translate(_ASCII_LOWER)
+
+
+def search_after(prefix: str, by_name: bool, after: User | None) -> tuple[str, str] | None:
+    """The (key, ID) that ``search_users``'s page starts after, the key being the ID or the
+    name's ``name_key``; None when the page starts at the prefix's first match, since an
+    ``after`` that sorts before that match bounds nothing.  With one lower bound a query
+    enters its index where the page starts, however deep the page."""
+    if after is None:
+        return None
+    key = name_key(after.display_name) if by_name else after.id
+    start = name_key(prefix) if by_name else prefix
+    return (key, after.id) if key >= start else None
 
 
 class Store(abc.ABC):
@@ -145,6 +200,16 @@ class Store(abc.ABC):
                          require_access_token: bool | None = None) -> App | None:
         """Change the given policies (None leaves one as it is); None if no such app."""
 
+    @abc.abstractmethod
+    async def replace_api_key(self, app_id: str, api_key_mac: bytes) -> App | None:
+        """Give the app a new API key's keyed hash; the old key stops matching at once.
+        None if no such app; Conflict when another app has that key."""
+
+    @abc.abstractmethod
+    async def user_counts(self) -> dict[str, int]:
+        """How many users each app has (apps without users left out), in one query: the
+        dashboard's list of apps shows them all at once."""
+
     # users
     @abc.abstractmethod
     async def get_user(self, app_id: str, user_id: str) -> User | None: ...
@@ -164,6 +229,16 @@ class Store(abc.ABC):
     ) -> tuple[User, list[str]] | None:
         """Apply the changes (and replace the profile token) atomically; return the user and
         the IDs of the profile tokens replaced, or None if no such user."""
+
+    @abc.abstractmethod
+    async def search_users(self, app_id: str, prefix: str = "", *, by_name: bool = False,
+                           after: User | None = None, limit: int = 50) -> list[User]:
+        """One page of the app's users whose ID starts with ``prefix`` (exactly), ordered by
+        ID; or, ``by_name``, whose display name starts with it (ASCII letters in either
+        case), ordered by display name (case folded the same way: ``name_key``), then ID.
+        Orders are by code point, whatever the database's collation.  ``after`` is the
+        last user of the previous page.  Index-backed on both fields, so a page costs the
+        same with 100,000 users as with 100."""
 
     # tokens
     @abc.abstractmethod
@@ -259,12 +334,44 @@ class Store(abc.ABC):
         """Of these session IDs, those whose key is used: for a live session, ended by the
         server (``users.sessions.end``); the same timer's second question."""
 
+    # operators and their audit log (the dashboard)
+
+    @abc.abstractmethod
+    async def create_operator(self, operator: Operator) -> None:
+        """Raise Conflict (``OPERATOR_EXISTS``) when the name is taken."""
+
+    @abc.abstractmethod
+    async def get_operator(self, name: str) -> Operator | None: ...
+
+    @abc.abstractmethod
+    async def list_operators(self) -> list[Operator]:
+        """Every operator, by name (by code point, whatever the database's collation)."""
+
+    @abc.abstractmethod
+    async def delete_operator(self, name: str) -> bool:
+        """False when there was no such operator."""
+
+    @abc.abstractmethod
+    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+        """Replace the hash and set ``password_changed_at`` to ``now``; False when there is
+        no such operator."""
+
+    @abc.abstractmethod
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append the entry; return it with the ``id`` the store gave it."""
+
+    @abc.abstractmethod
+    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        """The newest entries first, at most ``limit``, those with an ``id`` below
+        ``before`` when given (the next page)."""
+
     # copies between stores (``serve.py migrate``)
 
     @abc.abstractmethod
     def export_records(self) -> AsyncIterator[Record]:
-        """Every row as stored, from one snapshot: apps, then users, tokens, signing keys and
-        consumed sessions, the order in which ``import_records`` can insert them.  Keyed hashes and
+        """Every row as stored, from one snapshot: apps, then users, tokens, signing keys,
+        consumed sessions, operators and audit entries (oldest first, ``id`` kept), the order
+        in which ``import_records`` can insert them.  Keyed hashes and
         sealed tokens pass as they are, since both stores share the server secret."""
 
     @abc.abstractmethod

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from chatcamp_server.sessions.activity import Activity
 from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.sessions.rate_limit import SCOPES, LoginLimits
 from chatcamp_server.sessions.redis_support import Outage
@@ -99,6 +100,8 @@ class Metrics:
                  outages: Callable[[], Iterable[Outage]] = tuple) -> None:
         """``outages``: the Redis parts' trackers, counted at each scrape."""
         self.registry = CollectorRegistry()
+        self.activity = Activity()
+        """The same logins per minute, for the dashboard's live view."""
         self.registry.register(_Kept(store, outages, failures))
         self.logins = Counter(
             "chatcamp_logins", "Chat-socket logins by outcome (accepted, resumed, refused) and "
@@ -123,9 +126,11 @@ class Metrics:
 
     def login(self, resumed: bool) -> None:
         self.logins.labels("resumed" if resumed else "accepted", "").inc()
+        self.activity.login()
 
     def refused(self, code: str) -> None:
         self.logins.labels("refused", code).inc()
+        self.activity.failed()
 
     def ended(self, reason: str) -> None:
         self.session_ends.labels(reason).inc()

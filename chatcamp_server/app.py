@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
 from chatcamp_server.apps import create_app
 from chatcamp_server.cluster import Sharing, sharing_for
+from chatcamp_server.dashboard.pages import Dashboard
 from chatcamp_server.deployment import Deployment
 from chatcamp_server.keys import ServerKeys
 from chatcamp_server.metrics import Metrics
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import LiveSessions
+from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 from chatcamp_server.storage.backends import demo_table_for, store_for
 from chatcamp_server.storage.store import Store
@@ -51,6 +54,7 @@ class Server:
     health: Health
     web_app: web.Application
     metrics: Metrics
+    dashboard: Dashboard
     missing_assets: list[str] = field(default_factory=list)
 
     async def close_sockets(self) -> None:
@@ -128,6 +132,9 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     health.add_routes(web_app)
     metrics = Metrics(live, store, failures, sharing.outages)
     server_api = ServerApi(auth, users, limits, failures, metrics)
+    sharing.inventory.report = lambda: _report(live, metrics, failures)
+    dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
+    dashboard.add_routes(web_app)
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits, metrics).handle)
     described = openapi.document(limits)
 
@@ -141,9 +148,16 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
         demo_backend.add_routes(web_app)
     missing = static_files.add_routes(web_app)
     server = Server(store, keys, limits, auth, users, live, sharing, demo_backend, health,
-                    web_app, metrics, missing)
+                    web_app, metrics, dashboard, missing)
     await sharing.start()
     return server, created
+
+
+def _report(live: LiveSessions, metrics: Metrics, failures: LoginLimits) -> dict[str, Any]:
+    """What this node tells the dashboard's live view, its own and in a cluster's heartbeat."""
+    by_app = Counter(session.app_id for session in live.all())
+    return {"live": dict(by_app), "activity": metrics.activity.snapshot(),
+            "lockouts": failures.locked_out()}
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:

@@ -66,3 +66,12 @@ async def update_policies(store: Store, app_id: str, body: dict[str, object]) ->
     if app is None:
         raise NotFound(f"no app {app_id}", "APP_NOT_FOUND")
     return app
+
+
+async def rotate_api_key(store: Store, keys: ServerKeys, app_id: str) -> str:
+    """A new API key for the app, returned to be shown once; the old one is refused from the
+    next request on, on every node, since each request looks its key's hash up."""
+    api_key = random_secret(API_KEY_PREFIX)
+    if await store.replace_api_key(app_id, keys.mac(API_KEY_MAC, api_key)) is None:
+        raise NotFound(f"no app {app_id}", "APP_NOT_FOUND")
+    return api_key

@@ -1,5 +1,6 @@
 """The command line: ``serve.py`` serves; ``serve.py apps create|update|list`` manages apps;
-``serve.py assets install|path`` fills or names the browser assets' directory."""
+``serve.py admin ...`` the dashboard's operators (``dashboard/admin.py``); ``serve.py assets
+install|path`` fills or names the browser assets' directory."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from aiohttp import web
 from chatcamp_server import __version__, logs
 from chatcamp_server.app import Server, open_server, open_store
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
+from chatcamp_server.dashboard import admin
 from chatcamp_server.deployment import (
     ENV_DATABASE,
     ENV_REDIS,
@@ -170,11 +172,14 @@ def build_parser(prog: str = "serve.py") -> argparse.ArgumentParser:
     apps_commands.add_parser("list", parents=[storage], help="list apps (never their keys)",
                              description="List apps and their policies as JSON lines; API "
                                          "keys are not stored readably and are never shown.")
+    admin.add_parser(commands, storage)
     migrate = commands.add_parser(
-        "migrate", help="copy apps, users, tokens and ended sessions into an empty database",
-        description="Copy every app, user, token and used session key from one database into "
-                    "another that has no app yet, as stored: hashes stay hashes and sealed "
-                    "tokens stay sealed, so serve the copy with the source's secret file, and "
+        "migrate", help="copy apps, users, tokens, ended sessions, operators and the audit log "
+                        "into an empty database",
+        description="Copy every app, user, token, used session key, dashboard operator and "
+                    "audit entry from one database into another that has none yet, as "
+                    "stored: hashes stay hashes and sealed tokens stay sealed, so serve the "
+                    "copy with the source's secret file, and "
                     "every key and token that worked before works after. Prints the counts.")
     migrate.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL",
                          help="the database to copy: a SQLite path or a postgresql:// URL")
@@ -232,6 +237,14 @@ async def _apps(args: argparse.Namespace) -> None:
         else:
             for app in await store.list_apps():
                 print(json.dumps(describe(app)))
+    finally:
+        await store.close()
+
+
+async def _admin(args: argparse.Namespace) -> None:
+    store, _ = await open_store(_deployment(args))
+    try:
+        await admin.run(args, store)
     finally:
         await store.close()
 
@@ -366,6 +379,9 @@ async def _serve(args: argparse.Namespace) -> None:
         shared = "Redis" if deployment.redis_url else "no Redis: this node alone"
         print(f"Node {server.sharing.node_id or 'local'} on {deployment.describe_database()}"
               f" with {shared}", flush=True)
+    operators = await server.store.list_operators()
+    print(f"Dashboard: {page}/dashboard/" + ("" if operators else
+          f" (make its first operator with: {args.prog} admin create NAME)"))
     print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
           "(Ctrl-C to stop)", flush=True)
     stopping: asyncio.Queue[float] = asyncio.Queue()
@@ -435,10 +451,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "serve.py") -> int:
     """The command line, named ``prog`` in its help and errors (``serve.py`` in the
     checkout, ``python -m chatcamp_server`` as a module)."""
     args = build_parser(prog).parse_args(argv)
+    args.prog = prog
     logs.configure(args.log_level, args.log_format)
     quiet_malformed_requests()
     try:
-        commands = {"apps": _apps, "migrate": _migrate, "assets": _assets}
+        commands = {"apps": _apps, "admin": _admin, "migrate": _migrate, "assets": _assets}
         asyncio.run(commands.get(args.command, _serve)(args))
     except ServerError as exc:
         print(f"{prog}: error: {exc.message}", file=sys.stderr)

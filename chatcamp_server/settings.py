@@ -75,6 +75,13 @@ class Limits:
     failed_login_keys: int = 100_000
     """Entries each login limit tracks at once (users, addresses, pairs, known addresses);
     the least recent are forgotten first."""
+    dashboard_idle_timeout: float = 30 * 60.0
+    """A dashboard session unused for this long is over (OWASP's advice for a console with
+    high-value actions is 15 to 30 minutes); the live view's polling does not count as use."""
+    dashboard_session_lifetime: float = 12 * 3600.0
+    """However busy, a dashboard session lasts at most a working day."""
+    dashboard_page_size: int = 50
+    """Users on one page of the dashboard's search, and audit entries on one page."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -17,7 +17,7 @@ from chatcamp_server.protocol import ConnectRefused, Credentials
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import LiveSessions
 from chatcamp_server.settings import Limits
-from chatcamp_server.storage.sqlite import SQLiteStore
+from chatcamp_server.storage.sqlite import SCHEMA_VERSION, SQLiteStore
 from chatcamp_server.storage.store import App
 from chatcamp_server.users import Users
 
@@ -286,7 +286,7 @@ async def test_schema_1_database_is_migrated(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
 async def test_a_session_key_resumes_once_even_when_raced(world: World) -> None:

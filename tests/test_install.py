@@ -179,8 +179,8 @@ def test_the_wheel_holds_every_package_and_the_plugin(installed: Installed) -> N
 
 
 @pytest.mark.parametrize("command", [(), ("apps", "create"), ("apps", "update"),
-                                     ("apps", "list"), ("migrate",), ("assets", "install"),
-                                     ("assets", "path")])
+                                     ("apps", "list"), ("admin", "create"), ("admin", "audit"),
+                                     ("migrate",), ("assets", "install"), ("assets", "path")])
 def test_the_command_has_serve_pys_options(installed: Installed, command: tuple[str, ...]
                                            ) -> None:
     """``chatcamp-server`` has the same options and subcommands as the checkout's serve.py."""
@@ -216,8 +216,8 @@ def test_assets_path_follows_the_environment(installed: Installed, tmp_path: Pat
 def test_the_installed_server_serves_pages_widget_archive_and_sdk(installed: Installed,
                                                                   tmp_path: Path) -> None:
     """With an assets directory laid out as ``assets install`` makes it, the installed
-    server serves the page, the widget, the chatcamp_web archive and the vendored SDK, and
-    warns of nothing."""
+    server serves the page, the widget, the chatcamp_web archive, the vendored SDK and the
+    dashboard (its templates and files are in the wheel), and warns of nothing."""
     assets = assets_like_install(tmp_path / "assets")
     with serving(installed, tmp_path / "run", assets) as (url, process):
         assert b"pyscript.toml" in fetch(f"{url}/")
@@ -229,6 +229,8 @@ def test_the_installed_server_serves_pages_widget_archive_and_sdk(installed: Ins
         sdk = fetch(f"{url}/vendor/chatcamp/ChatCamp.min.js")
         assert sdk == (ROOT / "node_modules" / "chatcamp" / "ChatCamp.min.js").read_bytes()
         assert fetch(f"{url}/vendor/wheels/pyodide_http-0.2.2-py3-none-any.whl")
+        assert b'name="password"' in fetch(f"{url}/dashboard/signin")
+        assert b"copyText" in fetch(f"{url}/dashboard/static/dashboard.js")
     _, errors = process.communicate()
     assert "WARNING" not in errors, errors
 

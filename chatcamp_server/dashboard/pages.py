@@ -1,0 +1,530 @@
+"""The dashboard's pages at ``/dashboard/``: server-rendered HTML and one small script.
+
+No framework and no interpreter in the page: an operator keeps it open all day, and a page
+that is HTML from the server is usable the moment it arrives.  The script (``static/``) only
+copies IDs and keys to the clipboard, asks before the changes that cannot be undone, and
+refreshes the live view.
+
+Every change is a form POST that goes through the same methods as the server API
+(``ServerApi.run``), so it is validated, applied across the cluster and counted exactly as a
+call with the app's API key would be, then recorded in the audit log under the operator's
+name.  A change answers with a redirect back to its page (so a reload does not repeat it),
+except the few that make a secret: those answer with the one page that shows it, marked
+``no-store``, and the secret is never shown again.
+
+Every page is sent with a Content-Security-Policy that allows only this server's own script
+and style, so a string that slipped past the templates' escaping still could not run; Jinja2
+escapes every value, so user IDs and display names are always text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import time
+from typing import Any, Awaitable, Callable, Mapping
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from multidict import MultiDictProxy
+
+from chatcamp_server import apps, validation
+from chatcamp_server.dashboard.cookies import COOKIE, PATH, OperatorSessions, Signed
+from chatcamp_server.dashboard.operators import NAME, Operators
+from chatcamp_server.errors import (
+    BadRequest,
+    NotFound,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+)
+from chatcamp_server.keys import ServerKeys
+from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.sessions.activity import combine
+from chatcamp_server.sessions.inventory import INTERNAL_FIELDS, SessionInventory
+from chatcamp_server.sessions.rate_limit import LoginLimits
+from chatcamp_server.settings import Limits
+from chatcamp_server.storage.store import App, Store
+from chatcamp_server.web.server_api import ServerApi
+
+SIGNIN_SCOPE = "\0dashboard"
+"""The "app" under which the login limits count an operator's failed sign-ins: no app ID can
+hold a NUL, so an operator's budget is never a chat user's."""
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+"""``same-origin`` rather than ``no-referrer``: the latter makes Chromium send ``Origin:
+null`` with a form post, which the Origin check would then refuse."""
+DONE = {
+    "policies": "Policies saved.",
+    "revoked": "Tokens revoked; their live sessions have ended.",
+    "ended": "The session has ended.",
+    "key-revoked": "Signing key revoked; sessions on tokens it signed have ended.",
+}
+"""What a redirect after a change may announce, by the code in its ``done`` parameter: only
+these texts, never one from the request."""
+EXPIRIES = {"3600": "1 hour", "86400": "1 day", "2592000": "30 days", "": "Never"}
+"""The token lifetimes the issue form offers, in seconds."""
+MAX_QUERY_CHARS = 128
+FORM: web.RequestKey[MultiDictProxy[Any]] = web.RequestKey("form", MultiDictProxy)
+"""A change's form, read (and its CSRF token checked) before its handler runs."""
+Page = Callable[[web.Request, Signed], Awaitable[web.StreamResponse]]
+
+
+def _when(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _templates() -> Environment:
+    env = Environment(loader=PackageLoader("chatcamp_server.dashboard"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = _when
+    env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    return env
+
+
+def _field(form: Mapping[str, Any], name: str, max_chars: int = 4096) -> str:
+    value = form.get(name, "")
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise BadRequest(f"the form field {name} must be text of at most {max_chars} "
+                         "characters", "INVALID_FIELD")
+    return value
+
+
+class Dashboard:
+    def __init__(self, store: Store, keys: ServerKeys, limits: Limits, public: PublicOrigins,
+                 server_api: ServerApi, failures: LoginLimits, inventory: SessionInventory,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.keys = keys
+        self.limits = limits
+        self.public = public
+        self.api = server_api
+        self.failures = failures
+        self.inventory = inventory
+        self.clock = clock
+        self.sessions = OperatorSessions(keys, store, limits)
+        self.operators = Operators(store, lambda: self.clock())
+        self.templates = _templates()
+
+    def add_routes(self, app: web.Application) -> None:
+        page = self._signed_in
+        routes = [
+            web.get("/dashboard", self._to_home),
+            web.get("/dashboard/", self._to_home),
+            web.get("/dashboard/signin", self._signin_page),
+            web.post("/dashboard/signin", self._signin),
+            web.post("/dashboard/signout", page(self._signout, renew=False)),
+            web.get("/dashboard/apps", page(self._apps)),
+            web.post("/dashboard/apps", page(self._create_app)),
+            web.get("/dashboard/apps/{app_id}", page(self._app)),
+            web.post("/dashboard/apps/{app_id}/policies", page(self._policies)),
+            web.post("/dashboard/apps/{app_id}/api-key", page(self._rotate_key)),
+            web.post("/dashboard/apps/{app_id}/signing-keys", page(self._create_signing_key)),
+            web.post("/dashboard/apps/{app_id}/signing-keys/revoke",
+                     page(self._revoke_signing_key)),
+            web.get("/dashboard/apps/{app_id}/users", page(self._users)),
+            web.get("/dashboard/apps/{app_id}/user", page(self._user)),
+            web.post("/dashboard/apps/{app_id}/user/tokens", page(self._issue_token)),
+            web.post("/dashboard/apps/{app_id}/user/revoke", page(self._revoke_tokens)),
+            web.post("/dashboard/apps/{app_id}/user/end", page(self._end_session)),
+            web.get("/dashboard/live", page(self._live)),
+            web.get("/dashboard/live.json", page(self._live_json, renew=False)),
+            web.get("/dashboard/audit", page(self._audit)),
+            web.static("/dashboard/static", _static_dir(), append_version=False),
+        ]
+        app.router.add_routes(routes)
+
+    # the frame every page shares: session, CSRF, headers, errors
+
+    def _signed_in(self, handler: Page, renew: bool = True) -> Callable[
+            [web.Request], Awaitable[web.StreamResponse]]:
+        async def serve(request: web.Request) -> web.StreamResponse:
+            now = self.clock()
+            signed = await self.sessions.open(request.cookies.get(COOKIE), now)
+            if signed is None:
+                if request.method != "GET":
+                    return self._secured(self._render(
+                        request, None, "error.html", status=403, title="Signed out",
+                        message="Your session has ended: sign in again, then repeat the "
+                                "change."))
+                return self._to_signin(request, expired=COOKIE in request.cookies)
+            try:
+                if request.method == "POST":
+                    form = await self._form(request)
+                    if not self._same_origin(request) or not self.sessions.csrf_ok(
+                            signed, _field(form, "csrf", 100)):
+                        raise ServerError("this form did not come from this dashboard's own "
+                                          "page, so it was not applied", "CSRF")
+                    request[FORM] = form
+                response = await handler(request, signed)
+            except ServerError as exc:
+                status = 403 if exc.code == "CSRF" else exc.http_status
+                response = self._render(request, signed, "error.html", status=status,
+                                        title="Not done", message=exc.message)
+            if renew:
+                self._set_cookie(request, response, self.sessions.renewed(signed, now))
+            return self._secured(response)
+        return serve
+
+    async def _form(self, request: web.Request) -> MultiDictProxy[Any]:
+        """The posted form, which must arrive as promptly as a server-API body: a client
+        that trickles one would otherwise hold its connection for as long as it liked."""
+        try:
+            async with asyncio.timeout(self.limits.request_body_timeout):
+                form: MultiDictProxy[Any] = await request.post()
+        except TimeoutError:
+            raise RequestTimeout(f"the form must arrive within "
+                                 f"{self.limits.request_body_timeout:g} s") from None
+        return form
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """A browser names the page a post came from; only this server's own origins pass.
+        A client that sends neither header is not a browser: it has no cookie to abuse."""
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            return origin in self.public.origins
+        return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+
+    def _set_cookie(self, request: web.Request, response: web.StreamResponse,
+                    value: str) -> None:
+        response.set_cookie(COOKIE, value, path=PATH, httponly=True, samesite="Strict",
+                            secure=self._https(request),
+                            max_age=int(self.limits.dashboard_session_lifetime))
+
+    def _https(self, request: web.Request) -> bool:
+        return request.scheme == "https" or self.public.first().startswith("https:")
+
+    @staticmethod
+    def _secured(response: web.StreamResponse) -> web.StreamResponse:
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def _render(self, request: web.Request, signed: Signed | None, template: str,
+                status: int = 200, **context: Any) -> web.Response:
+        html = self.templates.get_template(template).render(
+            operator=signed.operator.name if signed else None,
+            csrf=self.sessions.csrf_token(signed) if signed else "",
+            path=request.path, done=DONE.get(request.query.get("done", "")), **context)
+        return web.Response(text=html, status=status, content_type="text/html")
+
+    async def _app_of(self, request: web.Request) -> App:
+        app = await self.store.get_app(request.match_info["app_id"])
+        if app is None:
+            raise NotFound("there is no such app", "APP_NOT_FOUND")
+        return app
+
+    async def _change(self, request: web.Request, signed: Signed, name: str, app: App,
+                      body: dict[str, Any], detail: dict[str, Any],
+                      target: str | None = None) -> dict[str, Any]:
+        """A server-API method on the operator's behalf, then its audit entry."""
+        answer = await self.api.run(name, app, body)
+        await self.operators.record(signed.operator.name, name,
+                                    app.id if target is None else target, detail,
+                                    request.remote or "")
+        return answer
+
+    @staticmethod
+    def _back(location: str, done: str, **query: str) -> web.Response:
+        """Back to the page the change was made on, announcing it (``DONE``)."""
+        return _redirect(f"{location}?{urlencode({**query, 'done': done})}")
+
+    # signing in and out
+
+    async def _to_home(self, request: web.Request) -> web.StreamResponse:
+        return self._secured(_redirect("/dashboard/apps"))
+
+    def _to_signin(self, request: web.Request, expired: bool = False) -> web.StreamResponse:
+        query = {"next": request.path_qs}
+        if expired:
+            query["expired"] = "1"
+        response = _redirect(f"/dashboard/signin?{urlencode(query)}")
+        if expired:
+            response.del_cookie(COOKIE, path=PATH)
+        return self._secured(response)
+
+    async def _signin_page(self, request: web.Request) -> web.StreamResponse:
+        return self._secured(self._signin_form(request))
+
+    def _signin_form(self, request: web.Request, error: str = "", status: int = 200,
+                     name: str = "") -> web.Response:
+        return self._render(request, None, "signin.html", status=status, error=error, name=name,
+                            next=_local_next(request.query.get("next", "")),
+                            expired=request.query.get("expired") == "1")
+
+    async def _signin(self, request: web.Request) -> web.StreamResponse:
+        if not self._same_origin(request):
+            return self._secured(self._render(request, None, "error.html", status=403,
+                                              title="Not signed in",
+                                              message="Sign in from this dashboard's own page."))
+        try:
+            form = await self._form(request)
+            name = _field(form, "name", 200)
+            password = _field(form, "password", 4096)
+        except ServerError as exc:
+            return self._secured(self._signin_form(request, exc.message, exc.http_status))
+        address = request.remote or ""
+        try:
+            await self.failures.check(address, SIGNIN_SCOPE, name)
+        except RateLimited as exc:
+            response = self._signin_form(request, exc.message, 429, name)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return self._secured(response)
+        operator = await self.store.get_operator(name) if NAME.fullmatch(name) else None
+        if not await self.operators.verify(operator, password) or operator is None:
+            await self.failures.failed(address, SIGNIN_SCOPE, name)
+            if operator is not None:
+                await self.operators.record(name, "signin.failed", address=address)
+            return self._secured(self._signin_form(request, "Wrong name or password.", 401,
+                                                   name))
+        await self.failures.succeeded(address, SIGNIN_SCOPE, name)
+        await self.operators.signed_in(operator, password, address)
+        response = _redirect(_local_next(_field(form, "next", 2000)) or "/dashboard/apps")
+        self._set_cookie(request, response, self.sessions.new(name, self.clock()))
+        return self._secured(response)
+
+    async def _signout(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        await self.sessions.end(signed, self.clock())
+        await self.operators.record(signed.operator.name, "signout",
+                                    address=request.remote or "")
+        response = _redirect("/dashboard/signin")
+        response.del_cookie(COOKIE, path=PATH)
+        return response
+
+    # apps
+
+    async def _apps(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        listed = await self.store.list_apps()
+        counts = await self.store.user_counts()
+        live = _live_by_app(await self.inventory.reports())
+        return self._render(request, signed, "apps.html", title="Apps", apps=listed,
+                            users=counts, live=live)
+
+    async def _create_app(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        form = request[FORM]
+        origins = _origins(_field(form, "allowed_origins"))
+        app, api_key = await apps.create_app(
+            self.store, self.keys, self.limits, _field(form, "name", 200).strip() or "app",
+            origins=origins, require_access_token=form.get("require_access_token") == "on")
+        await self.operators.record(signed.operator.name, "apps.create", app.id,
+                                    {"name": app.name, "allowed_origins": list(origins),
+                                     "require_access_token": app.require_access_token},
+                                    request.remote or "")
+        return self._render(request, signed, "secret.html", title="App created", app=app,
+                            secret_name="API key", secret=api_key, key_id=None,
+                            note="Give it to the app's backend now: it is shown only this once.")
+
+    async def _app(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        keys = (await self.api.run("apps.signing_keys.list", app, {}))["signing_keys"]
+        return self._render(request, signed, "app.html", title=app.name, app=app,
+                            users=(await self.store.user_counts()).get(app.id, 0),
+                            live=_live_by_app(await self.inventory.reports()).get(app.id, 0),
+                            signing_keys=keys, max_keys=self.limits.signing_keys_per_app)
+
+    async def _policies(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        form = request[FORM]
+        body = {"allowed_origins": list(_origins(_field(form, "allowed_origins"))),
+                "require_access_token": form.get("require_access_token") == "on"}
+        await self._change(request, signed, "apps.update", app, body, body)
+        return self._back(f"/dashboard/apps/{app.id}", "policies")
+
+    async def _rotate_key(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        api_key = await apps.rotate_api_key(self.store, self.keys, app.id)
+        await self.operators.record(signed.operator.name, "apps.rotate_api_key", app.id,
+                                    address=request.remote or "")
+        return self._render(request, signed, "secret.html", title="New API key", app=app,
+                            secret_name="API key", secret=api_key, key_id=None,
+                            note="The old key is refused from now on. Give this one to the "
+                                 "app's backend now: it is shown only this once.")
+
+    async def _create_signing_key(self, request: web.Request,
+                                  signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        made = await self.api.run("apps.signing_keys.create", app, {})
+        key_id = made["key_id"]
+        await self.operators.record(signed.operator.name, "apps.signing_keys.create", app.id,
+                                    {"key_id": key_id}, request.remote or "")
+        return self._render(request, signed, "secret.html", title="New signing key", app=app,
+                            secret_name="Signing key secret", secret=made["secret"],
+                            key_id=key_id,
+                            note="The app's backend signs tokens with this secret and the key "
+                                 "ID as kid. It is shown only this once.")
+
+    async def _revoke_signing_key(self, request: web.Request,
+                                  signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        form: MultiDictProxy[Any] = request[FORM]
+        key_id = _field(form, "key_id", 100)
+        await self._change(request, signed, "apps.signing_keys.revoke", app,
+                           {"key_id": key_id}, {"key_id": key_id})
+        return self._back(f"/dashboard/apps/{app.id}", "key-revoked")
+
+    # users
+
+    async def _users(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        query = request.query.get("q", "")[:MAX_QUERY_CHARS]
+        by_name = request.query.get("by") == "name"
+        after_id = request.query.get("after", "")[:self.limits.max_user_id_chars]
+        after = await self.store.get_user(app.id, after_id) if after_id else None
+        size = self.limits.dashboard_page_size
+        found = await self.store.search_users(app.id, query, by_name=by_name, after=after,
+                                              limit=size + 1)
+        more = len(found) > size
+        found = found[:size]
+        by = "name" if by_name else "id"
+        next_page = f"?{urlencode({'q': query, 'by': by, 'after': found[-1].id})}" if more \
+            else None
+        return self._render(request, signed, "users.html", title=f"Users of {app.name}",
+                            app=app, query=query, by_name=by_name, users=found,
+                            next_page=next_page, first_page=after is None)
+
+    async def _user(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        user_id = validation.user_id(request.query.get("id"), self.limits)
+        user = await self.store.get_user(app.id, user_id)
+        if user is None:
+            raise NotFound("this app has no such user", "USER_NOT_FOUND")
+        tokens = await self.store.list_tokens(app.id, user.id)
+        sessions = [{k: v for k, v in found.items() if k not in INTERNAL_FIELDS}
+                    for found in await self.inventory.for_user(app.id, user.id)]
+        return self._render(request, signed, "user.html", title=f"User {user.id}", app=app,
+                            user=user, tokens=tokens, sessions=sessions, now=self.clock(),
+                            expiries=EXPIRIES)
+
+    def _user_page(self, app: App, user_id: str) -> str:
+        return f"/dashboard/apps/{app.id}/user?{urlencode({'id': user_id})}"
+
+    async def _issue_token(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        form = request[FORM]
+        user_id = validation.user_id(_field(form, "id", 200), self.limits)
+        lifetime = _field(form, "expires_in", 20)
+        if lifetime not in EXPIRIES:
+            raise BadRequest("choose one of the offered lifetimes", "INVALID_FIELD")
+        body: dict[str, Any] = {"id": user_id}
+        if lifetime:
+            body["expires_in"] = int(lifetime)
+        issued = await self._change(request, signed, "users.tokens.issue", app, body,
+                                    {"expires_in": body.get("expires_in")},
+                                    target=f"{app.id}/{user_id}")
+        return self._render(request, signed, "secret.html", title="New access token", app=app,
+                            secret_name=f"Access token for {user_id}",
+                            secret=issued["access_token"], key_id=None,
+                            back=self._user_page(app, user_id),
+                            note="Hand it to the user's page now: it is shown only this once.")
+
+    async def _revoke_tokens(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        form = request[FORM]
+        user_id = validation.user_id(_field(form, "id", 200), self.limits)
+        body: dict[str, Any] = {"id": user_id}
+        if _field(form, "token_id", 100):
+            body["token_id"] = _field(form, "token_id", 100)
+        elif _field(form, "issued_before", 40):
+            body["issued_before"] = _local_time(_field(form, "issued_before", 40),
+                                                _field(form, "utc_offset", 10))
+        await self._change(request, signed, "users.tokens.revoke", app, body,
+                           {k: v for k, v in body.items() if k != "id"},
+                           target=f"{app.id}/{user_id}")
+        return self._back(f"/dashboard/apps/{app.id}/user", "revoked", id=user_id)
+
+    async def _end_session(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        app = await self._app_of(request)
+        form = request[FORM]
+        user_id = validation.user_id(_field(form, "id", 200), self.limits)
+        session_id = _field(form, "session_id", 100)
+        await self._change(request, signed, "users.sessions.end", app,
+                           {"id": user_id, "session_id": session_id},
+                           {"session_id": session_id}, target=f"{app.id}/{user_id}")
+        return self._back(f"/dashboard/apps/{app.id}/user", "ended", id=user_id)
+
+    # live view and audit log
+
+    async def _live_numbers(self) -> dict[str, Any]:
+        reports = await self.inventory.reports()
+        by_app = _live_by_app(reports)
+        lockouts = [r["lockouts"] for r in reports if r.get("lockouts") is not None]
+        return {
+            "live_sessions": sum(by_app.values()),
+            "nodes": len(reports),
+            "minutes": combine([r.get("activity", []) for r in reports], self.clock()),
+            "lockouts": {scope: sum(r[scope] for r in lockouts) for scope in lockouts[0]}
+            if lockouts else None,
+            "apps": by_app,
+        }
+
+    async def _live(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        apps_by_id = {app.id: app for app in await self.store.list_apps()}
+        return self._render(request, signed, "live.html", title="Live",
+                            numbers=await self._live_numbers(), apps=apps_by_id)
+
+    async def _live_json(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        return web.json_response(await self._live_numbers())
+
+    async def _audit(self, request: web.Request, signed: Signed) -> web.StreamResponse:
+        before = request.query.get("before", "")
+        size = self.limits.dashboard_page_size
+        entries = await self.store.list_audit(size + 1,
+                                              int(before) if before.isdigit() else None)
+        return self._render(request, signed, "audit.html", title="Audit log",
+                            entries=entries[:size],
+                            older=entries[size - 1].id if len(entries) > size else None)
+
+
+def _redirect(location: str) -> web.Response:
+    """See Other: after a post, the browser follows with a GET, so a reload repeats nothing."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _static_dir() -> str:
+    from importlib.resources import files
+
+    return str(files("chatcamp_server.dashboard") / "static")
+
+
+def _local_next(value: str) -> str:
+    """Where to go after signing in: only a page of this dashboard, never another site
+    (``//evil.example`` is a path to a browser only in name)."""
+    if value.startswith("/dashboard/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return ""
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return apps.allowed_origins([line.strip() for line in text.splitlines() if line.strip()])
+
+
+def _local_time(value: str, utc_offset: str) -> float:
+    """A ``datetime-local`` field's value, in the browser's zone (its offset from UTC in
+    minutes, as the page's script reports it), as Unix seconds."""
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+        offset = int(utc_offset or 0)
+    except ValueError:
+        raise BadRequest("give the time as the date picker writes it", "INVALID_FIELD") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=offset)))
+    return moment.timestamp()
+
+
+def _live_by_app(reports: list[dict[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for report in reports:
+        for app_id, count in report.get("live", {}).items():
+            total[app_id] = total.get(app_id, 0) + count
+    return total

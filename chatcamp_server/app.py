@@ -157,7 +157,8 @@ def _report(live: LiveSessions, metrics: Metrics, failures: LoginLimits) -> dict
     """What this node tells the dashboard's live view, its own and in a cluster's heartbeat."""
     by_app = Counter(session.app_id for session in live.all())
     return {"live": dict(by_app), "activity": metrics.activity.snapshot(),
-            "lockouts": failures.locked_out()}
+            "lockouts": failures.locked_out(),
+            "lockouts_started": sum(failures.lockouts.values())}
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:

@@ -81,6 +81,12 @@ async def signed_in(console: Console) -> Console:
     return console
 
 
+async def signed_in_elsewhere(console: Console) -> None:
+    """Signed in as a second operator, since the first is locked out from this address."""
+    await Operators(console.server.store).create("second", PASSWORD, "test")
+    assert (await console.sign_in(name="second")).status == 303
+
+
 async def first_app_id(console: Console) -> str:
     return (await console.server.store.list_apps())[0].id
 
@@ -391,6 +397,18 @@ async def test_live_numbers_count_logins(console: Console) -> None:
     assert numbers["minutes"][-1]["logins"] == 1 and numbers["minutes"][-1]["failed"] == 1
     assert len(numbers["minutes"]) == 60
     assert set(numbers["lockouts"]) == {"address", "user_address", "user", "new_users"}
+    assert numbers["lockouts_started"] == 0
+
+
+async def test_live_numbers_count_lockouts(console: Console) -> None:
+    """A sign-in limit filled shows as a current lockout and as one started since the start."""
+    limit = console.server.limits.failed_logins_per_user_address
+    for _ in range(limit):
+        await console.sign_in(password="not the passphrase")
+    await signed_in_elsewhere(console)
+    numbers = await (await console.get("/dashboard/live.json")).json()
+    assert numbers["lockouts"]["user_address"] == 1
+    assert numbers["lockouts_started"] == 1
 
 
 async def test_multipart_file_in_a_form_is_a_clear_error(console: Console) -> None:

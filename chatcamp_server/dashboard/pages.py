@@ -465,6 +465,7 @@ class Dashboard:
             "minutes": combine([r.get("activity", []) for r in reports], self.clock()),
             "lockouts": {scope: sum(r[scope] for r in lockouts) for scope in lockouts[0]}
             if lockouts else None,
+            "lockouts_started": sum(r.get("lockouts_started", 0) for r in reports),
             "apps": by_app,
         }
 

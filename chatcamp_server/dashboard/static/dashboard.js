@@ -73,6 +73,7 @@ function showLive(numbers) {
     failed: latest.failed,
     lockouts: numbers.lockouts === null ? "n/a"
       : Object.values(numbers.lockouts).reduce((a, b) => a + b, 0),
+    lockouts_started: numbers.lockouts_started,
     nodes: numbers.nodes,
   };
   for (const element of document.querySelectorAll("[data-live]")) {

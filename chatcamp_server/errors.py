@@ -7,6 +7,7 @@ error body) without knowing which part of the server raised it::
     ServerError                  code, message, http_status
     ├── BadRequest               400  malformed or invalid input
     ├── Unauthorized             401  wrong credentials (API key, token, session key)
+    ├── Forbidden                403  a dashboard change from another site's page (CSRF)
     ├── NotFound                 404  unknown app, user, token or session
     ├── RequestTimeout           408  a body that did not arrive in time
     ├── Conflict                 409  the thing already exists
@@ -59,6 +60,11 @@ class BadRequest(ServerError):
 class Unauthorized(ServerError):
     http_status = 401
     default_code = "NOT_AUTHORIZED"
+
+
+class Forbidden(ServerError):
+    http_status = 403
+    default_code = "FORBIDDEN"
 
 
 class NotFound(ServerError):

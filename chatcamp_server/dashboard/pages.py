@@ -35,6 +35,7 @@ from chatcamp_server.dashboard.cookies import COOKIE, PATH, OperatorSessions, Si
 from chatcamp_server.dashboard.operators import NAME, Operators
 from chatcamp_server.errors import (
     BadRequest,
+    Forbidden,
     NotFound,
     RateLimited,
     RequestTimeout,
@@ -165,13 +166,12 @@ class Dashboard:
                     form = await self._form(request)
                     if not self._same_origin(request) or not self.sessions.csrf_ok(
                             signed, _field(form, "csrf", 100)):
-                        raise ServerError("this form did not come from this dashboard's own "
-                                          "page, so it was not applied", "CSRF")
+                        raise Forbidden("this form did not come from this dashboard's own "
+                                        "page, so it was not applied", "CSRF")
                     request[FORM] = form
                 response = await handler(request, signed)
             except ServerError as exc:
-                status = 403 if exc.code == "CSRF" else exc.http_status
-                response = self._render(request, signed, "error.html", status=status,
+                response = self._render(request, signed, "error.html", status=exc.http_status,
                                         title="Not done", message=exc.message)
             if renew:
                 self._set_cookie(request, response, self.sessions.renewed(signed, now))

@@ -42,7 +42,7 @@ WHEELS = "build/wheels"
 INSTALL_COMMAND = "chatcamp-server assets install"
 CHECKOUT_COMMAND = "make setup"
 
-NPM_CI = ("ci", "--no-audit", "--no-fund", "--loglevel=error")
+NPM_CI = ("ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error")
 UNREACHABLE = re.compile(r"\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|"
                          r"ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT|network)\b")
 """npm's error codes (and its "network" error class) for a registry it cannot talk to."""

@@ -24,6 +24,7 @@ from chatcamp_server import __version__, logs
 from chatcamp_server.app import Server, open_server, open_store
 from chatcamp_server.apps import allowed_origins, create_app, describe, update_policies
 from chatcamp_server.dashboard import admin
+from chatcamp_server.dashboard.operators import CLI_ACTOR, Operators
 from chatcamp_server.deployment import (
     ENV_DATABASE,
     ENV_REDIS,
@@ -217,12 +218,17 @@ def _deployment(args: argparse.Namespace, redis: bool = False) -> Deployment:
 
 
 async def _apps(args: argparse.Namespace) -> None:
+    """Changes are audited, as the dashboard's are, under the command line's name."""
     store, keys = await open_store(_deployment(args))
+    audit = Operators(store)
     try:
         if args.apps_command == "create":
             app, api_key = await create_app(
                 store, keys, DEFAULT_LIMITS, args.name, args.app_id, args.api_key,
                 allowed_origins(args.allowed_origin or []), bool(args.require_access_token))
+            await audit.record(CLI_ACTOR, "apps.create", app.id, {
+                "name": app.name, "allowed_origins": list(app.allowed_origins),
+                "require_access_token": app.require_access_token})
             print(json.dumps({"app_id": app.id, "api_key": api_key}))
         elif args.apps_command == "update":
             changes: dict[str, object] = {}
@@ -233,7 +239,9 @@ async def _apps(args: argparse.Namespace) -> None:
             if not changes:
                 raise ServerError("nothing to change: give --allowed-origin, --any-origin or "
                                   "--[no-]require-access-token")
-            print(json.dumps(describe(await update_policies(store, args.app_id, changes))))
+            updated = await update_policies(store, args.app_id, changes)
+            await audit.record(CLI_ACTOR, "apps.update", updated.id, changes)
+            print(json.dumps(describe(updated)))
         else:
             for app in await store.list_apps():
                 print(json.dumps(describe(app)))

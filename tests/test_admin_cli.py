@@ -104,3 +104,18 @@ def test_audit_printout_neutralises_control_characters(tmp_path: Path) -> None:
     asyncio.run(record())
     line = admin(db, "audit").stdout
     assert "\x1b" not in line and "\x07" not in line and "?[31mred?" in line
+
+
+def test_apps_commands_are_audited(tmp_path: Path) -> None:
+    """apps create and apps update leave audit entries under the command line's name."""
+    db = tmp_path / "chat.db"
+    run = [sys.executable, str(ROOT / "serve.py"), "--db", str(db), "apps"]
+    made = subprocess.run([*run, "create", "shop"], capture_output=True, text=True, timeout=60)
+    app_id = json.loads(made.stdout)["app_id"]
+    subprocess.run([*run, "update", app_id, "--require-access-token"], capture_output=True,
+                   text=True, timeout=60, check=True)
+    entries = [json.loads(line) for line in admin(db, "audit", "--json").stdout.splitlines()]
+    assert [(e["actor"], e["action"], e["target"]) for e in entries] == [
+        ("cli", "apps.update", app_id), ("cli", "apps.create", app_id)]
+    assert entries[0]["detail"] == {"require_access_token": True}
+    assert made.stdout.split('"api_key": "')[1].split('"')[0] not in json.dumps(entries)

@@ -150,6 +150,17 @@ async def test_sign_in_never_redirects_off_the_dashboard(console: Console) -> No
     assert response.headers["Location"] == "/dashboard/live"
 
 
+async def test_failed_sign_in_keeps_the_page_asked_for(console: Console) -> None:
+    """After a wrong password, the right one still leads to the page first asked for."""
+    await console.post("/dashboard/signin", {"name": "ops", "password": "not the passphrase",
+                                             "next": "/dashboard/audit"}, csrf=False)
+    kept = re.search(r'name="next" value="([^"]*)"', console.last)
+    assert kept is not None and kept.group(1) == "/dashboard/audit"
+    response = await console.post("/dashboard/signin", {
+        "name": "ops", "password": PASSWORD, "next": kept.group(1)}, csrf=False)
+    assert response.headers["Location"] == "/dashboard/audit"
+
+
 async def test_sign_in_from_another_origin_is_refused(console: Console) -> None:
     """A sign-in form posted from another site's page is refused (no login CSRF)."""
     response = await console.post("/dashboard/signin", {"name": "ops", "password": PASSWORD},

@@ -258,9 +258,11 @@ class Dashboard:
         return self._secured(self._signin_form(request))
 
     def _signin_form(self, request: web.Request, error: str = "", status: int = 200,
-                     name: str = "") -> web.Response:
+                     name: str = "", next_page: str | None = None) -> web.Response:
+        """``next_page``: where to go once signed in, carried by a failed attempt's form."""
+        chosen = request.query.get("next", "") if next_page is None else next_page
         return self._render(request, None, "signin.html", status=status, error=error, name=name,
-                            next=_local_next(request.query.get("next", "")),
+                            next=_local_next(chosen),
                             expired=request.query.get("expired") == "1")
 
     async def _signin(self, request: web.Request) -> web.StreamResponse:
@@ -272,13 +274,14 @@ class Dashboard:
             form = await self._form(request)
             name = _field(form, "name", 200)
             password = _field(form, "password", 4096)
+            next_page = _local_next(_field(form, "next", 2000))
         except ServerError as exc:
             return self._secured(self._signin_form(request, exc.message, exc.http_status))
         address = request.remote or ""
         try:
             await self.failures.check(address, SIGNIN_SCOPE, name)
         except RateLimited as exc:
-            response = self._signin_form(request, exc.message, 429, name)
+            response = self._signin_form(request, exc.message, 429, name, next_page)
             response.headers["Retry-After"] = str(exc.retry_after)
             return self._secured(response)
         operator = await self.store.get_operator(name) if NAME.fullmatch(name) else None
@@ -287,10 +290,10 @@ class Dashboard:
             if operator is not None:
                 await self.operators.record(name, "signin.failed", address=address)
             return self._secured(self._signin_form(request, "Wrong name or password.", 401,
-                                                   name))
+                                                   name, next_page))
         await self.failures.succeeded(address, SIGNIN_SCOPE, name)
         await self.operators.signed_in(operator, password, address)
-        response = _redirect(_local_next(_field(form, "next", 2000)) or "/dashboard/apps")
+        response = _redirect(next_page or "/dashboard/apps")
         self._set_cookie(request, response, self.sessions.new(name, self.clock()))
         return self._secured(response)
 

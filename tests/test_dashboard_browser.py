@@ -302,6 +302,47 @@ def test_wrong_password_is_refused_and_the_right_one_signs_in(
     visitor.check(401)
 
 
+def focused(page: Page) -> dict[str, str]:
+    """The focused element's name as a user hears it, and the outline that shows it."""
+    return page.evaluate("""() => {
+        const el = document.activeElement;
+        const style = getComputedStyle(el);
+        return {text: (el.getAttribute("aria-label") || el.textContent || el.name || "").trim(),
+                outline: style.outlineStyle, width: style.outlineWidth};
+    }""")
+
+
+def test_sign_in_and_sections_work_from_the_keyboard(
+        operator_for: Callable[..., Operator], dash: Dashboard) -> None:
+    """Signing in and moving between sections take the keyboard alone, and every control
+    that takes the focus shows a visible outline."""
+    visitor = operator_for(signed=False)
+    page = visitor.page
+    visitor.open("/dashboard/signin")
+    expect(page.get_by_label("Operator name")).to_be_focused()
+    page.keyboard.type(OPERATOR)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(dash.url("/dashboard/apps"))
+    seen = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        seen.append(focused(page))
+    assert seen[0]["text"] == "Skip to content"
+    assert [f["text"] for f in seen[1:4]] == ["Apps", "Live", "Audit log"]
+    assert all(f["outline"] != "none" and f["width"] != "0px" for f in seen), seen
+    assert seen[4]["text"] == "Sign out"
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+    assert focused(page)["text"] == "Live"
+    page.keyboard.press("Enter")
+    page.wait_for_url(dash.url("/dashboard/live"))
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
+    visitor.check()
+
+
 def test_ten_wrong_passwords_lock_out_even_the_right_one(
         operator_for: Callable[..., Operator], dash: Dashboard) -> None:
     """After 10 wrong passwords for an operator from one address, the right password is refused

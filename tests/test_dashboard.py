@@ -180,26 +180,27 @@ async def test_pages_carry_a_strict_content_security_policy(console: Console) ->
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
-async def test_change_without_the_csrf_token_is_refused(console: Console) -> None:
-    """A post with a missing or wrong CSRF token changes nothing."""
-    await signed_in(console)
-    app_id = await first_app_id(console)
-    response = await console.post(f"/dashboard/apps/{app_id}/policies",
-                                  {"require_access_token": "on"}, csrf=False)
-    assert response.status == 403
-    response = await console.post(f"/dashboard/apps/{app_id}/policies",
-                                  {"require_access_token": "on", "csrf": "forged"}, csrf=False)
-    assert response.status == 403
-    app = await console.server.store.get_app(app_id)
-    assert app is not None and not app.require_access_token
+FORGED = {
+    "no token": ({}, None),
+    "a wrong token": ({"csrf": "forged"}, None),
+    "another origin": (None, {"Origin": "http://evil.example"}),
+    "an opaque origin": (None, {"Origin": "null"}),
+    "a cross-site fetch without Origin": (None, {"Sec-Fetch-Site": "cross-site"}),
+}
+"""How a forged post differs from the page's own: its form's token, or its headers."""
 
 
-async def test_change_from_another_origin_is_refused(console: Console) -> None:
-    """A post whose Origin is another site is refused even with the right token."""
+@pytest.mark.parametrize("forgery", list(FORGED))
+async def test_forged_change_is_refused(console: Console, forgery: str) -> None:
+    """A post without the page's CSRF token, or sent from another site, changes nothing."""
+    form, headers = FORGED[forgery]
     await signed_in(console)
     app_id = await first_app_id(console)
-    response = await console.post(f"/dashboard/apps/{app_id}/policies",
-                                  {"require_access_token": "on"}, origin="http://evil.example")
+    body = {"require_access_token": "on",
+            **(form if form is not None else {"csrf": console.csrf()})}
+    response = await console.http.post(
+        console.url(f"/dashboard/apps/{app_id}/policies"), data=body, allow_redirects=False,
+        headers=headers if headers is not None else {"Origin": console.origin})
     assert response.status == 403
     app = await console.server.store.get_app(app_id)
     assert app is not None and not app.require_access_token

@@ -21,7 +21,6 @@ from chatcamp_server import validation
 from chatcamp_server.errors import (
     JWT_KEY_REVOKED,
     TOKEN_REVOKED,
-    BadRequest,
     Conflict,
     NotFound,
 )
@@ -66,9 +65,7 @@ class SignedTokens:
 
     async def revoke_key(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """Refuse every token the key signed from now on; the sessions on them end now."""
-        key_id = body.get("key_id")
-        if not isinstance(key_id, str) or not key_id:
-            raise BadRequest("key_id is required and must be a string", "INVALID_FIELD")
+        key_id = validation.record_id(body.get("key_id"), "key_id")
         revoked = await self.auth.store.revoke_signing_key(app.id, key_id, self.auth.clock())
         if revoked is None:
             raise NotFound(f"no active signing key {key_id[:100]!r} in this app",

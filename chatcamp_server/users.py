@@ -166,8 +166,8 @@ class Users:
         before now for all, are refused from now on too, and their sessions end."""
         user = await self._existing(app, body)
         token_id = body.get("token_id")
-        if token_id is not None and not isinstance(token_id, str):
-            raise BadRequest("token_id must be a string", "INVALID_FIELD")
+        if token_id is not None:
+            token_id = validation.record_id(token_id, "token_id")
         now = self.clock()
         issued_before = None
         if body.get("issued_before") is not None:
@@ -198,9 +198,7 @@ class Users:
 
     async def end_session(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         user_id = validation.user_id(body.get("id"), self.limits)
-        session_id = body.get("session_id")
-        if not isinstance(session_id, str):
-            raise BadRequest("session_id is required and must be a string", "INVALID_FIELD")
+        session_id = validation.record_id(body.get("session_id"), "session_id")
         found = await self.inventory.find(app.id, user_id, session_id)
         if found is None:
             raise NotFound("no such live session for this user", "SESSION_NOT_FOUND")

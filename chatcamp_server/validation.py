@@ -51,6 +51,28 @@ def user_id(value: Any, limits: Limits, field: str = "id") -> str:
     return value
 
 
+MAX_RECORD_ID_CHARS = 100
+"""Token, session and signing key IDs are 16 characters; anything far longer is not one."""
+
+
+def record_id(value: Any, name: str) -> str:
+    """The ID of a token, session or signing key: the server made it, so a string with a
+    control character (a NUL, which PostgreSQL cannot even compare) is no ID of its."""
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name} is required and must be a string", "INVALID_FIELD")
+    if len(value) > MAX_RECORD_ID_CHARS or _has_control_chars(value):
+        raise BadRequest(f"{name} is not an ID this server made", "INVALID_FIELD")
+    return value
+
+
+def search_text(value: str, name: str, max_chars: int) -> str:
+    """What an operator typed to search with: bounded, and without control characters."""
+    if len(value) > max_chars or _has_control_chars(value):
+        raise BadRequest(f"{name} must be at most {max_chars} printable characters",
+                         "INVALID_FIELD")
+    return value
+
+
 def app_id(value: Any, limits: Limits) -> str:
     if (
         not isinstance(value, str)

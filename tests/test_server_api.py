@@ -74,6 +74,19 @@ def test_token_api_issue_list_revoke(api: Any) -> None:
     assert status == 404 and again["error"]["code"] == "TOKEN_NOT_FOUND"
 
 
+@pytest.mark.parametrize("method,field", [("users.tokens.revoke", "token_id"),
+                                          ("users.sessions.end", "session_id"),
+                                          ("apps.signing_keys.revoke", "key_id")])
+@pytest.mark.parametrize("value", ["tok\x00en", "\x1b[31m", "k" * 101])
+def test_ids_the_server_never_makes_are_refused(api: Any, method: str, field: str,
+                                                 value: str) -> None:
+    """A token, session or key ID with a control character or of no length the server
+    makes is a 400 before any lookup (PostgreSQL cannot even compare a NUL)."""
+    api("users.create", {"id": "id-checks"})
+    status, body = api(method, {"id": "id-checks", field: value})
+    assert status == 400 and body["error"]["code"] == "INVALID_FIELD", body
+
+
 @pytest.mark.parametrize("api_key", ["", "wrong-key", "cck_" + "A" * 43])
 def test_wrong_or_missing_api_key_is_401(api: Any, api_key: str) -> None:
     """No key or a wrong key → 401 INVALID_API_KEY, whatever the method."""

@@ -415,6 +415,21 @@ async def test_set_operator_password_replaces_the_hash_and_marks_when(store: Sto
     assert await store.get_operator("nobody") is None
 
 
+async def test_set_operator_password_replacing_only_the_hash_it_names(store: Store) -> None:
+    """Given the hash it replaces, set_operator_password changes nothing when another hash
+    was stored meanwhile, and replaces the one it names."""
+    await store.create_operator(operator("root"))
+    assert await store.set_operator_password("root", "$argon2id$newer", NOW + 60) is True
+    assert await store.set_operator_password("root", "$argon2id$rehash", NOW,
+                                             replacing=operator("root").password_hash) is False
+    assert await store.get_operator("root") == Operator("root", "$argon2id$newer", NOW,
+                                                        NOW + 60)
+    assert await store.set_operator_password("root", "$argon2id$rehash", NOW + 60,
+                                             replacing="$argon2id$newer") is True
+    found = await store.get_operator("root")
+    assert found is not None and found.password_hash == "$argon2id$rehash"
+
+
 async def test_audit_entries_get_increasing_ids_and_list_newest_first(store: Store) -> None:
     """add_audit returns the entry as given with an ID above every earlier one; list_audit
     gives the newest first, at most ``limit``, and with ``before`` those below that ID."""

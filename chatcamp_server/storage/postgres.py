@@ -30,6 +30,15 @@ import asyncpg  # type: ignore[import-untyped]
 
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.storage.rows import (
+    AUDIT_COLUMNS,
+    AUDIT_FIELDS,
+    OPERATOR_COLUMNS,
+    audit_from,
+    audit_values,
+    operator_from,
+    operator_values,
+)
 from chatcamp_server.storage.store import (
     PREFIX_END,
     PROFILE_TOKEN,
@@ -168,10 +177,7 @@ INSERT_USER = (f"INSERT INTO users ({USER_COLUMNS})"
 INSERT_KEY = f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
 INSERT_APP = (f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7)")
-OPERATOR_COLUMNS = "name, password_hash, created_at, password_changed_at"
 INSERT_OPERATOR = f"INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4)"
-AUDIT_FIELDS = "at, actor, action, target, detail, address"
-AUDIT_COLUMNS = AUDIT_FIELDS + ", id"
 
 ID_ORDER = 'id COLLATE "C"'
 """User IDs in code point order, as SQLite's BINARY has them, whatever the database's
@@ -224,22 +230,8 @@ def _key_values(key: SigningKey) -> tuple[Any, ...]:
     return (key.id, key.app_id, key.sealed, key.created_at, key.revoked_at)
 
 
-def _operator(row: Any) -> Operator:
-    return Operator(row[0], row[1], row[2], row[3])
 
 
-def _operator_values(operator: Operator) -> tuple[Any, ...]:
-    return (operator.name, operator.password_hash, operator.created_at,
-            operator.password_changed_at)
-
-
-def _audit(row: Any) -> AuditEntry:
-    return AuditEntry(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
-
-
-def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
-    return (entry.at, entry.actor, entry.action, entry.target, json.dumps(entry.detail),
-            entry.address)
 
 
 async def _keep_session(connection: Any) -> None:
@@ -638,33 +630,35 @@ class PostgresStore(Store):
     async def create_operator(self, operator: Operator) -> None:
         try:
             async with self._connection() as con:
-                await con.execute(INSERT_OPERATOR, *_operator_values(operator))
+                await con.execute(INSERT_OPERATOR, *operator_values(operator))
         except asyncpg.UniqueViolationError:
             raise Conflict(f"an operator named {operator.name!r} already exists",
                            "OPERATOR_EXISTS") from None
 
     async def get_operator(self, name: str) -> Operator | None:
         return await self._one(f"SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = $1",
-                               (name,), _operator)
+                               (name,), operator_from)
 
     async def list_operators(self) -> list[Operator]:
         """By name in code point order, as SQLite's BINARY sorts them."""
-        return [_operator(row) for row in await self._fetch(
+        return [operator_from(row) for row in await self._fetch(
             f'SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name COLLATE "C"')]
 
     async def delete_operator(self, name: str) -> bool:
         return await self._fetchrow("DELETE FROM operators WHERE name = $1 RETURNING 1",
                                     name) is not None
 
-    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+    async def set_operator_password(self, name: str, password_hash: str, now: float,
+                                    replacing: str | None = None) -> bool:
         return await self._fetchrow(
             "UPDATE operators SET password_hash = $2, password_changed_at = $3"
-            " WHERE name = $1 RETURNING 1", name, password_hash, now) is not None
+            " WHERE name = $1 AND ($4::text IS NULL OR password_hash = $4) RETURNING 1",
+            name, password_hash, now, replacing) is not None
 
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
         row = await self._fetchrow(f"INSERT INTO audit ({AUDIT_FIELDS})"
                                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                                   *_audit_values(entry))
+                                   *audit_values(entry))
         return dataclasses.replace(entry, id=row[0])
 
     async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
@@ -674,7 +668,7 @@ class PostgresStore(Store):
         else:
             rows = await self._fetch(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE id < $2"
                                      " ORDER BY id DESC LIMIT $1", limit, before)
-        return [_audit(row) for row in rows]
+        return [audit_from(row) for row in rows]
 
     # copies between stores
 
@@ -696,9 +690,9 @@ class PostgresStore(Store):
                 yield ConsumedSession(row[0], row[1])
             async for row in con.cursor(f"SELECT {OPERATOR_COLUMNS} FROM operators"
                                         ' ORDER BY name COLLATE "C"'):
-                yield _operator(row)
+                yield operator_from(row)
             async for row in con.cursor(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
-                yield _audit(row)
+                yield audit_from(row)
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Audit entries keep their IDs, and the sequence is then set to the highest, so the
@@ -721,11 +715,11 @@ class PostgresStore(Store):
                     await con.executemany("INSERT INTO revoked_sessions VALUES ($1, $2)",
                                           [(r.id, r.expires_at) for r in rows])
                 elif kind is Operator:
-                    await con.executemany(INSERT_OPERATOR, [_operator_values(r) for r in rows])
+                    await con.executemany(INSERT_OPERATOR, [operator_values(r) for r in rows])
                 else:
                     await con.executemany(
                         f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        [(*_audit_values(r), r.id) for r in rows])
+                        [(*audit_values(r), r.id) for r in rows])
                     await con.execute("SELECT setval(pg_get_serial_sequence('audit', 'id'),"
                                       " max(id)) FROM audit")
 

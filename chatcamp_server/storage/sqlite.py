@@ -24,6 +24,14 @@ from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
 
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
+from chatcamp_server.storage.rows import (
+    AUDIT_COLUMNS,
+    AUDIT_FIELDS,
+    OPERATOR_COLUMNS,
+    audit_from,
+    audit_values,
+    operator_from,
+)
 from chatcamp_server.storage.store import (
     PREFIX_END,
     PROFILE_TOKEN,
@@ -133,9 +141,6 @@ TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at,
 APP_COLUMNS = ("id, name, allowed_origins, created_at, require_access_token,"
                " tokens_revoked_before")
 KEY_COLUMNS = "id, app_id, sealed, created_at, revoked_at"
-OPERATOR_COLUMNS = "name, password_hash, created_at, password_changed_at"
-AUDIT_FIELDS = "at, actor, action, target, detail, address"
-AUDIT_COLUMNS = AUDIT_FIELDS + ", id"
 _USER_WIDTH = len(USER_COLUMNS.split(","))
 TOKEN_LOGIN_QUERY = (
     "SELECT " + ", ".join([f"u.{c.strip()}" for c in USER_COLUMNS.split(",")]
@@ -192,17 +197,7 @@ def _key(row: tuple[Any, ...]) -> SigningKey:
     return SigningKey(*row)
 
 
-def _operator(row: tuple[Any, ...]) -> Operator:
-    return Operator(*row)
 
-
-def _audit(row: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
-
-
-def _audit_values(entry: AuditEntry) -> tuple[Any, ...]:
-    return (entry.at, entry.actor, entry.action, entry.target, json.dumps(entry.detail),
-            entry.address)
 
 
 class SQLiteStore(Store):
@@ -611,36 +606,38 @@ class SQLiteStore(Store):
 
     async def get_operator(self, name: str) -> Operator | None:
         return await self._one(f"SELECT {OPERATOR_COLUMNS} FROM operators WHERE name=?",
-                               (name,), _operator)
+                               (name,), operator_from)
 
     async def list_operators(self) -> list[Operator]:
         return await self._all(f"SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name", (),
-                               _operator)
+                               operator_from)
 
     async def delete_operator(self, name: str) -> bool:
         return await self._run(self._write, lambda db: db.execute(
             "DELETE FROM operators WHERE name=?", (name,)).rowcount == 1)
 
-    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+    async def set_operator_password(self, name: str, password_hash: str, now: float,
+                                    replacing: str | None = None) -> bool:
         return await self._run(self._write, lambda db: db.execute(
-            "UPDATE operators SET password_hash=?, password_changed_at=? WHERE name=?",
-            (password_hash, now, name)).rowcount == 1)
+            "UPDATE operators SET password_hash=?, password_changed_at=? WHERE name=?"
+            " AND (? IS NULL OR password_hash=?)",
+            (password_hash, now, name, replacing, replacing)).rowcount == 1)
 
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
         """AUTOINCREMENT, so an ID is never given twice, even were the newest entry deleted;
         the IDs ``import_records`` inserts raise its sequence by themselves."""
         def op(db: sqlite3.Connection) -> int:
             cursor = db.execute(f"INSERT INTO audit ({AUDIT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?)",
-                                _audit_values(entry))
+                                audit_values(entry))
             return cursor.lastrowid or 0
         return dataclasses.replace(entry, id=await self._run(self._write, op))
 
     async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
         if before is None:
             return await self._all(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC"
-                                   " LIMIT ?", (limit,), _audit)
+                                   " LIMIT ?", (limit,), audit_from)
         return await self._all(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE id < ?"
-                               " ORDER BY id DESC LIMIT ?", (before, limit), _audit)
+                               " ORDER BY id DESC LIMIT ?", (before, limit), audit_from)
 
     # copies between stores
 
@@ -664,9 +661,9 @@ class SQLiteStore(Store):
             for row in db.execute("SELECT id, expires_at FROM revoked_sessions"):
                 yield ConsumedSession(*row)
             for row in db.execute(f"SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name"):
-                yield _operator(row)
+                yield operator_from(row)
             for row in db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
-                yield _audit(row)
+                yield audit_from(row)
         finally:
             db.close()
 
@@ -694,7 +691,7 @@ class SQLiteStore(Store):
                 else:
                     db.execute(f"INSERT INTO audit ({AUDIT_COLUMNS})"
                                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (*_audit_values(record), record.id))
+                               (*audit_values(record), record.id))
         await self._run(self._write, op)
 
     # helpers

@@ -352,9 +352,11 @@ class Store(abc.ABC):
         """False when there was no such operator."""
 
     @abc.abstractmethod
-    async def set_operator_password(self, name: str, password_hash: str, now: float) -> bool:
+    async def set_operator_password(self, name: str, password_hash: str, now: float,
+                                    replacing: str | None = None) -> bool:
         """Replace the hash and set ``password_changed_at`` to ``now``; False when there is
-        no such operator."""
+        no such operator, or, given ``replacing``, when the stored hash is no longer that
+        one (a rehash at sign-in must not undo a new password set meanwhile)."""
 
     @abc.abstractmethod
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -17,9 +16,9 @@ from chatcamp_server.deployment import Deployment
 from chatcamp_server.keys import ServerKeys
 from chatcamp_server.metrics import Metrics
 from chatcamp_server.policies import PublicOrigins
+from chatcamp_server.sessions.activity import node_report
 from chatcamp_server.sessions.auth import Authenticator
 from chatcamp_server.sessions.live import LiveSessions
-from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import DEFAULT_LIMITS, Limits
 from chatcamp_server.storage.backends import demo_table_for, store_for
 from chatcamp_server.storage.store import Store
@@ -132,7 +131,7 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     health.add_routes(web_app)
     metrics = Metrics(live, store, failures, sharing.outages)
     server_api = ServerApi(auth, users, limits, failures, metrics)
-    sharing.inventory.report = lambda: _report(live, metrics, failures)
+    sharing.inventory.report = lambda: node_report(live, metrics.activity, failures)
     dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
     dashboard.add_routes(web_app)
     web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits, metrics).handle)
@@ -151,14 +150,6 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
                     web_app, metrics, dashboard, missing)
     await sharing.start()
     return server, created
-
-
-def _report(live: LiveSessions, metrics: Metrics, failures: LoginLimits) -> dict[str, Any]:
-    """What this node tells the dashboard's live view, its own and in a cluster's heartbeat."""
-    by_app = Counter(session.app_id for session in live.all())
-    return {"live": dict(by_app), "activity": metrics.activity.snapshot(),
-            "lockouts": failures.locked_out(),
-            "lockouts_started": sum(failures.lockouts.values())}
 
 
 async def _sweep_expired_sessions(users: Users) -> AsyncIterator[None]:

@@ -93,17 +93,21 @@ def test_admin_errors_are_sentences(tmp_path: Path) -> None:
 
 
 def test_audit_printout_neutralises_control_characters(tmp_path: Path) -> None:
-    """A target holding terminal escapes is printed with them replaced."""
+    """A target holding terminal escapes, a bidirectional override or a line separator is
+    printed with them replaced, and as ASCII-only JSON with --json."""
     db = tmp_path / "chat.db"
 
     async def record() -> None:
         store = SQLiteStore(db)
         await store.open()
-        await Operators(store).record("ops", "users.tokens.revoke", "app/\x1b[31mred\x07")
+        await Operators(store).record("ops", "users.tokens.revoke",
+                                      "app/\x1b[31mred\x07\u202e\u2028")
         await store.close()
     asyncio.run(record())
     line = admin(db, "audit").stdout
-    assert "\x1b" not in line and "\x07" not in line and "?[31mred?" in line
+    assert "\x1b" not in line and "\x07" not in line and "?[31mred???" in line
+    as_json = admin(db, "audit", "--json").stdout
+    assert as_json.isascii() and json.loads(as_json)["target"] == "app/\x1b[31mred\x07\u202e\u2028"
 
 
 def test_apps_commands_are_audited(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ real HTTP to the aiohttp application (the browser tests drive the same pages in 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from pathlib import Path
@@ -174,10 +175,13 @@ async def test_pages_carry_a_strict_content_security_policy(console: Console) ->
     await signed_in(console)
     response = await console.get("/dashboard/apps")
     policy = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
-    assert "unsafe-inline" not in policy
+    assert f"script-src {console.origin}/dashboard/static/;" in policy
+    assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
+    missing = await console.get("/dashboard/no-such-page")
+    assert missing.status == 404
+    assert "frame-ancestors 'none'" in missing.headers["Content-Security-Policy"]
 
 
 FORGED = {
@@ -423,8 +427,9 @@ async def test_live_numbers_count_lockouts(console: Console) -> None:
     assert numbers["lockouts_started"] == 1
 
 
-async def test_multipart_file_in_a_form_is_a_clear_error(console: Console) -> None:
-    """A file where the form expects text is a 400 page, never a server error."""
+async def test_multipart_form_is_a_clear_error(console: Console) -> None:
+    """A multipart form (which no page of the dashboard sends) is a 415, never a server
+    error."""
     await signed_in(console)
     app_id = await first_app_id(console)
     form = aiohttp.FormData()
@@ -433,4 +438,81 @@ async def test_multipart_file_in_a_form_is_a_clear_error(console: Console) -> No
     response = await console.http.post(console.url(f"/dashboard/apps/{app_id}/policies"),
                                        data=form, allow_redirects=False,
                                        headers={"Origin": console.origin})
+    assert response.status == 415
+
+
+MALFORMED = {
+    "a byte that is not UTF-8": ("application/x-www-form-urlencoded", b"name=\xff"),
+    "an unknown charset": ("application/x-www-form-urlencoded; charset=bogus", b"name=ops"),
+    "multipart without a boundary": ("multipart/form-data", b"garbage"),
+    "JSON": ("application/json", b'{"name": "ops"}'),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+async def test_malformed_sign_in_bodies_are_clear_errors(console: Console, case: str) -> None:
+    """A sign-in body that is no urlencoded form gets a 4xx page, never a server error."""
+    content_type, body = MALFORMED[case]
+    response = await console.http.post(console.url("/dashboard/signin"), data=body,
+                                       headers={"Origin": console.origin,
+                                                "Content-Type": content_type})
+    assert response.status in (400, 415), await response.text()
+    assert COOKIE not in response.headers.get("Set-Cookie", "")
+
+
+async def test_concurrent_wrong_passwords_stay_within_the_limit(console: Console) -> None:
+    """Wrong passwords sent side by side are checked one at a time per operator and
+    address, so a burst gets no more guesses than the limit allows."""
+    limit = console.server.limits.failed_logins_per_user_address
+    statuses: list[int] = []
+    for _ in range(limit + 3):
+        burst = await asyncio.gather(*(console.sign_in(password="not the passphrase")
+                                       for _ in range(7)))
+        statuses += [response.status for response in burst]
+    assert statuses.count(401) <= limit
+    assert set(statuses) == {401, 429}
+    assert (await console.sign_in()).status == 429
+
+
+async def test_failed_sign_in_is_audited_without_blaming_the_operator(console: Console) -> None:
+    """A wrong password for a real operator is recorded against them, not as done by them."""
+    await console.sign_in(password="not the passphrase")
+    entry = (await console.server.store.list_audit(1))[0]
+    assert (entry.actor, entry.action, entry.target) == ("(unknown)", "signin.failed", "ops")
+    await console.sign_in(name="nobody")
+    assert (await console.server.store.list_audit(1))[0].id == entry.id
+
+
+ODD_QUERIES = ["/dashboard/audit?before=%C2%B2", "/dashboard/audit?before=99999999999999999999",
+               "/dashboard/apps/{app}/users?q=%00", "/dashboard/apps/{app}/users?after=%00",
+               "/dashboard/apps/{app}/users?by=name&q=%00", "/dashboard/apps/%00",
+               "/dashboard/apps/{app}/user?id=%00"]
+
+
+@pytest.mark.parametrize("path", ODD_QUERIES)
+async def test_odd_query_values_are_clear_answers(console: Console, path: str) -> None:
+    """Odd numbers and control characters in a page's address get a page, never a 500."""
+    await signed_in(console)
+    response = await console.get(path.format(app=await first_app_id(console)))
+    assert response.status in (200, 400), console.last
+
+
+async def test_odd_time_zone_is_a_clear_error(console: Console) -> None:
+    """A time zone offset no browser reports is a 400 page, and nothing is revoked."""
+    await signed_in(console)
+    app = (await console.server.store.list_apps())[0]
+    await console.server.users.create(app, {"id": "zoned"})
+    response = await console.post(f"/dashboard/apps/{app.id}/user/revoke", {
+        "id": "zoned", "issued_before": "2026-01-01T00:00:00", "utc_offset": "2000"})
     assert response.status == 400
+    assert all(t.revoked_at is None for t in await console.server.store.list_tokens(app.id,
+                                                                                  "zoned"))
+
+
+async def test_next_with_control_characters_is_dropped(console: Console) -> None:
+    """A next page holding a line break leads to the apps page, with the cookie set."""
+    response = await console.post("/dashboard/signin", {
+        "name": "ops", "password": PASSWORD, "next": "/dashboard/apps\r\nSet-Cookie: x=1"},
+        csrf=False)
+    assert response.status == 303 and response.headers["Location"] == "/dashboard/apps"
+    assert COOKIE in response.headers["Set-Cookie"]

@@ -9,14 +9,18 @@ none, one is generated and printed once.
 from __future__ import annotations
 
 import argparse
-import datetime
 import getpass
 import json
-import re
 import sys
+import unicodedata
 from typing import TextIO
 
-from chatcamp_server.dashboard.operators import CLI_ACTOR, Operators, generate_password
+from chatcamp_server.dashboard.operators import (
+    CLI_ACTOR,
+    Operators,
+    format_time,
+    generate_password,
+)
 from chatcamp_server.errors import ServerError
 from chatcamp_server.storage.store import AuditEntry, Store
 
@@ -84,8 +88,7 @@ async def run(args: argparse.Namespace, store: Store) -> None:
                               "password_changed_at": operator.password_changed_at}))
     else:
         for entry in await store.list_audit(max(1, args.limit)):
-            print(json.dumps(_as_dict(entry), ensure_ascii=False) if args.json
-                  else _line(entry))
+            print(json.dumps(_as_dict(entry)) if args.json else _line(entry))
 
 
 def _as_dict(entry: AuditEntry) -> dict[str, object]:
@@ -94,14 +97,14 @@ def _as_dict(entry: AuditEntry) -> dict[str, object]:
 
 
 def _printable(text: str) -> str:
-    """A terminal must not act on what a user ID or name holds."""
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text)
+    """A terminal must not act on what a user ID or an app's name holds: control and format
+    characters (escapes, bidirectional overrides) and line separators become ``?``."""
+    return "".join("?" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+                   for c in text)
 
 
 def _line(entry: AuditEntry) -> str:
-    when = datetime.datetime.fromtimestamp(entry.at, datetime.UTC).strftime(
-        "%Y-%m-%d %H:%M:%S UTC")
     detail = json.dumps(entry.detail, ensure_ascii=False) if entry.detail else ""
-    parts = [when, entry.actor, entry.action, entry.target, detail,
+    parts = [format_time(entry.at), entry.actor, entry.action, entry.target, detail,
              f"from {entry.address}" if entry.address else ""]
     return _printable("  ".join(part for part in parts if part))

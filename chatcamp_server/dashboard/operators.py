@@ -14,16 +14,20 @@ class, so both validate the same way and both leave an audit entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import functools
 import re
 import secrets
 import time
-from typing import Any, Callable
+from collections import Counter
+from typing import Any, AsyncIterator, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chatcamp_server.errors import BadRequest, NotFound
+from chatcamp_server.errors import BadRequest, NotFound, RateLimited
+from chatcamp_server.sessions.rate_limit import address_key
 from chatcamp_server.storage.store import AuditEntry, Operator, Store
 
 HASHER = PasswordHasher()
@@ -36,9 +40,23 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 HASHES_AT_ONCE = 2
 """Sign-ins verified at once: each hash holds 64 MiB for its duration, so a crowd of sign-in
 attempts queues here instead of taking the machine's memory."""
+CHECKING_AT_ONCE = 32
+"""Sign-ins being checked at once, from everyone: past it, more are refused at once rather
+than queued behind the hashes for seconds, holding up every other operator's sign-in."""
+CHECKING_PER_ADDRESS = 2
+"""Sign-ins one address may have checked at once, under any names."""
+BUSY = "Another sign-in from this address is being checked; try again in 1 s"
+UNKNOWN_ACTOR = "(unknown)"
+"""Who the audit log names for a failed sign-in: whoever typed the password, not the operator
+whose name they typed (the entry's target)."""
 CLI_ACTOR = "cli"
 """Who the audit log names for a change made with ``serve.py admin``: whoever had shell
 access to the database and its secret."""
+
+
+def format_time(at: float) -> str:
+    """A moment as the dashboard and ``serve.py admin audit`` show it: UTC, to the second."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def check_name(name: str) -> str:
@@ -84,6 +102,34 @@ class Operators:
         self.store = store
         self.clock = clock
         self._hashing = asyncio.Semaphore(HASHES_AT_ONCE)
+        self._checking: set[tuple[str, str]] = set()
+        self._addresses: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, name: str, address: str) -> AsyncIterator[None]:
+        """A turn to check one sign-in.  The login limits count a failure only once its
+        hash has been checked, so attempts checked side by side would each pass the limit
+        before any was counted: a burst of 20 got 20 guesses.  One at a time per name and
+        address, each attempt sees every failure before it, and the limit holds."""
+        key = (address_key(address), name)
+        if key in self._checking or len(self._checking) >= CHECKING_AT_ONCE or \
+                self._addresses[key[0]] >= CHECKING_PER_ADDRESS:
+            raise RateLimited(BUSY, 1)
+        self._checking.add(key)
+        self._addresses[key[0]] += 1
+        try:
+            yield
+        finally:
+            self._checking.discard(key)
+            self._addresses[key[0]] -= 1
+            if not self._addresses[key[0]]:
+                del self._addresses[key[0]]
+
+    async def warm(self) -> None:
+        """Make the dummy hash before the first sign-in for an unknown name needs it, which
+        would otherwise take twice as long as any other and so tell that the name is
+        unknown."""
+        await asyncio.to_thread(_dummy_hash)
 
     async def verify(self, operator: Operator | None, password: str) -> bool:
         """Whether ``password`` is the operator's, taking as long for an unknown operator.
@@ -124,7 +170,8 @@ class Operators:
         it is at hand, so raising the cost reaches every operator at their next sign-in."""
         if HASHER.check_needs_rehash(operator.password_hash):
             await self.store.set_operator_password(
-                operator.name, await hash_password(password), operator.password_changed_at)
+                operator.name, await hash_password(password), operator.password_changed_at,
+                replacing=operator.password_hash)
         await self.record(operator.name, "signin", address=address)
 
     async def record(self, actor: str, action: str, target: str = "",

@@ -5,16 +5,18 @@ that is HTML from the server is usable the moment it arrives.  The script (``sta
 copies IDs and keys to the clipboard, asks before the changes that cannot be undone, and
 refreshes the live view.
 
-Every change is a form POST that goes through the same methods as the server API
-(``ServerApi.run``), so it is validated, applied across the cluster and counted exactly as a
-call with the app's API key would be, then recorded in the audit log under the operator's
-name.  A change answers with a redirect back to its page (so a reload does not repeat it),
-except the few that make a secret: those answer with the one page that shows it, marked
-``no-store``, and the secret is never shown again.
+Every change is a form POST.  Those the server API also offers go through its methods
+(``ServerApi.run``), so they are validated, applied across the cluster and counted exactly as
+a call with the app's API key would be; the rest (creating an app, rotating its key) call
+the same functions as ``serve.py apps``.  Each is then recorded in the audit log under the
+operator's name.  A change answers with a redirect back to its page (so a reload does not
+repeat it), except the few that make a secret: those answer with the one page that shows
+it, marked ``no-store``, and the secret is never shown again.
 
-Every page is sent with a Content-Security-Policy that allows only this server's own script
-and style, so a string that slipped past the templates' escaping still could not run; Jinja2
-escapes every value, so user IDs and display names are always text.
+Every response under ``/dashboard`` carries a Content-Security-Policy that allows only the
+dashboard's own script and style, so a string that slipped past the templates' escaping
+still could not run; Jinja2 escapes every value, so user IDs and display names are always
+text.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import re
 import time
 from typing import Any, Awaitable, Callable, Mapping
 from urllib.parse import quote, urlencode
@@ -32,7 +35,7 @@ from multidict import MultiDictProxy
 
 from chatcamp_server import apps, validation
 from chatcamp_server.dashboard.cookies import COOKIE, PATH, OperatorSessions, Signed
-from chatcamp_server.dashboard.operators import NAME, Operators
+from chatcamp_server.dashboard.operators import NAME, UNKNOWN_ACTOR, Operators, format_time
 from chatcamp_server.errors import (
     BadRequest,
     Forbidden,
@@ -40,30 +43,32 @@ from chatcamp_server.errors import (
     RateLimited,
     RequestTimeout,
     ServerError,
+    UnsupportedMediaType,
 )
 from chatcamp_server.keys import ServerKeys
 from chatcamp_server.policies import PublicOrigins
-from chatcamp_server.sessions.activity import combine
+from chatcamp_server.sessions.activity import summary
 from chatcamp_server.sessions.inventory import INTERNAL_FIELDS, SessionInventory
 from chatcamp_server.sessions.rate_limit import LoginLimits
 from chatcamp_server.settings import Limits
-from chatcamp_server.storage.store import App, Store
+from chatcamp_server.storage.store import App, Operator, Store
 from chatcamp_server.web.server_api import ServerApi
 
 SIGNIN_SCOPE = "\0dashboard"
 """The "app" under which the login limits count an operator's failed sign-ins: no app ID can
-hold a NUL, so an operator's budget is never a chat user's."""
+hold a NUL, so an operator's budget is never a chat user's.  The per-address budget is
+shared on purpose, as wrong API keys already share it: an address that guesses passwords
+here is refused chat logins and server-API calls too, for the window."""
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
 }
-"""``same-origin`` rather than ``no-referrer``: the latter makes Chromium send ``Origin:
-null`` with a form post, which the Origin check would then refuse."""
+"""On every dashboard response, with a Content-Security-Policy made per request (``_policy``).
+``same-origin`` rather than ``no-referrer``: the latter makes Chromium send ``Origin: null``
+with a form post, which the Origin check would then refuse."""
+STATIC = "/dashboard/static/"
+HSTS_SECONDS = 365 * 86400
 DONE = {
     "policies": "Policies saved.",
     "revoked": "Tokens revoked; their live sessions have ended.",
@@ -75,15 +80,18 @@ these texts, never one from the request."""
 EXPIRIES = {"3600": "1 hour", "86400": "1 day", "2592000": "30 days", "": "Never"}
 """The token lifetimes the issue form offers, in seconds."""
 MAX_QUERY_CHARS = 128
+FORM_TYPE = "application/x-www-form-urlencoded"
+COUNTS_SECONDS = 10.0
+"""How long the users-per-app counts are kept: counting reads every user of the server
+(10 ms at 100,000 on SQLite, on the event loop), once per this however often apps are
+viewed."""
 FORM: web.RequestKey[MultiDictProxy[Any]] = web.RequestKey("form", MultiDictProxy)
 """A change's form, read (and its CSRF token checked) before its handler runs."""
 Page = Callable[[web.Request, Signed], Awaitable[web.StreamResponse]]
 
 
 def _when(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "—" if value is None else format_time(value)
 
 
 def _templates() -> Environment:
@@ -96,11 +104,17 @@ def _templates() -> Environment:
 
 
 def _field(form: Mapping[str, Any], name: str, max_chars: int = 4096) -> str:
+    """A form field's text; no form of the dashboard sends a NUL, which PostgreSQL refuses."""
     value = form.get(name, "")
-    if not isinstance(value, str) or len(value) > max_chars:
+    if not isinstance(value, str) or len(value) > max_chars or "\0" in value:
         raise BadRequest(f"the form field {name} must be text of at most {max_chars} "
                          "characters", "INVALID_FIELD")
     return value
+
+
+def _address(request: web.Request) -> str:
+    """The client's address, as the trusted proxies report it (``web/proxies.py``)."""
+    return request.remote or ""
 
 
 class Dashboard:
@@ -118,6 +132,7 @@ class Dashboard:
         self.sessions = OperatorSessions(keys, store, limits)
         self.operators = Operators(store, lambda: self.clock())
         self.templates = _templates()
+        self._counts: tuple[float, dict[str, int]] = (-COUNTS_SECONDS, {})
 
     def add_routes(self, app: web.Application) -> None:
         page = self._signed_in
@@ -147,6 +162,12 @@ class Dashboard:
         ]
         app.router.add_routes(routes)
 
+        async def warm(_: web.Application) -> None:
+            await self.operators.warm()
+
+        app.on_startup.append(warm)
+        app.on_response_prepare.append(self._headers)
+
     # the frame every page shares: session, CSRF, headers, errors
 
     def _signed_in(self, handler: Page, renew: bool = True) -> Callable[
@@ -156,10 +177,10 @@ class Dashboard:
             signed = await self.sessions.open(request.cookies.get(COOKIE), now)
             if signed is None:
                 if request.method != "GET":
-                    return self._secured(self._render(
+                    return self._render(
                         request, None, "error.html", status=403, title="Signed out",
                         message="Your session has ended: sign in again, then repeat the "
-                                "change."))
+                                "change.")
                 return self._to_signin(request, expired=COOKIE in request.cookies)
             try:
                 if request.method == "POST":
@@ -175,18 +196,23 @@ class Dashboard:
                                         title="Not done", message=exc.message)
             if renew:
                 self._set_cookie(request, response, self.sessions.renewed(signed, now))
-            return self._secured(response)
+            return response
         return serve
 
     async def _form(self, request: web.Request) -> MultiDictProxy[Any]:
-        """The posted form, which must arrive as promptly as a server-API body: a client
-        that trickles one would otherwise hold its connection for as long as it liked."""
+        """The posted form, urlencoded as every form of the dashboard sends it, arriving as
+        promptly as a server-API body must: a client that trickles one would otherwise hold
+        its connection for as long as it liked."""
+        if request.content_type != FORM_TYPE:
+            raise UnsupportedMediaType(f"the dashboard's forms are sent as {FORM_TYPE}")
         try:
             async with asyncio.timeout(self.limits.request_body_timeout):
                 form: MultiDictProxy[Any] = await request.post()
         except TimeoutError:
             raise RequestTimeout(f"the form must arrive within "
                                  f"{self.limits.request_body_timeout:g} s") from None
+        except (ValueError, LookupError):
+            raise BadRequest("the form is not valid urlencoded text", "INVALID_FORM") from None
         return form
 
     def _same_origin(self, request: web.Request) -> bool:
@@ -206,10 +232,24 @@ class Dashboard:
     def _https(self, request: web.Request) -> bool:
         return request.scheme == "https" or self.public.first().startswith("https:")
 
-    @staticmethod
-    def _secured(response: web.StreamResponse) -> web.StreamResponse:
+    async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """The security headers of every response under ``/dashboard`` (aiohttp's own 404
+        and 405 pages included), set in one place just before it is sent.  Scripts and
+        styles may come from the dashboard's own folder only, not from the rest of the
+        server's origin, whose files are served to every site."""
+        path = request.path
+        if path != "/dashboard" and not path.startswith("/dashboard/"):
+            return
         response.headers.update(SECURITY_HEADERS)
-        return response
+        mine = (f"{request.scheme}://{request.host}{STATIC}"
+                if self.public.serves_host(request.host) else "'none'")
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src {mine}; style-src {mine}; img-src 'self'; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        if not path.startswith(STATIC):
+            response.headers["Cache-Control"] = "no-store"
+        if request.scheme == "https":
+            response.headers["Strict-Transport-Security"] = f"max-age={HSTS_SECONDS}"
 
     def _render(self, request: web.Request, signed: Signed | None, template: str,
                 status: int = 200, **context: Any) -> web.Response:
@@ -219,8 +259,18 @@ class Dashboard:
             path=request.path, done=DONE.get(request.query.get("done", "")), **context)
         return web.Response(text=html, status=status, content_type="text/html")
 
+    async def _user_counts(self) -> dict[str, int]:
+        """Users per app, counted at most once per ``COUNTS_SECONDS``."""
+        counted_at, counts = self._counts
+        now = time.monotonic()
+        if now - counted_at >= COUNTS_SECONDS:
+            counts = await self.store.user_counts()
+            self._counts = (now, counts)
+        return counts
+
     async def _app_of(self, request: web.Request) -> App:
-        app = await self.store.get_app(request.match_info["app_id"])
+        app = await self.store.get_app(validation.app_id(request.match_info["app_id"],
+                                                         self.limits))
         if app is None:
             raise NotFound("there is no such app", "APP_NOT_FOUND")
         return app
@@ -232,7 +282,7 @@ class Dashboard:
         answer = await self.api.run(name, app, body)
         await self.operators.record(signed.operator.name, name,
                                     app.id if target is None else target, detail,
-                                    request.remote or "")
+                                    _address(request))
         return answer
 
     @staticmethod
@@ -243,7 +293,7 @@ class Dashboard:
     # signing in and out
 
     async def _to_home(self, request: web.Request) -> web.StreamResponse:
-        return self._secured(_redirect("/dashboard/apps"))
+        return _redirect("/dashboard/apps")
 
     def _to_signin(self, request: web.Request, expired: bool = False) -> web.StreamResponse:
         query = {"next": request.path_qs}
@@ -252,10 +302,10 @@ class Dashboard:
         response = _redirect(f"/dashboard/signin?{urlencode(query)}")
         if expired:
             response.del_cookie(COOKIE, path=PATH)
-        return self._secured(response)
+        return response
 
     async def _signin_page(self, request: web.Request) -> web.StreamResponse:
-        return self._secured(self._signin_form(request))
+        return self._signin_form(request)
 
     def _signin_form(self, request: web.Request, error: str = "", status: int = 200,
                      name: str = "", next_page: str | None = None) -> web.Response:
@@ -267,40 +317,52 @@ class Dashboard:
 
     async def _signin(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
-            return self._secured(self._render(request, None, "error.html", status=403,
-                                              title="Not signed in",
-                                              message="Sign in from this dashboard's own page."))
+            return self._render(request, None, "error.html", status=403, title="Not signed in",
+                                message="Sign in from this dashboard's own page.")
         try:
             form = await self._form(request)
             name = _field(form, "name", 200)
             password = _field(form, "password", 4096)
             next_page = _local_next(_field(form, "next", 2000))
         except ServerError as exc:
-            return self._secured(self._signin_form(request, exc.message, exc.http_status))
-        address = request.remote or ""
+            return self._signin_form(request, exc.message, exc.http_status)
+        address = _address(request)
         try:
-            await self.failures.check(address, SIGNIN_SCOPE, name)
+            async with self.operators.attempt(name, address):
+                if request.transport is None or request.transport.is_closing():
+                    return web.Response(status=400, text="the client went away\n")
+                operator = await self._check_password(name, password, address)
         except RateLimited as exc:
             response = self._signin_form(request, exc.message, 429, name, next_page)
             response.headers["Retry-After"] = str(exc.retry_after)
-            return self._secured(response)
+            return response
+        if operator is None:
+            return self._signin_form(request, "Wrong name or password.", 401, name,
+                                     next_page)
+        await self.operators.signed_in(operator, password, address)
+        response = _redirect(next_page or "/dashboard/apps")
+        self._set_cookie(request, response, self.sessions.new(name, self.clock()))
+        return response
+
+    async def _check_password(self, name: str, password: str,
+                              address: str) -> Operator | None:
+        """The operator, when the limits let this attempt through and the password is
+        theirs; a wrong one is counted, and recorded when the operator exists."""
+        await self.failures.check(address, SIGNIN_SCOPE, name)
         operator = await self.store.get_operator(name) if NAME.fullmatch(name) else None
         if not await self.operators.verify(operator, password) or operator is None:
             await self.failures.failed(address, SIGNIN_SCOPE, name)
             if operator is not None:
-                await self.operators.record(name, "signin.failed", address=address)
-            return self._secured(self._signin_form(request, "Wrong name or password.", 401,
-                                                   name, next_page))
+                await self.operators.record(UNKNOWN_ACTOR, "signin.failed", name,
+                                            address=address)
+            return None
         await self.failures.succeeded(address, SIGNIN_SCOPE, name)
-        await self.operators.signed_in(operator, password, address)
-        response = _redirect(next_page or "/dashboard/apps")
-        self._set_cookie(request, response, self.sessions.new(name, self.clock()))
-        return self._secured(response)
+        return operator
 
     async def _signout(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         await self.sessions.end(signed, self.clock())
         await self.operators.record(signed.operator.name, "signout",
-                                    address=request.remote or "")
+                                    address=_address(request))
         response = _redirect("/dashboard/signin")
         response.del_cookie(COOKIE, path=PATH)
         return response
@@ -309,8 +371,8 @@ class Dashboard:
 
     async def _apps(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         listed = await self.store.list_apps()
-        counts = await self.store.user_counts()
-        live = _live_by_app(await self.inventory.reports())
+        counts = await self._user_counts()
+        live = (await self._live_numbers())["apps"]
         return self._render(request, signed, "apps.html", title="Apps", apps=listed,
                             users=counts, live=live)
 
@@ -323,7 +385,7 @@ class Dashboard:
         await self.operators.record(signed.operator.name, "apps.create", app.id,
                                     {"name": app.name, "allowed_origins": list(origins),
                                      "require_access_token": app.require_access_token},
-                                    request.remote or "")
+                                    _address(request))
         return self._render(request, signed, "secret.html", title="App created", app=app,
                             secret_name="API key", secret=api_key, key_id=None,
                             note="Give it to the app's backend now: it is shown only this once.")
@@ -332,8 +394,8 @@ class Dashboard:
         app = await self._app_of(request)
         keys = (await self.api.run("apps.signing_keys.list", app, {}))["signing_keys"]
         return self._render(request, signed, "app.html", title=app.name, app=app,
-                            users=(await self.store.user_counts()).get(app.id, 0),
-                            live=_live_by_app(await self.inventory.reports()).get(app.id, 0),
+                            users=(await self._user_counts()).get(app.id, 0),
+                            live=(await self._live_numbers())["apps"].get(app.id, 0),
                             signing_keys=keys, max_keys=self.limits.signing_keys_per_app)
 
     async def _policies(self, request: web.Request, signed: Signed) -> web.StreamResponse:
@@ -348,7 +410,7 @@ class Dashboard:
         app = await self._app_of(request)
         api_key = await apps.rotate_api_key(self.store, self.keys, app.id)
         await self.operators.record(signed.operator.name, "apps.rotate_api_key", app.id,
-                                    address=request.remote or "")
+                                    address=_address(request))
         return self._render(request, signed, "secret.html", title="New API key", app=app,
                             secret_name="API key", secret=api_key, key_id=None,
                             note="The old key is refused from now on. Give this one to the "
@@ -360,7 +422,7 @@ class Dashboard:
         made = await self.api.run("apps.signing_keys.create", app, {})
         key_id = made["key_id"]
         await self.operators.record(signed.operator.name, "apps.signing_keys.create", app.id,
-                                    {"key_id": key_id}, request.remote or "")
+                                    {"key_id": key_id}, _address(request))
         return self._render(request, signed, "secret.html", title="New signing key", app=app,
                             secret_name="Signing key secret", secret=made["secret"],
                             key_id=key_id,
@@ -380,10 +442,13 @@ class Dashboard:
 
     async def _users(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         app = await self._app_of(request)
-        query = request.query.get("q", "")[:MAX_QUERY_CHARS]
+        query = validation.search_text(request.query.get("q", ""), "the search",
+                                       MAX_QUERY_CHARS)
         by_name = request.query.get("by") == "name"
-        after_id = request.query.get("after", "")[:self.limits.max_user_id_chars]
-        after = await self.store.get_user(app.id, after_id) if after_id else None
+        after_id = request.query.get("after", "")
+        after = (await self.store.get_user(app.id, validation.user_id(after_id, self.limits,
+                                                                      "after"))
+                 if after_id else None)
         size = self.limits.dashboard_page_size
         found = await self.store.search_users(app.id, query, by_name=by_name, after=after,
                                               limit=size + 1)
@@ -436,11 +501,12 @@ class Dashboard:
         form = request[FORM]
         user_id = validation.user_id(_field(form, "id", 200), self.limits)
         body: dict[str, Any] = {"id": user_id}
-        if _field(form, "token_id", 100):
-            body["token_id"] = _field(form, "token_id", 100)
-        elif _field(form, "issued_before", 40):
-            body["issued_before"] = _local_time(_field(form, "issued_before", 40),
-                                                _field(form, "utc_offset", 10))
+        token_id = _field(form, "token_id", 100)
+        issued_before = _field(form, "issued_before", 40)
+        if token_id:
+            body["token_id"] = token_id
+        elif issued_before:
+            body["issued_before"] = _local_time(issued_before, _field(form, "utc_offset", 10))
         await self._change(request, signed, "users.tokens.revoke", app, body,
                            {k: v for k, v in body.items() if k != "id"},
                            target=f"{app.id}/{user_id}")
@@ -459,18 +525,7 @@ class Dashboard:
     # live view and audit log
 
     async def _live_numbers(self) -> dict[str, Any]:
-        reports = await self.inventory.reports()
-        by_app = _live_by_app(reports)
-        lockouts = [r["lockouts"] for r in reports if r.get("lockouts") is not None]
-        return {
-            "live_sessions": sum(by_app.values()),
-            "nodes": len(reports),
-            "minutes": combine([r.get("activity", []) for r in reports], self.clock()),
-            "lockouts": {scope: sum(r[scope] for r in lockouts) for scope in lockouts[0]}
-            if lockouts else None,
-            "lockouts_started": sum(r.get("lockouts_started", 0) for r in reports),
-            "apps": by_app,
-        }
+        return summary(await self.inventory.reports(), self.clock())
 
     async def _live(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         apps_by_id = {app.id: app for app in await self.store.list_apps()}
@@ -483,8 +538,8 @@ class Dashboard:
     async def _audit(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         before = request.query.get("before", "")
         size = self.limits.dashboard_page_size
-        entries = await self.store.list_audit(size + 1,
-                                              int(before) if before.isdigit() else None)
+        entries = await self.store.list_audit(
+            size + 1, int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None)
         return self._render(request, signed, "audit.html", title="Audit log",
                             entries=entries[:size],
                             older=entries[size - 1].id if len(entries) > size else None)
@@ -503,8 +558,10 @@ def _static_dir() -> str:
 
 def _local_next(value: str) -> str:
     """Where to go after signing in: only a page of this dashboard, never another site
-    (``//evil.example`` is a path to a browser only in name)."""
-    if value.startswith("/dashboard/") and not value.startswith("//") and "\\" not in value:
+    (``//evil.example`` is a path to a browser only in name), and nothing a Location header
+    cannot carry."""
+    if value.startswith("/dashboard/") and "\\" not in value and \
+            all("!" <= c <= "~" for c in value):
         return value
     return ""
 
@@ -518,17 +575,7 @@ def _local_time(value: str, utc_offset: str) -> float:
     minutes, as the page's script reports it), as Unix seconds."""
     try:
         moment = datetime.datetime.fromisoformat(value)
-        offset = int(utc_offset or 0)
+        zone = datetime.timezone(datetime.timedelta(minutes=int(utc_offset or 0)))
     except ValueError:
         raise BadRequest("give the time as the date picker writes it", "INVALID_FIELD") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=offset)))
-    return moment.timestamp()
-
-
-def _live_by_app(reports: list[dict[str, Any]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for report in reports:
-        for app_id, count in report.get("live", {}).items():
-            total[app_id] = total.get(app_id, 0) + count
-    return total
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()

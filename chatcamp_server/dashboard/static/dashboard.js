@@ -39,7 +39,15 @@ document.addEventListener("click", async (event) => {
 
 document.addEventListener("submit", (event) => {
   const question = event.target.dataset.confirm;
-  if (question && !window.confirm(question)) event.preventDefault();
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  // a second click would post the change again: a second new key, say, the first one dead
+  if (event.target.method !== "post") return;
+  for (const button of event.target.querySelectorAll("button[type=submit]")) {
+    setTimeout(() => { button.disabled = true; }, 0);
+  }
 });
 
 for (const field of document.querySelectorAll("[data-utc-offset]")) {
@@ -80,7 +88,8 @@ function showLive(numbers) {
     element.textContent = String(values[element.dataset.live]);
   }
   for (const element of document.querySelectorAll("[data-live-app]")) {
-    element.textContent = String(numbers.apps[element.dataset.liveApp] || 0);
+    const app = element.dataset.liveApp;
+    element.textContent = String(Object.hasOwn(numbers.apps, app) ? numbers.apps[app] : 0);
   }
   const chart = document.querySelector("[data-live-chart]");
   if (chart) drawChart(chart, numbers.minutes);

@@ -57,11 +57,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
+import httpx
 from load import cpu_seconds, percentile  # first: it puts tests/ and the checkout on sys.path
 from postgres_service import PostgresServer
 from server_process import CHROMIUM, ServerProcess
-
-import httpx
 
 from chatcamp_server.dashboard.operators import HASHER, HASHES_AT_ONCE, Operators, _verify
 from chatcamp_server.storage import postgres, sqlite

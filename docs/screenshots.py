@@ -22,11 +22,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from chatcamp_client import Client  # noqa: E402
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 from sdk_page import open_sdk_page  # noqa: E402
 from server_process import CHROMIUM, ServerProcess  # noqa: E402
 from site_server import PageSite  # noqa: E402
+
+from chatcamp_client import Client  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}

@@ -11,12 +11,13 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterator
 
 import pytest
-from chatcamp_client import Client
 from conftest import BrowserGuard, api_caller, install_guard, wait_until
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 from sdk_page import open_sdk_page
 from server_process import ROOT, ServerProcess
 from site_server import PageSite
+
+from chatcamp_client import Client
 
 OPERATOR, PASSWORD = "ops-main", "correct horse battery staple"
 LOCKED_OPERATOR, LOCKED_PASSWORD = "ops-locked", "another long passphrase"

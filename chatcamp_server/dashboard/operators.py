@@ -38,8 +38,9 @@ MAX_PASSWORD_CHARS = 1024
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """Operator names: printable, with nothing that needs escaping in a log or a terminal."""
 HASHES_AT_ONCE = 2
-"""Sign-ins verified at once: each hash holds 64 MiB for its duration, so a crowd of sign-in
-attempts queues here instead of taking the machine's memory."""
+"""Passwords hashed or verified at once: each hash holds 64 MiB for its duration, so a crowd
+of sign-ins queues here instead of taking the machine's memory (``CHECKING_AT_ONCE`` bounds
+the queue)."""
 CHECKING_AT_ONCE = 32
 """Sign-ins being checked at once, from everyone: past it, more are refused at once rather
 than queued behind the hashes for seconds, holding up every other operator's sign-in."""
@@ -76,10 +77,6 @@ def check_password(password: str) -> str:
 def generate_password() -> str:
     """144 random bits in 24 URL-safe characters: typed once into a password manager."""
     return secrets.token_urlsafe(18)
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(HASHER.hash, check_password(password))
 
 
 @functools.cache
@@ -131,6 +128,10 @@ class Operators:
         unknown."""
         await asyncio.to_thread(_dummy_hash)
 
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(HASHER.hash, check_password(password))
+
     async def verify(self, operator: Operator | None, password: str) -> bool:
         """Whether ``password`` is the operator's, taking as long for an unknown operator.
         A password longer than any that can be set is refused without hashing it."""
@@ -145,7 +146,7 @@ class Operators:
         """Make an operator; with no password, one is generated and returned (shown once)."""
         generated = generate_password() if password is None else None
         now = self.clock()
-        operator = Operator(check_name(name), await hash_password(password or generated or ""),
+        operator = Operator(check_name(name), await self._hash(password or generated or ""),
                             now, now)
         await self.store.create_operator(operator)
         await self.record(actor, "operator.create", name, address=address)
@@ -160,7 +161,7 @@ class Operators:
     async def set_password(self, name: str, password: str, actor: str,
                            address: str = "") -> None:
         """Every dashboard session the operator has open ends (``password_changed_at``)."""
-        if not await self.store.set_operator_password(name, await hash_password(password),
+        if not await self.store.set_operator_password(name, await self._hash(password),
                                                       self.clock()):
             raise NotFound(f"there is no operator named {name!r}", "OPERATOR_NOT_FOUND")
         await self.record(actor, "operator.set_password", name, address=address)
@@ -170,7 +171,7 @@ class Operators:
         it is at hand, so raising the cost reaches every operator at their next sign-in."""
         if HASHER.check_needs_rehash(operator.password_hash):
             await self.store.set_operator_password(
-                operator.name, await hash_password(password), operator.password_changed_at,
+                operator.name, await self._hash(password), operator.password_changed_at,
                 replacing=operator.password_hash)
         await self.record(operator.name, "signin", address=address)
 

@@ -26,7 +26,7 @@ import datetime
 import json
 import re
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -162,10 +162,14 @@ class Dashboard:
         ]
         app.router.add_routes(routes)
 
-        async def warm(_: web.Application) -> None:
-            await self.operators.warm()
+        async def warm(_: web.Application) -> AsyncIterator[None]:
+            """In the background: awaited here, the hash held up the listening socket by
+            0.2 s, long enough for an SDK reconnecting after a restart to find it refused."""
+            task = asyncio.create_task(self.operators.warm())
+            yield
+            await task
 
-        app.on_startup.append(warm)
+        app.cleanup_ctx.append(warm)
         app.on_response_prepare.append(self._headers)
 
     # the frame every page shares: session, CSRF, headers, errors

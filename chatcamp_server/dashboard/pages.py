@@ -64,7 +64,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
-"""On every dashboard response, with a Content-Security-Policy made per request (``_policy``).
+"""On every dashboard response, with a Content-Security-Policy made per request (``_headers``).
 ``same-origin`` rather than ``no-referrer``: the latter makes Chromium send ``Origin: null``
 with a form post, which the Origin check would then refuse."""
 STATIC = "/dashboard/static/"

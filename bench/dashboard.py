@@ -554,6 +554,20 @@ def say(*lines: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+async def search_backend(store: Any, backend: str, label: str,
+                         args: argparse.Namespace) -> list[str]:
+    """Part 1 on one backend's seeded store, which it closes: the table printed, the plans
+    returned."""
+    began = time.perf_counter()
+    results, counts, found = await bench_search(store, backend, args.users, args.runs,
+                                                args.naive_runs, args.warmup,
+                                                args.search_seconds, args.explain)
+    await store.close()
+    say("", *search_table(label, results, counts),
+        f"({rounds(results)}, after {args.warmup}; {time.perf_counter() - began:.0f} s)")
+    return found
+
+
 async def search_part(args: argparse.Namespace, workdir: Path) -> None:
     plans: list[str] = []
     began = time.perf_counter()
@@ -563,15 +577,7 @@ async def search_part(args: argparse.Namespace, workdir: Path) -> None:
     await Operators(store).create("lone", PASSWORD, "bench")
     for name in [*CROWD, "crowd-single"]:
         await Operators(store).create(name, PASSWORD, "bench")
-    began = time.perf_counter()
-    results, counts, found = await bench_search(store, "sqlite", args.users, args.runs,
-                                                args.naive_runs, args.warmup,
-                                                args.search_seconds, args.explain)
-    plans += found
-    await store.close()
-    say("", *search_table("SQLite", results, counts),
-        f"({rounds(results)}, after {args.warmup};"
-        f" {time.perf_counter() - began:.0f} s)")
+    plans += await search_backend(store, "sqlite", "SQLite", args)
     if not args.skip_postgres:
         server = PostgresServer()
         try:
@@ -580,15 +586,7 @@ async def search_part(args: argparse.Namespace, workdir: Path) -> None:
             began = time.perf_counter()
             pg = await seed_postgres(server.url(server.create_database()), args.users)
             say("", f"PostgreSQL seeded (COPY, ANALYZE) in {time.perf_counter() - began:.1f} s")
-            began = time.perf_counter()
-            results, counts, found = await bench_search(pg, "postgres", args.users, args.runs,
-                                                        args.naive_runs, args.warmup,
-                                                        args.search_seconds, args.explain)
-            plans += found
-            await pg.close()
-            say("", *search_table("PostgreSQL", results, counts),
-                f"({rounds(results)}, after {args.warmup};"
-                f" {time.perf_counter() - began:.0f} s)")
+            plans += await search_backend(pg, "postgres", "PostgreSQL", args)
         finally:
             if server.running:
                 server.stop()

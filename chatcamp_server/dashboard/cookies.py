@@ -45,7 +45,6 @@ class Signed:
     operator: Operator
     session_id: str
     signed_in_at: float
-    active_at: float
 
 
 class OperatorSessions:
@@ -82,7 +81,7 @@ class OperatorSessions:
         if operator is None or operator.password_changed_at > signed_in_at or \
                 await self.store.is_session_consumed(session_id):
             return None
-        return Signed(operator, session_id, signed_in_at, active_at)
+        return Signed(operator, session_id, signed_in_at)
 
     async def end(self, signed: Signed, now: float) -> None:
         """Refuse this session's cookie from now on, for as long as it could have lasted."""

@@ -284,10 +284,14 @@ class Dashboard:
                       target: str | None = None) -> dict[str, Any]:
         """A server-API method on the operator's behalf, then its audit entry."""
         answer = await self.api.run(name, app, body)
-        await self.operators.record(signed.operator.name, name,
-                                    app.id if target is None else target, detail,
-                                    _address(request))
+        await self._record(request, signed, name, app.id if target is None else target, detail)
         return answer
+
+    async def _record(self, request: web.Request, signed: Signed, action: str,
+                      target: str = "", detail: dict[str, Any] | None = None) -> None:
+        """The audit entry of what the signed-in operator just did from this request."""
+        await self.operators.record(signed.operator.name, action, target, detail,
+                                    _address(request))
 
     @staticmethod
     def _back(location: str, done: str, **query: str) -> web.Response:
@@ -365,8 +369,7 @@ class Dashboard:
 
     async def _signout(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         await self.sessions.end(signed, self.clock())
-        await self.operators.record(signed.operator.name, "signout",
-                                    address=_address(request))
+        await self._record(request, signed, "signout")
         response = _redirect("/dashboard/signin")
         response.del_cookie(COOKIE, path=PATH)
         return response
@@ -386,10 +389,9 @@ class Dashboard:
         app, api_key = await apps.create_app(
             self.store, self.keys, self.limits, _field(form, "name", 200).strip() or "app",
             origins=origins, require_access_token=form.get("require_access_token") == "on")
-        await self.operators.record(signed.operator.name, "apps.create", app.id,
-                                    {"name": app.name, "allowed_origins": list(origins),
-                                     "require_access_token": app.require_access_token},
-                                    _address(request))
+        await self._record(request, signed, "apps.create", app.id,
+                           {"name": app.name, "allowed_origins": list(origins),
+                            "require_access_token": app.require_access_token})
         return self._render(request, signed, "secret.html", title="App created", app=app,
                             secret_name="API key", secret=api_key, key_id=None,
                             note="Give it to the app's backend now: it is shown only this once.")
@@ -413,8 +415,7 @@ class Dashboard:
     async def _rotate_key(self, request: web.Request, signed: Signed) -> web.StreamResponse:
         app = await self._app_of(request)
         api_key = await apps.rotate_api_key(self.store, self.keys, app.id)
-        await self.operators.record(signed.operator.name, "apps.rotate_api_key", app.id,
-                                    address=_address(request))
+        await self._record(request, signed, "apps.rotate_api_key", app.id)
         return self._render(request, signed, "secret.html", title="New API key", app=app,
                             secret_name="API key", secret=api_key, key_id=None,
                             note="The old key is refused from now on. Give this one to the "
@@ -425,8 +426,8 @@ class Dashboard:
         app = await self._app_of(request)
         made = await self.api.run("apps.signing_keys.create", app, {})
         key_id = made["key_id"]
-        await self.operators.record(signed.operator.name, "apps.signing_keys.create", app.id,
-                                    {"key_id": key_id}, _address(request))
+        await self._record(request, signed, "apps.signing_keys.create", app.id,
+                           {"key_id": key_id})
         return self._render(request, signed, "secret.html", title="New signing key", app=app,
                             secret_name="Signing key secret", secret=made["secret"],
                             key_id=key_id,

@@ -128,7 +128,8 @@ def install_guard(context: Any, origins: set[str]) -> BrowserGuard:
     context.route("**/*", route)
 
     def on_page(page: Any) -> None:
-        page.on("console", lambda m: m.type == "error" and guard.errors.append(m.text))
+        page.on("console", lambda m: m.type == "error" and guard.errors.append(
+            f"{m.text} [{m.location.get('url', '')}]"))
         page.on("pageerror", lambda e: guard.errors.append(str(e)))
         page.on("dialog", lambda d: (guard.errors.append("dialog: " + d.message), d.dismiss()))
 

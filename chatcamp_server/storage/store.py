@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import string
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Collection, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class User:
     tokens_revoked_before: float | None = None
     """``users.tokens.revoke`` of all or by time: the user's signed tokens issued (``iat``)
     before this are refused."""
+    last_seen_at: float | None = None
+    """When the user's last live session ended (presence's ``last_seen``)."""
 
 
 PROFILE_TOKEN = "profile"
@@ -131,7 +133,69 @@ class AuditEntry:
     """Assigned by the store, increasing with each entry; 0 before it is stored."""
 
 
-Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession, Operator, AuditEntry]
+OPEN_CHANNEL = "open"
+"""A room anyone in the app may join (``open_channels.*``); group channels come next."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel and its profile.  ``participants_count`` is read with it, never stored
+    apart from the participants themselves, so it cannot drift."""
+
+    app_id: str
+    id: str
+    kind: str
+    name: str = ""
+    avatar_url: str = ""
+    data: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    custom_filter: tuple[str, ...] = ()
+    created_by: str | None = None
+    """The user who made it from the SDK; None when made through the server API."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    participants_count: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a channel.  ``seq`` is its place in the channel's one order, given by
+    the store (1, 2, 3, ... per channel, never reused after a delete); ``id`` is what
+    clients name it by."""
+
+    app_id: str
+    channel_id: str
+    id: str
+    type: str
+    text: str
+    user_id: str | None
+    """None for an announcement posted through the server API."""
+    inserted_at: float
+    updated_at: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data: str = ""
+    custom_filter: tuple[str, ...] = ()
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A user who joined a channel (a row of its own, so ``serve.py migrate`` copies it)."""
+
+    app_id: str
+    channel_id: str
+    user_id: str
+    joined_at: float
+
+
+JOINED = "joined"
+ALREADY_JOINED = "already"
+TOO_MANY_CHANNELS = "too_many"
+NO_CHANNEL = "no_channel"
+
+
+Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession, Operator, AuditEntry,
+               Channel, Participant, Message]
 """One stored row, as ``export_records`` gives it and ``import_records`` takes it."""
 
 PREFIX_END = "\U0010ffff"
@@ -366,6 +430,94 @@ class Store(abc.ABC):
     async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
         """The newest entries first, at most ``limit``, those with an ``id`` below
         ``before`` when given (the next page)."""
+
+    # channels, their participants and messages
+
+    @abc.abstractmethod
+    async def create_channel(self, channel: Channel) -> Channel:
+        """Raise Conflict (``CHANNEL_EXISTS``) when the app has a channel with that ID."""
+
+    @abc.abstractmethod
+    async def get_channel(self, app_id: str, channel_id: str) -> Channel | None:
+        """The channel with its ``participants_count``."""
+
+    @abc.abstractmethod
+    async def list_channels(self, app_id: str, kind: str, after: str | None = None,
+                            limit: int = 20) -> list[Channel]:
+        """One page of the app's channels of ``kind``, by ID (code point order), those
+        after the ID ``after``: keyset pages, so a page costs the same however deep."""
+
+    @abc.abstractmethod
+    async def update_channel(self, app_id: str, channel_id: str, changes: dict[str, Any],
+                             now: float) -> Channel | None:
+        """Apply profile changes (``name``, ``avatar_url``, ``data``, ``metadata``,
+        ``custom_filter``); None if no such channel."""
+
+    @abc.abstractmethod
+    async def delete_channel(self, app_id: str, channel_id: str) -> bool:
+        """Delete it with its participants and messages; False if there was none."""
+
+    @abc.abstractmethod
+    async def add_participant(self, participant: Participant, max_channels: int) -> str:
+        """Atomic: ``JOINED``, ``ALREADY_JOINED`` (nothing changes), ``NO_CHANNEL``, or
+        ``TOO_MANY_CHANNELS`` when the user is already in ``max_channels`` channels of the
+        app, however many joins race."""
+
+    @abc.abstractmethod
+    async def remove_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        """False when the user was not a participant."""
+
+    @abc.abstractmethod
+    async def is_participant(self, app_id: str, channel_id: str, user_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
+                                limit: int = 20) -> list[User]:
+        """One page of the channel's participants as users, by user ID, after ``after``."""
+
+    @abc.abstractmethod
+    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
+        """Every participant's user ID: whom a message of the channel is pushed to."""
+
+    @abc.abstractmethod
+    async def add_message(self, message: Message,
+                          then: Callable[[Message], Awaitable[None]]) -> Message | None:
+        """Store the message with the channel's next ``seq`` and return it as stored; None if
+        there is no such channel.  ``then`` is awaited with it while the channel's order is
+        still held (no other message of that channel, from any node, is stored before it
+        returns), so pushes made there leave in ``seq`` order.  If ``then`` raises, the
+        message is not stored."""
+
+    @abc.abstractmethod
+    async def get_message(self, app_id: str, channel_id: str,
+                          message_id: str) -> Message | None: ...
+
+    @abc.abstractmethod
+    async def update_message(self, app_id: str, channel_id: str, message_id: str,
+                             changes: dict[str, Any], now: float) -> Message | None:
+        """Apply ``text``, ``metadata``, ``data`` or ``custom_filter`` changes and set
+        ``updated_at``; ``seq`` and ``inserted_at`` stay.  None if no such message."""
+
+    @abc.abstractmethod
+    async def delete_message(self, app_id: str, channel_id: str,
+                             message_id: str) -> Message | None:
+        """Delete it and return it as it was; None if no such message."""
+
+    @abc.abstractmethod
+    async def history(self, app_id: str, channel_id: str, before_seq: int | None = None,
+                      limit: int = 20) -> list[Message]:
+        """The newest messages first, at most ``limit``, those with ``seq`` below
+        ``before_seq`` when given (the next page): one index range, however long the
+        history."""
+
+    @abc.abstractmethod
+    async def get_users(self, app_id: str, user_ids: Collection[str]) -> dict[str, User]:
+        """The app's users among ``user_ids``, by ID, in one query (the senders of a page of
+        history); IDs of no user are left out."""
+
+    @abc.abstractmethod
+    async def set_last_seen(self, app_id: str, user_id: str, when: float) -> None:
+        """Record when the user's last live session ended (``User.last_seen_at``)."""
 
     # copies between stores (``serve.py migrate``)
 

@@ -10,6 +10,8 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from chatcamp_server.apps import create_app
+from chatcamp_server.chat.account import Account
+from chatcamp_server.chat.router import Router
 from chatcamp_server.cluster import Sharing, sharing_for
 from chatcamp_server.dashboard.pages import Dashboard
 from chatcamp_server.deployment import Deployment
@@ -134,7 +136,8 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     sharing.inventory.report = lambda: node_report(live, metrics.activity, failures)
     dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
     dashboard.add_routes(web_app)
-    web_app.router.add_get("/chat/2.0", ChatSocket(auth, users, live, limits, metrics).handle)
+    router = Router(Account(users).routes())
+    web_app.router.add_get("/chat/2.0", ChatSocket(auth, router, live, limits, metrics).handle)
     described = openapi.document(limits)
 
     async def openapi_document(_: web.Request) -> web.Response:

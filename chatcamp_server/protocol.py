@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 from urllib.parse import unquote
 
 from chatcamp_server import validation
@@ -193,15 +193,15 @@ def parse_frame(text: str, limits: Limits) -> Request:
 
 
 class FrameBudget:
-    """How many requests a session may send: a token bucket of ``frame_burst`` refilled at
-    ``frames_per_second``, so a client that floods gets error acks and costs no parsing.
-    The caller passes the time, which keeps this free of clocks."""
+    """How many requests (or messages) a session may send: a token bucket of ``burst``
+    refilled at ``rate`` a second, so a client that floods gets error acks and costs no
+    parsing.  The caller passes the time, which keeps this free of clocks."""
 
     __slots__ = ("rate", "burst", "tokens", "at")
 
-    def __init__(self, limits: Limits, now: float) -> None:
-        self.rate = limits.frames_per_second
-        self.burst = float(limits.frame_burst)
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
         self.tokens = self.burst
         self.at = now
 
@@ -221,57 +221,11 @@ def over_budget(text: str, limits: Limits) -> FrameError:
                       "RATE_LIMITED", rid, type_)
 
 
-# decisions
-
-
-@dataclass(frozen=True)
-class Ignore:
-    """Nothing to send (``ping``, or a frame with no ``r`` to answer)."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    frame: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class UpdateProfile:
-    """Store these profile changes for the session's user, then ack with the user."""
-
-    rid: int | None
-    changes: dict[str, Any]
-
-
-Action = Union[Ignore, Reply, UpdateProfile]
-
-
-def decide(request: Request, user_id: str, limits: Limits) -> Action:
-    """What an authenticated session does with one request."""
-    if request.type == "ping":
-        return Ignore()
-    if request.type == "users.update":
-        target = request.data.get("id", user_id)
-        if target != user_id:
-            return _refuse(request, "NOT_AUTHORIZED", "A session can only update its own user")
-        try:
-            changes = validation.profile_changes(request.data, limits)
-        except ServerError as exc:
-            return _refuse(request, exc.code, exc.message)
-        return UpdateProfile(request.rid, changes)
-    return _refuse(request, "NOT_IMPLEMENTED",
-                   f"{request.type} is not supported by this server")
-
-
-def _refuse(request: Request, code: str, message: str) -> Action:
-    if request.rid is None:
-        return Ignore()
-    return Reply(error_ack(request.type, request.rid, code, message))
-
-
-def frame_error_action(error: FrameError) -> Action:
+def frame_error(error: FrameError) -> dict[str, Any] | None:
+    """The error ack for a frame that cannot be served, or None with no ``r`` to answer."""
     if error.rid is None:
-        return Ignore()
-    return Reply(error_ack(error.type, error.rid, error.code, error.message))
+        return None
+    return error_ack(error.type, error.rid, error.code, error.message)
 
 
 # frames out

@@ -22,6 +22,23 @@ class Limits:
     and are not served.  The SDK sends a ping a minute and one request per user action."""
     frame_burst: int = 40
     """Requests a session may send at once before ``frames_per_second`` applies."""
+    messages_per_second: float = 5.0
+    """Messages one session may post, edit or delete a second, sustained; above it they get
+    ``RATE_LIMITED`` error acks.  Each is stored and pushed to every participant."""
+    message_burst: int = 10
+    """Messages a session may send at once before ``messages_per_second`` applies."""
+    max_message_chars: int = 4000
+    """Characters (code points) in one message's text, as Discord and Slack's 4,000."""
+    history_page_max: int = 100
+    """Messages one ``history`` request may ask for."""
+    list_page_max: int = 100
+    """Channels or participants one list request may ask for."""
+    open_channels_per_user: int = 100
+    """Open channels one user may be a participant of at once."""
+    outbox_max_bytes: int = 1024 * 1024
+    """Frames waiting for one session's socket: past this the client is reading too slowly,
+    and its socket is closed (the session stays, for the SDK to resume), as Centrifugo's 1 MB
+    client queue does."""
     request_head_timeout: float = 10.0
     """Time a client has to send a complete request head (a WebSocket upgrade included) after
     connecting, or from the first byte of a keep-alive connection's next head; websockets

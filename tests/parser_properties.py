@@ -8,17 +8,22 @@ crash. Whatever comes out must be something the SDK can read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Callable
 
 from hypothesis import strategies as st
 
 from chatcamp_server import protocol, validation
+from chatcamp_server.chat.router import Router
+from chatcamp_server.chat.session import ChatSession
 from chatcamp_server.errors import ServerError
 from chatcamp_server.settings import Limits
 
 LIMITS = Limits(max_frame_bytes=4096)
 """A small frame limit, so generated frames also cross it."""
+NOTHING_ROUTED = Router({})
+"""Every parsed request then meets the router's refusal, which must be readable too."""
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -48,14 +53,12 @@ queries = (st.lists(st.tuples(query_parts, query_values).map(lambda kv: f"{kv[0]
 
 def frame_property(text: str) -> None:
     """A frame becomes a request or a FrameError; every decision is one the SDK can read."""
-    try:
-        request = protocol.parse_frame(text, LIMITS)
-    except protocol.FrameError as exc:
-        action = protocol.frame_error_action(exc)
-    else:
-        action = protocol.decide(request, "fuzz-user", LIMITS)
-    if isinstance(action, protocol.Reply):
-        frame = action.frame
+    session = ChatSession("fuzz-app", "fuzz-user", "fuzz-session", LIMITS, 0.0)
+    request = session.receive(text, 0.0)
+    if request is not None:
+        session.reply(asyncio.run(NOTHING_ROUTED.serve(session, request)))
+    while (data := session.outbox.take()) is not None:
+        frame = json.loads(data)
         json.loads(protocol.encode(frame))
         # a frame whose type could not be read is answered as "error", still to its request
         assert frame["t"] == "error" or frame["t"].endswith(".ack")

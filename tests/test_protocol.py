@@ -136,48 +136,6 @@ def test_multibyte_frame_over_cap_in_bytes_is_refused() -> None:
         protocol.parse_frame(text, LIMITS)
 
 
-# decisions
-
-
-def test_ping_is_accepted_silently() -> None:
-    """ping gets no reply (the SDK expects none)."""
-    assert protocol.decide(protocol.Request("ping", {}, 6), "u", LIMITS) == protocol.Ignore()
-
-
-def test_unknown_type_with_r_gets_error_ack() -> None:
-    """An unsupported request is answered so the SDK callback does not hang forever."""
-    action = protocol.decide(protocol.Request("open_channels.get", {"id": "c"}, 7), "u", LIMITS)
-    assert action == protocol.Reply({"t": "open_channels.get.ack", "to": 7, "d": {
-        "ok": False, "error": {"code": "NOT_IMPLEMENTED",
-                               "message": "open_channels.get is not supported by this server"}}})
-
-
-def test_unknown_type_without_r_is_dropped() -> None:
-    """Without r there is nobody to answer."""
-    assert protocol.decide(protocol.Request("x", {}, None), "u", LIMITS) == protocol.Ignore()
-
-
-def test_users_update_of_own_profile() -> None:
-    """users.update keeps only profile fields, validated."""
-    request = protocol.Request("users.update", {"id": "u", "display_name": "A", "evil": 1}, 1)
-    assert protocol.decide(request, "u", LIMITS) == protocol.UpdateProfile(1, {"display_name": "A"})
-
-
-def test_users_update_of_another_user_is_refused() -> None:
-    """A session cannot rename somebody else."""
-    action = protocol.decide(protocol.Request("users.update", {"id": "v", "display_name": "A"}, 2),
-                             "u", LIMITS)
-    assert isinstance(action, protocol.Reply)
-    assert action.frame["d"]["error"]["code"] == "NOT_AUTHORIZED"
-
-
-def test_users_update_with_bad_field_is_refused() -> None:
-    """A non-string display name gets an error ack, not a crash."""
-    action = protocol.decide(protocol.Request("users.update", {"display_name": 5}, 2), "u", LIMITS)
-    assert isinstance(action, protocol.Reply)
-    assert action.frame["d"]["error"]["code"] == "INVALID_FIELD"
-
-
 # frames out
 
 
@@ -207,7 +165,7 @@ def test_oversized_frame_is_refused_without_being_parsed(monkeypatch: pytest.Mon
     with pytest.raises(FrameError) as info:
         protocol.parse_frame(unlabelled, LIMITS)
     assert (info.value.code, info.value.rid) == ("PAYLOAD_TOO_LARGE", None)
-    assert protocol.frame_error_action(info.value) == protocol.Ignore()
+    assert protocol.frame_error(info.value) is None
 
 
 def test_a_nested_r_is_never_taken_for_the_envelopes() -> None:
@@ -226,7 +184,7 @@ def test_a_nested_r_is_never_taken_for_the_envelopes() -> None:
 
 def test_frame_budget_allows_a_burst_then_the_rate() -> None:
     """A session may send frame_burst requests at once, then frames_per_second."""
-    budget = protocol.FrameBudget(Limits(frames_per_second=8, frame_burst=5), now=100.0)
+    budget = protocol.FrameBudget(8, 5, now=100.0)
     assert [budget.take(100.0) for _ in range(6)] == [True] * 5 + [False]
     assert budget.take(100.0625) is False
     assert budget.take(100.125) is True and budget.take(100.125) is False
@@ -236,8 +194,8 @@ def test_frame_budget_allows_a_burst_then_the_rate() -> None:
 def test_over_budget_is_a_rate_limited_ack_to_the_request() -> None:
     """A request past the budget gets RATE_LIMITED addressed to its type and r."""
     error = protocol.over_budget('{"t":"users.update","d":{},"r":12}', LIMITS)
-    assert protocol.frame_error_action(error) == protocol.Reply(protocol.error_ack(
-        "users.update", 12, "RATE_LIMITED", "Too many requests: at most 20 per second"))
+    assert protocol.frame_error(error) == protocol.error_ack(
+        "users.update", 12, "RATE_LIMITED", "Too many requests: at most 20 per second")
 
 
 # the session.ended notice

@@ -51,5 +51,6 @@ class LocalBus(SessionBus):
 
     async def send(self, target: Target, frame: dict[str, Any]) -> int:
         sessions = self.live.matching(target)
-        await asyncio.gather(*(session.deliver(frame, "send") for session in sessions))
+        data = protocol.encode(frame)
+        await asyncio.gather(*(session.deliver(data, "send") for session in sessions))
         return len(sessions)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, Protocol
 
 How = Literal["send", "end", "shutdown"]
-Deliver = Callable[[dict[str, Any] | None, How], Awaitable[None]]
-"""Hands a live socket a frame: ``send`` pushes it and the session goes on; ``end`` pushes
+Deliver = Callable[[dict[str, Any] | bytes | None, How], Awaitable[None]]
+"""Hands a live socket a frame: ``send`` queues it (as a frame, or already encoded when it
+goes to many sessions) and the session goes on; ``end`` pushes
 it (a failure ack) and closes, the session ended and its key revoked; ``shutdown`` closes
 without ending, so the SDK may resume with its session key.  One callable rather than one
 per action: each would be a closure held for as long as its session lasts."""

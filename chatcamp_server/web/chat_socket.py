@@ -22,18 +22,23 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from chatcamp_server import protocol
+from chatcamp_server.chat.outbox import Outbox
+from chatcamp_server.chat.router import Router
+from chatcamp_server.chat.session import ChatSession
 from chatcamp_server.errors import SESSION_KEY_INVALID, ServerError, StorageUnavailable
 from chatcamp_server.metrics import Metrics
 from chatcamp_server.sessions.auth import Authenticator, Client, Login
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.settings import Limits
-from chatcamp_server.users import Users
 
 log = logging.getLogger("chatcamp_server.socket")
 
 CLIENT_DISCONNECT_CODES = (0, 1005)
 """The SDK's ``disconnect()`` sends a close frame with no status code (1005 on the wire), which
 aiohttp reports as 0.  A dropped connection reports something else and keeps the session key."""
+CLOSE_FLUSH_SECONDS = 2.0
+"""How long the frames that end a session may take to reach a slow client before its
+socket is dropped without them."""
 
 
 async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
@@ -51,11 +56,11 @@ async def _send_failure(ws: web.WebSocketResponse, failure: dict[str, Any]) -> N
 
 
 class ChatSocket:
-    def __init__(self, auth: Authenticator, users: Users, live: LiveSessions,
+    def __init__(self, auth: Authenticator, router: Router, live: LiveSessions,
                  limits: Limits, metrics: Metrics) -> None:
         self.auth = auth
         self.metrics = metrics
-        self.users = users
+        self.router = router
         self.live = live
         self.limits = limits
 
@@ -96,26 +101,27 @@ class ChatSocket:
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, login: Login,
                      revocations: int, resumed: bool) -> None:
         ended_by_server = False
+        chat = ChatSession(login.app.id, login.user.id, login.session_id, self.limits,
+                           time.monotonic())
+        writer = _Writer(ws, chat.outbox, request)
 
-        async def deliver(frame: dict[str, Any] | None, how: How) -> None:
+        async def deliver(frame: dict[str, Any] | bytes | None, how: How) -> None:
             """Never raises: that a client has just gone away is no concern of the revocation
             or the message that was on its way to it."""
             nonlocal ended_by_server
-            if how != "send":
-                ended_by_server = how == "end"
-            if how == "end" and frame is not None:
+            if how == "send":
+                if frame is not None:
+                    writer.push(frame if isinstance(frame, bytes) else protocol.encode(frame))
+                return
+            ended_by_server = how == "end"
+            if how == "end" and isinstance(frame, dict):
                 notice = protocol.session_ended(frame)
                 self.metrics.ended(str(notice["d"]["code"]) if notice else SESSION_KEY_INVALID)
-            try:
-                if frame is not None and not ws.closed:
-                    await (_send_failure(ws, frame) if how == "end" else _send(ws, frame))
-                if how != "send":
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION if ended_by_server
-                                   else WSCloseCode.GOING_AWAY,
-                                   message=b"session ended" if ended_by_server
-                                   else b"server shutting down")
-            except ConnectionError:
-                log.debug("session %s went away before its %s frame", login.session_id, how)
+                for last in ((notice, frame) if notice else (frame,)):
+                    chat.outbox.put(protocol.encode(last), bounded=False)
+            await writer.close(WSCloseCode.POLICY_VIOLATION if ended_by_server
+                               else WSCloseCode.GOING_AWAY,
+                               b"session ended" if ended_by_server else b"server shutting down")
 
         session = LiveSession(login.session_id, login.app.id, login.user.id, login.token_id,
                               time.time(), request.remote or "",
@@ -135,18 +141,22 @@ class ChatSocket:
             if ws.closed:
                 return
             self.metrics.login(resumed)
-            await _send(ws, protocol.auth_ok(
+            chat.reply(protocol.auth_ok(
                 protocol.wire_user(login.user, True, login.access_token), login.session_key))
-            budget = protocol.FrameBudget(self.limits, time.monotonic())
+            writer.wake()
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    await self._on_text(ws, login, message.data, budget)
+                    served = chat.receive(message.data, time.monotonic())
+                    if served is not None:
+                        chat.reply(await self.router.serve(chat, served))
+                    writer.wake()
                 elif message.type == WSMsgType.BINARY:
                     log.debug("binary frame of %d bytes dropped", len(message.data))
         except asyncio.TimeoutError:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle timeout")
         finally:
             self.live.remove(session)
+            writer.stop()
             if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
                 try:
                     await self.auth.end_session(login)
@@ -156,25 +166,59 @@ class ChatSocket:
                     log.warning("could not record the end of session %s: %s",
                                 login.session_id, exc.message)
 
-    async def _on_text(self, ws: web.WebSocketResponse, login: Login, text: str,
-                       budget: protocol.FrameBudget) -> None:
+
+class _Writer:
+    """Drains one session's outbox into its socket, from a task that exists only while
+    frames wait (an idle session costs no task).  When the outbox overflows, the client is
+    not reading: its socket is dropped (the session stays, for the SDK to resume)."""
+
+    __slots__ = ("ws", "outbox", "request", "task")
+
+    def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, request: web.Request) -> None:
+        self.ws = ws
+        self.outbox = outbox
+        self.request = request
+        self.task: asyncio.Task[None] | None = None
+
+    def push(self, data: bytes) -> None:
+        if self.outbox.put(data):
+            self.wake()
+        elif self.outbox.overflowed:
+            log.info("a session's socket dropped: %d bytes waited for it to read",
+                     self.outbox.size)
+            self.stop()
+            if self.request.transport is not None:
+                self.request.transport.abort()
+
+    def wake(self) -> None:
+        if self.task is None and len(self.outbox) and not self.outbox.overflowed:
+            self.task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
         try:
-            if not budget.take(time.monotonic()):
-                raise protocol.over_budget(text, self.limits)
-            request = protocol.parse_frame(text, self.limits)
-            action = protocol.decide(request, login.user.id, self.limits)
-        except protocol.FrameError as exc:
-            action = protocol.frame_error_action(exc)
-        if isinstance(action, protocol.UpdateProfile):
-            try:
-                user = await self.users.update_own_profile(login.app.id, login.user.id,
-                                                           action.changes)
-            except ServerError as exc:
-                if action.rid is not None:
-                    await _send(ws, protocol.error_ack("users.update", action.rid, exc.code,
-                                                       exc.client_message))
-                return
-            if action.rid is not None:
-                await _send(ws, protocol.ack("users.update", action.rid, {"user": user}))
-        elif isinstance(action, protocol.Reply):
-            await _send(ws, action.frame)
+            while (data := self.outbox.take()) is not None:
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+        except ConnectionError:
+            log.debug("a session went away with %d frames still to send", len(self.outbox))
+        finally:
+            self.task = None
+
+    async def close(self, code: int, message: bytes) -> None:
+        """Send what waits (the frames that end the session last), then close."""
+        try:
+            if self.task is not None:
+                await asyncio.wait_for(asyncio.shield(self.task), CLOSE_FLUSH_SECONDS)
+            self.wake()
+            if self.task is not None:
+                await asyncio.wait_for(asyncio.shield(self.task), CLOSE_FLUSH_SECONDS)
+            await self.ws.close(code=code, message=message)
+        except (ConnectionError, asyncio.TimeoutError):
+            log.debug("a session's socket could not be closed cleanly")
+            self.stop()
+            if self.request.transport is not None:
+                self.request.transport.abort()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None

@@ -5,7 +5,7 @@ private instance, a fresh database per case), through the ``Store`` interface on
 backend is added by adding its factory here.  Values that would be
 secrets are opaque bytes at this level: the store sees only keyed hashes and sealed blobs.
 The last cases are SQLite's own, on what only its files show: the query plans of the user
-search, and a database of the previous schema version migrated.
+search and of history, and databases of earlier schema versions migrated.
 """
 
 from __future__ import annotations
@@ -22,15 +22,28 @@ from postgres_service import PostgresServer
 from chatcamp_server.errors import Conflict
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.postgres import PostgresDemoTable, PostgresStore
-from chatcamp_server.storage.sqlite import SQLiteDemoTable, SQLiteStore, user_search
+from chatcamp_server.storage.sqlite import (
+    SQLiteDemoTable,
+    SQLiteStore,
+    message_history,
+    user_search,
+)
 from chatcamp_server.storage.store import (
+    ALREADY_JOINED,
     ISSUED_TOKEN,
+    JOINED,
+    NO_CHANNEL,
+    OPEN_CHANNEL,
     PROFILE_TOKEN,
+    TOO_MANY_CHANNELS,
     App,
     AppRecord,
     AuditEntry,
+    Channel,
     ConsumedSession,
+    Message,
     Operator,
+    Participant,
     Record,
     SigningKey,
     Store,
@@ -487,6 +500,387 @@ async def test_consumed_sessions_names_the_used_keys_among_many(store: Store) ->
     assert await store.consumed_sessions([]) == set()
 
 
+# channels, their participants and messages
+
+
+def channel(channel_id: str = "5a5ef06b48bdc63ad6760fe5", kind: str = OPEN_CHANNEL,
+            app_id: str = "1000000000000000001", **fields: Any) -> Channel:
+    return Channel(app_id, channel_id, kind, created_at=NOW, updated_at=NOW, **fields)
+
+
+def message(message_id: str, channel_id: str = "5a5ef06b48bdc63ad6760fe5", text: str = "hi",
+            user_id: str | None = "ann", **fields: Any) -> Message:
+    return Message(app().id, channel_id, message_id, "text", text, user_id, NOW, NOW, **fields)
+
+
+async def nothing(stored: Message) -> None:
+    """A ``then`` with nothing to push."""
+
+
+async def with_channel(store: Store, *user_ids: str) -> Channel:
+    """The app, the users (``ann`` first) and one open channel, nobody in it yet."""
+    await with_user(store, "ann")
+    for user_id in user_ids:
+        await store.create_user(User(app().id, user_id, created_at=NOW, updated_at=NOW), None)
+    return await store.create_channel(channel(name="Lobby"))
+
+
+async def test_a_channel_is_created_found_and_its_id_taken_once_per_app(store: Store) -> None:
+    """A channel is read back as created with no participants; its ID again in the same app
+    is a Conflict (CHANNEL_EXISTS) that changes nothing, in another app a channel of its own."""
+    await store.create_app(app(), b"k" * 32)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    made = await store.create_channel(channel(
+        name="Lobby", avatar_url="https://a/l.png", data="d", metadata={"k": "v"},
+        custom_filter=("a", "b"), created_by="ann"))
+    assert made == channel(name="Lobby", avatar_url="https://a/l.png", data="d",
+                           metadata={"k": "v"}, custom_filter=("a", "b"), created_by="ann")
+    assert await store.get_channel(app().id, made.id) == made
+    with pytest.raises(Conflict) as taken:
+        await store.create_channel(channel(name="other"))
+    assert taken.value.code == "CHANNEL_EXISTS"
+    assert await store.get_channel(app().id, made.id) == made
+    other = await store.create_channel(channel(app_id="1000000000000000002"))
+    assert await store.get_channel("1000000000000000002", made.id) == other
+    assert await store.get_channel(app().id, "nope") is None
+
+
+CHANNEL_IDS = ("5a5ef06b48bdc63ad6760fe5", "A", "B", "_x", "a", "b", "z", "é", "日本", "日本語")
+"""Channel IDs in code point order (sorted()), where locales would order them otherwise."""
+
+
+async def test_list_channels_pages_one_kind_by_id_in_code_point_order(store: Store) -> None:
+    """Pages of list_channels, each after the last ID of the one before, add up to the app's
+    channels of that kind in code point order; other kinds and apps never appear."""
+    await store.create_app(app(), b"k" * 32)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    for channel_id in reversed(CHANNEL_IDS):
+        await store.create_channel(channel(channel_id))
+    await store.create_channel(channel("0group", kind="group"))
+    await store.create_channel(channel("0other", app_id="1000000000000000002"))
+    found: list[list[str]] = []
+    after: str | None = None
+    while page := await store.list_channels(app().id, OPEN_CHANNEL, after, limit=3):
+        found.append([c.id for c in page])
+        after = page[-1].id
+    assert found == [list(CHANNEL_IDS[i:i + 3]) for i in range(0, len(CHANNEL_IDS), 3)]
+    assert [c.id for c in await store.list_channels(app().id, "group")] == ["0group"]
+    assert await store.list_channels(app().id, OPEN_CHANNEL, "日本語") == []
+    assert (await store.list_channels(app().id, OPEN_CHANNEL, limit=1))[0] == channel(
+        CHANNEL_IDS[0])
+
+
+async def test_update_channel_applies_only_the_profile_keys_given(store: Store) -> None:
+    """update_channel changes the keys given and updated_at, nothing else; a key outside the
+    profile is a ValueError that writes nothing; an unknown channel gives None."""
+    made = await with_channel(store)
+    changed = await store.update_channel(app().id, made.id, {
+        "name": "Hall", "metadata": {"topic": "ünïcode"}, "custom_filter": ["x"]}, NOW + 5)
+    expected = dataclasses.replace(made, name="Hall", metadata={"topic": "ünïcode"},
+                                   custom_filter=("x",), updated_at=NOW + 5)
+    assert changed == expected
+    assert await store.get_channel(app().id, made.id) == expected
+    for wrong in ({"kind": "group"}, {"name": "x", "last_seq": 9}, {"participants_count": 3}):
+        with pytest.raises(ValueError):
+            await store.update_channel(app().id, made.id, wrong, NOW + 9)
+    assert await store.get_channel(app().id, made.id) == expected
+    assert await store.update_channel(app().id, "nope", {"name": "x"}, NOW) is None
+
+
+async def test_delete_channel_takes_its_participants_and_messages(store: Store) -> None:
+    """delete_channel removes the channel with its participants and messages (the user's
+    place under the cap freed), once; another channel keeps its own."""
+    made = await with_channel(store)
+    await store.create_channel(channel("kept"))
+    assert await store.add_participant(Participant(app().id, made.id, "ann", NOW), 2) == JOINED
+    assert await store.add_participant(Participant(app().id, "kept", "ann", NOW), 2) == JOINED
+    await store.add_message(message("m1"), nothing)
+    await store.add_message(message("k1", "kept"), nothing)
+    assert await store.delete_channel(app().id, made.id) is True
+    assert await store.get_channel(app().id, made.id) is None
+    assert await store.is_participant(app().id, made.id, "ann") is False
+    assert await store.get_message(app().id, made.id, "m1") is None
+    assert await store.history(app().id, made.id) == []
+    assert await store.delete_channel(app().id, made.id) is False
+    assert (await store.get_channel(app().id, "kept")).participants_count == 1  # type: ignore[union-attr]
+    assert [m.id for m in await store.history(app().id, "kept")] == ["k1"]
+    await store.create_channel(channel("third"))
+    assert await store.add_participant(Participant(app().id, "third", "ann", NOW), 2) == JOINED
+
+
+async def test_participants_join_once_leave_once_and_are_counted_on_read(store: Store) -> None:
+    """A join is JOINED, then ALREADY_JOINED; a channel that does not exist is NO_CHANNEL;
+    participants_count and participant_ids follow joins and leaves; a leave is True once."""
+    made = await with_channel(store, "bob")
+    ann = Participant(app().id, made.id, "ann", NOW)
+    assert await store.add_participant(ann, 5) == JOINED
+    assert await store.add_participant(dataclasses.replace(ann, joined_at=NOW + 1),
+                                       5) == ALREADY_JOINED
+    assert await store.add_participant(Participant(app().id, "nope", "ann", NOW),
+                                       5) == NO_CHANNEL
+    assert await store.add_participant(Participant(app().id, made.id, "bob", NOW), 5) == JOINED
+    assert (await store.get_channel(app().id, made.id)).participants_count == 2  # type: ignore[union-attr]
+    assert (await store.list_channels(app().id, OPEN_CHANNEL))[0].participants_count == 2
+    assert sorted(await store.participant_ids(app().id, made.id)) == ["ann", "bob"]
+    assert await store.is_participant(app().id, made.id, "ann") is True
+    assert await store.remove_participant(app().id, made.id, "ann") is True
+    assert await store.remove_participant(app().id, made.id, "ann") is False
+    assert await store.is_participant(app().id, made.id, "ann") is False
+    assert await store.participant_ids(app().id, made.id) == ["bob"]
+    assert (await store.get_channel(app().id, made.id)).participants_count == 1  # type: ignore[union-attr]
+
+
+async def test_a_user_joins_at_most_max_channels_of_the_app(store: Store) -> None:
+    """Past max_channels a join is TOO_MANY_CHANNELS and changes nothing; rejoining a channel
+    at the cap is still ALREADY_JOINED; leaving one makes room."""
+    await with_channel(store)
+    for n in range(3):
+        await store.create_channel(channel(f"c{n}"))
+    for n in range(2):
+        assert await store.add_participant(Participant(app().id, f"c{n}", "ann", NOW),
+                                           2) == JOINED
+    assert await store.add_participant(Participant(app().id, "c2", "ann", NOW),
+                                       2) == TOO_MANY_CHANNELS
+    assert await store.is_participant(app().id, "c2", "ann") is False
+    assert await store.add_participant(Participant(app().id, "c0", "ann", NOW),
+                                       2) == ALREADY_JOINED
+    await store.remove_participant(app().id, "c0", "ann")
+    assert await store.add_participant(Participant(app().id, "c2", "ann", NOW), 2) == JOINED
+
+
+async def test_twenty_racing_joins_under_a_cap_of_five_join_exactly_five(store: Store) -> None:
+    """20 concurrent joins of one user to 20 channels with max_channels 5: exactly five are
+    JOINED, the rest TOO_MANY_CHANNELS, and the user is in exactly five channels."""
+    await with_channel(store)
+    for n in range(20):
+        await store.create_channel(channel(f"c{n:02}"))
+    results = await asyncio.gather(*(store.add_participant(
+        Participant(app().id, f"c{n:02}", "ann", NOW), 5) for n in range(20)))
+    assert sorted(results) == sorted([JOINED] * 5 + [TOO_MANY_CHANNELS] * 15)
+    joined = [n for n in range(20) if await store.is_participant(app().id, f"c{n:02}", "ann")]
+    assert len(joined) == 5
+
+
+async def test_list_participants_pages_the_users_by_id(store: Store) -> None:
+    """list_participants gives the participants as users (profiles included), by user ID in
+    code point order, each page after the last ID of the one before; non-participants and
+    other channels' participants never appear."""
+    ids = ("Bo", "_z", "ann", "bo", "é", "日本")
+    made = await with_channel(store, *(i for i in ids if i != "ann"), "outsider")
+    await store.update_user(app().id, "bo", {"display_name": "Bo Ö"}, NOW + 1)
+    await store.create_channel(channel("other"))
+    for user_id in reversed(ids):
+        await store.add_participant(Participant(app().id, made.id, user_id, NOW), 5)
+    await store.add_participant(Participant(app().id, "other", "outsider", NOW), 5)
+    first = await store.list_participants(app().id, made.id, limit=4)
+    assert [u.id for u in first] == list(ids[:4])
+    assert first[3] == await store.get_user(app().id, "bo")
+    assert first[3].display_name == "Bo Ö"
+    rest = await store.list_participants(app().id, made.id, after=first[-1].id, limit=4)
+    assert [u.id for u in rest] == list(ids[4:])
+    assert await store.list_participants(app().id, made.id, after="日本") == []
+
+
+async def test_add_message_numbers_each_channel_from_one_and_hands_it_to_then(
+        store: Store) -> None:
+    """Each channel's messages get seq 1, 2, 3 in turn; then is called with the message as
+    stored, which get_message reads back; an unknown channel gives None without calling
+    then."""
+    made = await with_channel(store)
+    await store.create_channel(channel("second"))
+    handed: list[Message] = []
+
+    async def keep(stored: Message) -> None:
+        handed.append(stored)
+    first = await store.add_message(message("m1"), keep)
+    assert first == dataclasses.replace(message("m1"), seq=1)
+    assert handed == [first]
+    assert (await store.add_message(message("m2"), keep)).seq == 2  # type: ignore[union-attr]
+    assert (await store.add_message(message("s1", "second"), keep)).seq == 1  # type: ignore[union-attr]
+    assert (await store.add_message(message("m3"), keep)).seq == 3  # type: ignore[union-attr]
+    assert await store.get_message(app().id, made.id, "m1") == first
+    assert await store.get_message(app().id, "second", "m1") is None
+    assert await store.add_message(message("x", "nope"), keep) is None
+    assert len(handed) == 4
+    assert (await store.get_channel(app().id, made.id)).last_seq == 3  # type: ignore[union-attr]
+
+
+async def test_a_message_id_is_taken_once_per_channel(store: Store) -> None:
+    """A second message of the same ID in one channel is a Conflict (MESSAGE_EXISTS) before
+    then is called, and uses no seq; in another channel the ID is free."""
+    await with_channel(store)
+    await store.create_channel(channel("second"))
+    await store.add_message(message("m1"), nothing)
+    called: list[Message] = []
+
+    async def keep(stored: Message) -> None:
+        called.append(stored)
+    with pytest.raises(Conflict) as taken:
+        await store.add_message(message("m1", text="again"), keep)
+    assert taken.value.code == "MESSAGE_EXISTS" and called == []
+    assert (await store.add_message(message("m2"), nothing)).seq == 2  # type: ignore[union-attr]
+    assert (await store.add_message(message("m1", "second"), nothing)).seq == 1  # type: ignore[union-attr]
+
+
+async def test_racing_messages_of_one_channel_get_every_seq_once_and_then_in_order(
+        store: Store) -> None:
+    """30 concurrent add_message calls on one channel, each then yielding to the others:
+    seqs 1..30 each exactly once, the then callbacks called in seq order, one at a time."""
+    made = await with_channel(store)
+    order: list[int] = []
+    inside: list[int] = []
+
+    async def push(stored: Message) -> None:
+        inside.append(stored.seq)
+        assert len(inside) == 1, inside
+        await asyncio.sleep(0.001)
+        order.append(stored.seq)
+        inside.remove(stored.seq)
+    stored = await asyncio.gather(*(store.add_message(message(f"m{n}"), push)
+                                    for n in range(30)))
+    assert sorted(m.seq for m in stored if m is not None) == list(range(1, 31))
+    assert order == list(range(1, 31))
+    assert [m.seq for m in await store.history(app().id, made.id, limit=100)] == list(
+        range(30, 0, -1))
+
+
+class PushFailed(ConnectionResetError):
+    """A ``then`` failure that looks like a lost database connection: it must come out as
+    itself, not as StorageUnavailable."""
+
+
+async def test_a_then_that_raises_leaves_no_message_and_no_seq_used(store: Store) -> None:
+    """When then raises, add_message raises the same exception, the message is not stored,
+    and the next message takes the seq it would have had."""
+    made = await with_channel(store)
+    await store.add_message(message("m1"), nothing)
+
+    async def refuse(stored: Message) -> None:
+        assert stored.seq == 2
+        raise PushFailed("the push failed")
+    with pytest.raises(PushFailed):
+        await store.add_message(message("m2"), refuse)
+    assert await store.get_message(app().id, made.id, "m2") is None
+    assert [m.id for m in await store.history(app().id, made.id)] == ["m1"]
+    assert (await store.add_message(message("m3"), nothing)).seq == 2  # type: ignore[union-attr]
+
+
+async def test_a_deleted_messages_seq_is_never_given_again(store: Store) -> None:
+    """delete_message returns the message as it was, once; the next message's seq follows
+    the deleted one's, even when the newest was deleted."""
+    made = await with_channel(store)
+    for n in range(1, 4):
+        await store.add_message(message(f"m{n}"), nothing)
+    gone = await store.delete_message(app().id, made.id, "m3")
+    assert gone == dataclasses.replace(message("m3"), seq=3)
+    assert await store.delete_message(app().id, made.id, "m3") is None
+    assert await store.get_message(app().id, made.id, "m3") is None
+    assert (await store.add_message(message("m4"), nothing)).seq == 4  # type: ignore[union-attr]
+    assert [m.seq for m in await store.history(app().id, made.id)] == [4, 2, 1]
+
+
+async def test_update_message_applies_only_the_keys_given_and_keeps_its_place(
+        store: Store) -> None:
+    """update_message changes text, metadata, data and custom_filter as given and sets
+    updated_at; seq and inserted_at stay; any other key is a ValueError that writes nothing;
+    an unknown message gives None."""
+    made = await with_channel(store)
+    await store.add_message(message("m1"), nothing)
+    changed = await store.update_message(app().id, made.id, "m1", {
+        "text": "edited ✏️", "metadata": {"edited": "yes"}, "custom_filter": ("f",)}, NOW + 7)
+    expected = dataclasses.replace(message("m1", text="edited ✏️", metadata={"edited": "yes"},
+                                           custom_filter=("f",)), updated_at=NOW + 7, seq=1)
+    assert changed == expected
+    assert await store.update_message(app().id, made.id, "m1", {"data": "d"}, NOW + 8) == (
+        dataclasses.replace(expected, data="d", updated_at=NOW + 8))
+    for wrong in ({"seq": 9}, {"text": "x", "user_id": "bob"}, {"inserted_at": NOW}):
+        with pytest.raises(ValueError):
+            await store.update_message(app().id, made.id, "m1", wrong, NOW + 9)
+    assert (await store.get_message(app().id, made.id, "m1")).text == "edited ✏️"  # type: ignore[union-attr]
+    assert await store.update_message(app().id, made.id, "nope", {"text": "x"}, NOW) is None
+
+
+async def test_history_pages_newest_first_before_a_seq(store: Store) -> None:
+    """history gives the newest messages first, at most limit, those below before_seq when
+    given; another channel's messages never appear."""
+    made = await with_channel(store)
+    await store.create_channel(channel("other"))
+    for n in range(1, 8):
+        await store.add_message(message(f"m{n}"), nothing)
+        await store.add_message(message(f"o{n}", "other"), nothing)
+
+    async def seqs(before: int | None) -> list[int]:
+        return [m.seq for m in await store.history(app().id, made.id, before, limit=3)]
+    assert await seqs(None) == [7, 6, 5]
+    assert await seqs(5) == [4, 3, 2]
+    assert await seqs(2) == [1]
+    assert await seqs(1) == []
+    assert (await store.history(app().id, made.id, limit=1))[0] == dataclasses.replace(
+        message("m7"), seq=7)
+    assert await store.history(app().id, "nope") == []
+
+
+ODD_TEXTS = ("😀👩🏽‍💻🇫🇷", "مرحبا بالعالم", "שלום\u200f world", "<script>alert(1)</script>",
+             "line 1\nline 2\r\nline 3\ttab", "  padded  ", "e\u0301 vs é", "\ufeffBOM",
+             "\\' OR 1=1; --", "日本語のテキスト", "\U0010fffd", "")
+"""Texts a store might mangle: emoji sequences, right-to-left scripts with marks, markup,
+line endings, padding, combining and precomposed forms, a BOM, SQL, the last code points."""
+
+
+async def test_text_metadata_and_filters_round_trip_exactly(store: Store) -> None:
+    """Every odd text, Unicode metadata and custom_filter, and an announcement's absent user
+    are stored and read back exactly, through get_message and history."""
+    made = await with_channel(store)
+    for n, text in enumerate(ODD_TEXTS):
+        sent = message(f"m{n}", text=text, user_id=None if n % 2 else "ann",
+                       metadata={"ключ": text, "emoji": "🎉"}, data=text,
+                       custom_filter=(text, "b"))
+        stored = await store.add_message(sent, nothing)
+        assert stored == dataclasses.replace(sent, seq=n + 1)
+        assert await store.get_message(app().id, made.id, f"m{n}") == stored
+    history = await store.history(app().id, made.id, limit=100)
+    assert [m.text for m in reversed(history)] == list(ODD_TEXTS)
+    assert [m.user_id for m in reversed(history)][:2] == ["ann", None]
+
+
+async def test_get_users_finds_the_apps_users_among_many_ids(store: Store) -> None:
+    """get_users returns the app's users among the IDs by ID, leaving out unknown IDs and
+    other apps' users; no IDs give no users, 1,000 IDs are answered whole."""
+    await with_user(store, "ann")
+    await store.create_user(User(app().id, "bob", "Bob", created_at=NOW, updated_at=NOW), None)
+    await store.create_app(app("1000000000000000002"), b"o" * 32)
+    await store.get_or_create_user("1000000000000000002", "cy", NOW)
+    assert await store.get_users(app().id, []) == {}
+    assert await store.get_users(app().id, ["bob"]) == {
+        "bob": await store.get_user(app().id, "bob")}
+    asked = [f"u{n}" for n in range(997)] + ["ann", "bob", "cy"]
+    found = await store.get_users(app().id, asked)
+    assert found == {"ann": await store.get_user(app().id, "ann"),
+                     "bob": User(app().id, "bob", "Bob", created_at=NOW, updated_at=NOW)}
+
+
+async def test_set_last_seen_is_read_wherever_a_user_is(store: Store) -> None:
+    """set_last_seen's time comes back on the user from every read that returns users:
+    get_user, find_token, search_users, get_users, list_participants, get_or_create_user
+    and update_user; an unknown user is no error."""
+    made = await with_channel(store)
+    await store.add_token(token("t1", "ann", mac=b"m" * 32))
+    await store.add_participant(Participant(app().id, made.id, "ann", NOW), 5)
+    assert (await store.get_user(app().id, "ann")).last_seen_at is None  # type: ignore[union-attr]
+    await store.set_last_seen(app().id, "ann", NOW + 30)
+    await store.set_last_seen(app().id, "nobody", NOW + 30)
+    seen = await store.get_user(app().id, "ann")
+    assert seen is not None and seen.last_seen_at == NOW + 30
+    found = await store.find_token(app().id, "ann", b"m" * 32)
+    assert found is not None and found[0] == seen
+    assert await store.search_users(app().id, "a") == [seen]
+    assert await store.get_users(app().id, ["ann"]) == {"ann": seen}
+    assert await store.list_participants(app().id, made.id) == [seen]
+    assert await store.get_or_create_user(app().id, "ann", NOW + 40) == seen
+    updated = await store.update_user(app().id, "ann", {"data": "x"}, NOW + 50)
+    assert updated is not None and updated[0].last_seen_at == NOW + 30
+
+
 # copies between stores
 
 
@@ -496,10 +890,13 @@ async def exported(store: Store) -> list[Record]:
 
 async def test_export_then_import_gives_an_identical_store(
         new_store: Callable[[], Awaitable[Store]]) -> None:
-    """Every app (with its key's hash and revocation watermark), user (with theirs), token,
-    signing key, used session key, operator and audit entry (with its ID) exported from one
-    store and imported into an empty one is read back identical, apps before their users
-    and users before their tokens; the next audit entry's ID is above the imported ones."""
+    """Every app (with its key's hash and revocation watermark), user (with theirs and the
+    last time seen), token, signing key, used session key, operator, audit entry (with its
+    ID), channel, participant and message (with its seq) exported from one store and
+    imported into an empty one is read back identical, apps before their users, users
+    before their tokens and channels before their participants and messages; the next audit
+    entry's ID is above the imported ones, and the next message's seq follows the channel's
+    last, a deleted one's included."""
     source = await new_store()
     await source.create_app(app(require_access_token=True), b"k" * 32)
     await source.create_app(App("1000000000000000002", "other", ("https://a.example",),
@@ -524,14 +921,31 @@ async def test_export_then_import_gives_an_identical_store(
                                  dataclasses.replace(audit(1), id=40)])
     newest = await source.add_audit(audit(2))
     assert newest.id > 40
+    await source.set_last_seen(app().id, "ann", NOW + 4)
+    await source.create_channel(channel(name="Lobby", metadata={"k": "v"}, custom_filter=("f",),
+                                        created_by="ann"))
+    await source.create_channel(channel("quiet", app_id="1000000000000000002"))
+    await source.add_participant(Participant(app().id, channel().id, "ann", NOW + 5), 5)
+    await source.add_participant(Participant("1000000000000000002", "quiet", "bob", NOW), 5)
+    for n in range(1, 4):
+        await source.add_message(message(f"m{n}", user_id=None if n == 2 else "ann",
+                                         text=f"hello {n} 👋"), nothing)
+    await source.delete_message(app().id, channel().id, "m3")
     records = await exported(source)
     kinds = [type(r).__name__ for r in records]
     assert kinds == (["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["SigningKey"] * 2
-                     + ["ConsumedSession"] + ["Operator"] * 2 + ["AuditEntry"] * 3)
-    assert records[-5:] == [operator("Ops", NOW + 1),
-                            Operator("root", "$argon2id$new", NOW, NOW + 2),
-                            dataclasses.replace(audit(0), id=7),
-                            dataclasses.replace(audit(1), id=40), newest]
+                     + ["ConsumedSession"] + ["Operator"] * 2 + ["AuditEntry"] * 3
+                     + ["Channel"] * 2 + ["Participant"] * 2 + ["Message"] * 2)
+    assert records[-11:-6] == [operator("Ops", NOW + 1),
+                               Operator("root", "$argon2id$new", NOW, NOW + 2),
+                               dataclasses.replace(audit(0), id=7),
+                               dataclasses.replace(audit(1), id=40), newest]
+    lobby = records[-6]
+    assert isinstance(lobby, Channel) and lobby == await source.get_channel(app().id, lobby.id)
+    assert (lobby.last_seq, lobby.participants_count) == (3, 1)
+    assert records[-2:] == [
+        dataclasses.replace(message("m1", text="hello 1 👋"), seq=1),
+        dataclasses.replace(message("m2", user_id=None, text="hello 2 👋"), seq=2)]
     assert records[0] == AppRecord(app(require_access_token=True, tokens_revoked_before=NOW - 7),
                                    b"k" * 32)
     assert ConsumedSession("s-used", NOW + 100) in records
@@ -550,6 +964,13 @@ async def test_export_then_import_gives_an_identical_store(
     assert await target.list_operators() == await source.list_operators()
     assert await target.list_audit() == await source.list_audit()
     assert (await target.add_audit(audit(3))).id > newest.id
+    assert (await target.get_user(app().id, "ann")).last_seen_at == NOW + 4  # type: ignore[union-attr]
+    assert await target.get_channel(app().id, channel().id) == await source.get_channel(
+        app().id, channel().id)
+    assert await target.history(app().id, channel().id) == await source.history(
+        app().id, channel().id)
+    assert await target.participant_ids("1000000000000000002", "quiet") == ["bob"]
+    assert (await target.add_message(message("m4"), nothing)).seq == 4  # type: ignore[union-attr]
 
 
 # signing keys and revocation by time
@@ -680,6 +1101,31 @@ async def test_sqlite_searches_users_on_an_index_in_its_order(tmp_path: Path,
     assert searches and all(f"INDEX {index} (app_id=?" in step for step in searches), plan
 
 
+@pytest.mark.parametrize("before_seq", [None, 250])
+async def test_sqlite_reads_history_as_one_index_range_in_its_order(
+        tmp_path: Path, before_seq: int | None) -> None:
+    """history, first page or later, is one range of messages_by_seq read in the result's
+    order: no scan of the table, no sort (a page costs the same however long the
+    history)."""
+    store = SQLiteStore(tmp_path / "plan.sqlite3")
+    await store.open()
+    try:
+        await with_channel(store)
+        await store.create_channel(channel("other"))
+        for n in range(300):
+            await store.add_message(message(f"m{n}", "other" if n % 3 else channel().id),
+                                    nothing)
+        sql, args = message_history(app().id, channel().id, before_seq, 20)
+        assert len(await store.history(app().id, channel().id, before_seq)) == 20
+        plan = [row[3] for row in sqlite3.connect(store.path).execute(
+            "EXPLAIN QUERY PLAN " + sql, args)]
+    finally:
+        await store.close()
+    bound = " AND seq<?" if before_seq is not None else ""
+    assert plan == [f"SEARCH messages USING INDEX messages_by_seq (app_id=? AND channel_id=?"
+                    f"{bound})"], plan
+
+
 def sqlite_schema(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table's columns and every index's columns (with their collations)."""
     db = sqlite3.connect(path)
@@ -694,10 +1140,15 @@ def sqlite_schema(path: Path) -> dict[str, list[tuple[object, ...]]]:
         db.close()
 
 
+SCHEMA_5_UNDONE = ("DROP TABLE messages; DROP TABLE participants; DROP TABLE channels;"
+                   " ALTER TABLE users DROP COLUMN last_seen_at;")
+"""What takes a database of schema 5 back to schema 4 (before channels and last seen)."""
+
+
 async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
         tmp_path: Path) -> None:
     """A database of schema 3 (before operators, the audit log and the name index) opens at
-    schema 4 with the same tables, columns and indexes as a new database, its apps and users
+    schema 5 with the same tables, columns and indexes as a new database, its apps and users
     kept and searchable by name, and operators and audit entries stored."""
     fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
     await fresh.open()
@@ -709,8 +1160,8 @@ async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
     await users_named(old, {"ann": "Ann", "bob": "Bob"})
     await old.close()
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript("DROP INDEX users_by_name; DROP TABLE operators; DROP TABLE audit;"
-                     " UPDATE meta SET value='3' WHERE key='schema_version';")
+    db.executescript(SCHEMA_5_UNDONE + " DROP INDEX users_by_name; DROP TABLE operators;"
+                     " DROP TABLE audit; UPDATE meta SET value='3' WHERE key='schema_version';")
     db.close()
     store = SQLiteStore(path)
     await store.open()
@@ -722,5 +1173,46 @@ async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
     finally:
         await store.close()
     assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
+    assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")
+
+
+async def test_a_schema_4_sqlite_database_migrates_to_what_a_new_one_has(
+        tmp_path: Path) -> None:
+    """A database of schema 4 (before channels and users' last seen) opens at schema 5 with
+    the same tables, columns and indexes as a new database, its apps, users, tokens,
+    operators and audit entries kept, and channels, participants and messages stored."""
+    fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
+    await fresh.open()
+    await fresh.close()
+    path = tmp_path / "old.sqlite3"
+    old = SQLiteStore(path)
+    await old.open()
+    await with_user(old, "ann", token("t-ann", "ann", PROFILE_TOKEN))
+    await old.create_operator(operator("root"))
+    kept_audit = await old.add_audit(audit(0))
+    await old.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(SCHEMA_5_UNDONE + " UPDATE meta SET value='4' WHERE key='schema_version';")
+    db.close()
+    assert "last_seen_at" not in str(sqlite_schema(path)["table users"])
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.get_app(app().id) == app()
+        ann = await store.get_user(app().id, "ann")
+        assert ann == User(app().id, "ann", created_at=NOW, updated_at=NOW)
+        assert (await store.profile_token(app().id, "ann")).id == "t-ann"  # type: ignore[union-attr]
+        assert await store.list_operators() == [operator("root")]
+        assert await store.list_audit() == [kept_audit]
+        await store.set_last_seen(app().id, "ann", NOW + 1)
+        assert (await store.get_user(app().id, "ann")).last_seen_at == NOW + 1  # type: ignore[union-attr]
+        await store.create_channel(channel())
+        assert await store.add_participant(Participant(app().id, channel().id, "ann", NOW),
+                                           5) == JOINED
+        assert (await store.add_message(message("m1"), nothing)).seq == 1  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute(
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
     assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")

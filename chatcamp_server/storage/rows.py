@@ -1,12 +1,13 @@
-"""Operators and audit entries as both SQL stores lay them out: the same columns, in the same
-order, converted the same way, so the two backends cannot drift apart on them."""
+"""Operators, audit entries, channels, participants and messages as both SQL stores lay them
+out: the same columns, in the same order, converted the same way, so the two backends cannot
+drift apart on them."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Sequence
 
-from chatcamp_server.storage.store import AuditEntry, Operator
+from chatcamp_server.storage.store import AuditEntry, Channel, Message, Operator, Participant
 
 OPERATOR_COLUMNS = "name, password_hash, created_at, password_changed_at"
 AUDIT_FIELDS = "at, actor, action, target, detail, address"
@@ -30,3 +31,72 @@ def audit_from(row: Sequence[Any]) -> AuditEntry:
 def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
     return (entry.at, entry.actor, entry.action, entry.target, json.dumps(entry.detail),
             entry.address)
+
+
+CHANNEL_FIELDS = ("app_id", "id", "kind", "name", "avatar_url", "data", "metadata",
+                  "custom_filter", "created_by", "created_at", "updated_at", "last_seq")
+CHANNEL_COLUMNS = ", ".join(CHANNEL_FIELDS)
+CHANNEL_OUTPUT = (", ".join(f"c.{name}" for name in CHANNEL_FIELDS)
+                  + ", (SELECT count(*) FROM participants p"
+                  " WHERE p.app_id = c.app_id AND p.channel_id = c.id)")
+"""A channel of ``channels c`` with its participants counted in the same statement (a SELECT
+list or a RETURNING clause): the count is never stored, so it cannot drift."""
+CHANNEL_SELECT = f"SELECT {CHANNEL_OUTPUT} FROM channels c"
+CHANGEABLE_CHANNEL_FIELDS = frozenset({"name", "avatar_url", "data", "metadata",
+                                       "custom_filter"})
+
+MESSAGE_FIELDS = ("app_id", "channel_id", "id", "type", "text", "user_id", "inserted_at",
+                  "updated_at", "metadata", "data", "custom_filter", "seq")
+MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS)
+CHANGEABLE_MESSAGE_FIELDS = frozenset({"text", "metadata", "data", "custom_filter"})
+
+PARTICIPANT_COLUMNS = "app_id, channel_id, user_id, joined_at"
+
+
+def channel_from(row: Sequence[Any]) -> Channel:
+    """``metadata`` and ``custom_filter`` are JSON text, as a user's metadata is: neither
+    store queries inside them."""
+    return Channel(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
+                   tuple(json.loads(row[7])), row[8], row[9], row[10], row[12], row[11])
+
+
+def channel_values(channel: Channel) -> tuple[Any, ...]:
+    return (channel.app_id, channel.id, channel.kind, channel.name, channel.avatar_url,
+            channel.data, json.dumps(channel.metadata), json.dumps(list(channel.custom_filter)),
+            channel.created_by, channel.created_at, channel.updated_at, channel.last_seq)
+
+
+def message_from(row: Sequence[Any]) -> Message:
+    return Message(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                   json.loads(row[8]), row[9], tuple(json.loads(row[10])), row[11])
+
+
+def message_values(message: Message) -> tuple[Any, ...]:
+    return (message.app_id, message.channel_id, message.id, message.type, message.text,
+            message.user_id, message.inserted_at, message.updated_at,
+            json.dumps(message.metadata), message.data, json.dumps(list(message.custom_filter)),
+            message.seq)
+
+
+def participant_from(row: Sequence[Any]) -> Participant:
+    return Participant(row[0], row[1], row[2], row[3])
+
+
+def participant_values(participant: Participant) -> tuple[Any, ...]:
+    return (participant.app_id, participant.channel_id, participant.user_id,
+            participant.joined_at)
+
+
+def column_changes(changes: dict[str, Any], changeable: frozenset[str]) -> dict[str, Any]:
+    """``changes`` as the columns to set, encoded as stored.  A key outside ``changeable`` is
+    a ValueError before anything is written: a caller's typo must not vanish silently, nor
+    name a column (``seq``, ``app_id``) that no update may touch."""
+    unknown = set(changes) - changeable
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}: only {sorted(changeable)}")
+    columns = dict(changes)
+    if "metadata" in columns:
+        columns["metadata"] = json.dumps(columns["metadata"])
+    if "custom_filter" in columns:
+        columns["custom_filter"] = json.dumps(list(columns["custom_filter"]))
+    return columns

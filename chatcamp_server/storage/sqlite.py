@@ -19,27 +19,48 @@ import json
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Sequence, TypeVar
 
 from chatcamp_server.errors import Conflict, StorageUnavailable
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.rows import (
     AUDIT_COLUMNS,
     AUDIT_FIELDS,
+    CHANGEABLE_CHANNEL_FIELDS,
+    CHANGEABLE_MESSAGE_FIELDS,
+    CHANNEL_COLUMNS,
+    CHANNEL_SELECT,
+    MESSAGE_COLUMNS,
     OPERATOR_COLUMNS,
+    PARTICIPANT_COLUMNS,
     audit_from,
     audit_values,
+    channel_from,
+    channel_values,
+    column_changes,
+    message_from,
+    message_values,
     operator_from,
+    participant_from,
+    participant_values,
 )
 from chatcamp_server.storage.store import (
+    ALREADY_JOINED,
+    JOINED,
+    NO_CHANNEL,
     PREFIX_END,
     PROFILE_TOKEN,
+    TOO_MANY_CHANNELS,
     App,
     AppRecord,
     AuditEntry,
+    Channel,
     ConsumedSession,
+    Message,
     Operator,
+    Participant,
     Record,
     SigningKey,
     Store,
@@ -50,7 +71,32 @@ from chatcamp_server.storage.store import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+CHANNEL_TABLES = (
+    "CREATE TABLE channels (app_id TEXT NOT NULL REFERENCES apps(id), id TEXT NOT NULL,"
+    " kind TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', avatar_url TEXT NOT NULL DEFAULT '',"
+    " data TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL DEFAULT '{}',"
+    " custom_filter TEXT NOT NULL DEFAULT '[]', created_by TEXT, created_at REAL NOT NULL,"
+    " updated_at REAL NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (app_id, id))",
+    "CREATE INDEX channels_by_kind ON channels (app_id, kind, id)",
+    "CREATE TABLE participants (app_id TEXT NOT NULL, channel_id TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, joined_at REAL NOT NULL,"
+    " PRIMARY KEY (app_id, channel_id, user_id),"
+    " FOREIGN KEY (app_id, channel_id) REFERENCES channels(app_id, id) ON DELETE CASCADE,"
+    " FOREIGN KEY (app_id, user_id) REFERENCES users(app_id, id))",
+    "CREATE INDEX participants_by_user ON participants (app_id, user_id)",
+    "CREATE TABLE messages (app_id TEXT NOT NULL, channel_id TEXT NOT NULL, id TEXT NOT NULL,"
+    " type TEXT NOT NULL, text TEXT NOT NULL, user_id TEXT, inserted_at REAL NOT NULL,"
+    " updated_at REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',"
+    " data TEXT NOT NULL DEFAULT '', custom_filter TEXT NOT NULL DEFAULT '[]',"
+    " seq INTEGER NOT NULL, PRIMARY KEY (app_id, channel_id, id),"
+    " FOREIGN KEY (app_id, channel_id) REFERENCES channels(app_id, id) ON DELETE CASCADE)",
+    "CREATE UNIQUE INDEX messages_by_seq ON messages (app_id, channel_id, seq)",
+)
+"""Channels, their participants (their count is read, never stored) and messages, in the
+order of ``seq`` per channel (``history`` is one range of ``messages_by_seq``); a new
+database and migration 4 both make them from these statements."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -74,6 +120,7 @@ CREATE TABLE IF NOT EXISTS users (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     tokens_revoked_before REAL,
+    last_seen_at REAL,
     PRIMARY KEY (app_id, id)
 );
 CREATE TABLE IF NOT EXISTS tokens (
@@ -115,7 +162,7 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL DEFAULT '{}',
     address TEXT NOT NULL DEFAULT ''
 );
-"""
+""" + "".join(f"{statement};\n" for statement in CHANNEL_TABLES)
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE apps ADD COLUMN require_access_token INTEGER NOT NULL DEFAULT 0",),
@@ -130,12 +177,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
         " actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
         " detail TEXT NOT NULL DEFAULT '{}', address TEXT NOT NULL DEFAULT '')"),
+    4: ("ALTER TABLE users ADD COLUMN last_seen_at REAL", *CHANNEL_TABLES),
 }
 """version → the statements that bring a database of that version to the next one."""
 
 USER_COLUMNS = (
     "app_id, id, display_name, avatar_url, profile_url, data, metadata, check_access_token,"
-    " created_at, updated_at, tokens_revoked_before"
+    " created_at, updated_at, tokens_revoked_before, last_seen_at"
 )
 TOKEN_COLUMNS = "id, app_id, user_id, kind, mac, sealed, created_at, expires_at, revoked_at"
 APP_COLUMNS = ("id, name, allowed_origins, created_at, require_access_token,"
@@ -186,7 +234,7 @@ def _app(row: tuple[Any, ...]) -> App:
 
 def _user(row: tuple[Any, ...]) -> User:
     return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
-                bool(row[7]), row[8], row[9], row[10])
+                bool(row[7]), row[8], row[9], row[10], row[11])
 
 
 def _token(row: tuple[Any, ...]) -> Token:
@@ -197,7 +245,20 @@ def _key(row: tuple[Any, ...]) -> SigningKey:
     return SigningKey(*row)
 
 
+INSERT_CHANNEL = f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+INSERT_PARTICIPANT = f"INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES (?, ?, ?, ?)"
 
+
+def message_history(app_id: str, channel_id: str, before_seq: int | None,
+                    limit: int) -> tuple[str, tuple[Any, ...]]:
+    """``history``'s statement and arguments, apart so a test can ask SQLite for its plan:
+    one range of ``messages_by_seq``, read backwards from the page's start."""
+    select = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id=? AND channel_id=?"
+    if before_seq is None:
+        return f"{select} ORDER BY seq DESC LIMIT ?", (app_id, channel_id, limit)
+    return (f"{select} AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (app_id, channel_id, before_seq, limit))
 
 
 class SQLiteStore(Store):
@@ -206,6 +267,10 @@ class SQLiteStore(Store):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._orders: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        """Per channel: the lock that keeps its messages in ``seq`` order, and how many
+        callers hold or wait for it (the entry goes with the last, so idle channels cost
+        nothing)."""
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -419,10 +484,11 @@ class SQLiteStore(Store):
     @staticmethod
     def _insert_user(db: sqlite3.Connection, user: User) -> None:
         db.execute(f"INSERT INTO users ({USER_COLUMNS})"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
                     user.data, json.dumps(user.metadata), int(user.check_access_token),
-                    user.created_at, user.updated_at, user.tokens_revoked_before))
+                    user.created_at, user.updated_at, user.tokens_revoked_before,
+                    user.last_seen_at))
 
     # tokens
 
@@ -639,6 +705,195 @@ class SQLiteStore(Store):
         return await self._all(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE id < ?"
                                " ORDER BY id DESC LIMIT ?", (before, limit), audit_from)
 
+    # channels, their participants and messages
+
+    async def create_channel(self, channel: Channel) -> Channel:
+        def op(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(INSERT_CHANNEL, channel_values(channel))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a channel with ID {channel.id!r} already exists",
+                               "CHANNEL_EXISTS") from None
+        await self._run(self._write, op)
+        return dataclasses.replace(channel, participants_count=0)
+
+    async def get_channel(self, app_id: str, channel_id: str) -> Channel | None:
+        return await self._one(f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.id=?",
+                               (app_id, channel_id), channel_from)
+
+    async def list_channels(self, app_id: str, kind: str, after: str | None = None,
+                            limit: int = 20) -> list[Channel]:
+        select = f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.kind=?"
+        if after is None:
+            return await self._all(f"{select} ORDER BY c.id LIMIT ?", (app_id, kind, limit),
+                                   channel_from)
+        return await self._all(f"{select} AND c.id > ? ORDER BY c.id LIMIT ?",
+                               (app_id, kind, after, limit), channel_from)
+
+    async def update_channel(self, app_id: str, channel_id: str, changes: dict[str, Any],
+                             now: float) -> Channel | None:
+        columns = {**column_changes(changes, CHANGEABLE_CHANNEL_FIELDS), "updated_at": now}
+
+        def op(db: sqlite3.Connection) -> Channel | None:
+            assignments = ", ".join(f"{name}=?" for name in columns)
+            if db.execute(f"UPDATE channels SET {assignments} WHERE app_id=? AND id=?",
+                          (*columns.values(), app_id, channel_id)).rowcount == 0:
+                return None
+            return channel_from(db.execute(f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.id=?",
+                                           (app_id, channel_id)).fetchone())
+        return await self._run(self._write, op)
+
+    async def delete_channel(self, app_id: str, channel_id: str) -> bool:
+        """Its participants and messages go by ``ON DELETE CASCADE``.  It waits for a message
+        being added to the channel, whose ``then`` may already have pushed it."""
+        async with self._channel_order(app_id, channel_id):
+            return await self._run(self._write, lambda db: db.execute(
+                "DELETE FROM channels WHERE app_id=? AND id=?",
+                (app_id, channel_id)).rowcount == 1)
+
+    async def add_participant(self, participant: Participant, max_channels: int) -> str:
+        """Atomic as every write is: the one writer thread runs the checks and the insert in
+        one transaction."""
+        key = (participant.app_id, participant.channel_id)
+
+        def op(db: sqlite3.Connection) -> str:
+            if not db.execute("SELECT 1 FROM channels WHERE app_id=? AND id=?", key).fetchone():
+                return NO_CHANNEL
+            if db.execute("SELECT 1 FROM participants WHERE app_id=? AND channel_id=?"
+                          " AND user_id=?", (*key, participant.user_id)).fetchone():
+                return ALREADY_JOINED
+            joined = db.execute("SELECT count(*) FROM participants WHERE app_id=? AND user_id=?",
+                                (participant.app_id, participant.user_id)).fetchone()[0]
+            if joined >= max_channels:
+                return TOO_MANY_CHANNELS
+            db.execute(INSERT_PARTICIPANT, participant_values(participant))
+            return JOINED
+        return await self._run(self._write, op)
+
+    async def remove_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._run(self._write, lambda db: db.execute(
+            "DELETE FROM participants WHERE app_id=? AND channel_id=? AND user_id=?",
+            (app_id, channel_id, user_id)).rowcount == 1)
+
+    async def is_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._one("SELECT 1 FROM participants WHERE app_id=? AND channel_id=?"
+                               " AND user_id=?", (app_id, channel_id, user_id),
+                               lambda row: True) or False
+
+    async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
+                                limit: int = 20) -> list[User]:
+        users = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+        select = (f"SELECT {users} FROM participants p JOIN users u"
+                  " ON u.app_id=p.app_id AND u.id=p.user_id WHERE p.app_id=? AND p.channel_id=?")
+        if after is None:
+            return await self._all(f"{select} ORDER BY p.user_id LIMIT ?",
+                                   (app_id, channel_id, limit), _user)
+        return await self._all(f"{select} AND p.user_id > ? ORDER BY p.user_id LIMIT ?",
+                               (app_id, channel_id, after, limit), _user)
+
+    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
+        return await self._all("SELECT user_id FROM participants WHERE app_id=?"
+                               " AND channel_id=?", (app_id, channel_id), lambda row: row[0])
+
+    @asynccontextmanager
+    async def _channel_order(self, app_id: str, channel_id: str) -> AsyncIterator[None]:
+        """Hold the channel's order: one message of it at a time is numbered, handed to its
+        ``then`` and stored.  An ``asyncio.Lock`` suffices because only this process adds
+        messages to the database (the command line never does)."""
+        key = (app_id, channel_id)
+        lock, holders = self._orders.get(key, (asyncio.Lock(), 0))
+        self._orders[key] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._orders[key]
+            if holders == 1:
+                del self._orders[key]
+            else:
+                self._orders[key] = (lock, holders - 1)
+
+    async def add_message(self, message: Message,
+                          then: Callable[[Message], Awaitable[None]]) -> Message | None:
+        """Numbered and handed to ``then`` first, written after: as on PostgreSQL, where the
+        row commits after ``then``, nobody reads a message that ``then`` may still refuse,
+        and a refusal leaves nothing to undo (no row, no ``seq`` used).  The channel's order
+        is held throughout, so the ``last_seq`` read is still the last when written."""
+        key = (message.app_id, message.channel_id)
+        async with self._channel_order(*key):
+            row = self._read().execute("SELECT last_seq FROM channels WHERE app_id=? AND id=?",
+                                       key).fetchone()
+            if row is None:
+                return None
+            if self._read().execute("SELECT 1 FROM messages WHERE app_id=? AND channel_id=?"
+                                    " AND id=?", (*key, message.id)).fetchone():
+                raise Conflict(f"a message with ID {message.id!r} already exists",
+                               "MESSAGE_EXISTS")
+            stored = dataclasses.replace(message, seq=row[0] + 1)
+            await then(stored)
+
+            def op(db: sqlite3.Connection) -> None:
+                db.execute("UPDATE channels SET last_seq=? WHERE app_id=? AND id=?",
+                           (stored.seq, *key))
+                db.execute(INSERT_MESSAGE, message_values(stored))
+            await self._run(self._write, op)
+            return stored
+
+    async def get_message(self, app_id: str, channel_id: str,
+                          message_id: str) -> Message | None:
+        return await self._one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id=?"
+                               " AND channel_id=? AND id=?", (app_id, channel_id, message_id),
+                               message_from)
+
+    async def update_message(self, app_id: str, channel_id: str, message_id: str,
+                             changes: dict[str, Any], now: float) -> Message | None:
+        columns = {**column_changes(changes, CHANGEABLE_MESSAGE_FIELDS), "updated_at": now}
+        key = (app_id, channel_id, message_id)
+
+        def op(db: sqlite3.Connection) -> Message | None:
+            assignments = ", ".join(f"{name}=?" for name in columns)
+            if db.execute(f"UPDATE messages SET {assignments} WHERE app_id=? AND channel_id=?"
+                          " AND id=?", (*columns.values(), *key)).rowcount == 0:
+                return None
+            return message_from(db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages"
+                                           " WHERE app_id=? AND channel_id=? AND id=?",
+                                           key).fetchone())
+        return await self._run(self._write, op)
+
+    async def delete_message(self, app_id: str, channel_id: str,
+                             message_id: str) -> Message | None:
+        key = (app_id, channel_id, message_id)
+
+        def op(db: sqlite3.Connection) -> Message | None:
+            row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id=?"
+                             " AND channel_id=? AND id=?", key).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM messages WHERE app_id=? AND channel_id=? AND id=?", key)
+            return message_from(row)
+        return await self._run(self._write, op)
+
+    async def history(self, app_id: str, channel_id: str, before_seq: int | None = None,
+                      limit: int = 20) -> list[Message]:
+        return await self._all(*message_history(app_id, channel_id, before_seq, limit),
+                               message_from)
+
+    async def get_users(self, app_id: str, user_ids: Collection[str]) -> dict[str, User]:
+        """One query for up to ``SQL_VARIABLES`` IDs (a page of history has far fewer
+        senders), more only past that."""
+        listed = list(set(user_ids))
+        found: dict[str, User] = {}
+        for start in range(0, len(listed), SQL_VARIABLES):
+            chunk = listed[start:start + SQL_VARIABLES]
+            found.update((user.id, user) for user in await self._all(
+                f"SELECT {USER_COLUMNS} FROM users WHERE app_id=? AND id IN"
+                f" ({','.join('?' * len(chunk))})", (app_id, *chunk), _user))
+        return found
+
+    async def set_last_seen(self, app_id: str, user_id: str, when: float) -> None:
+        await self._run(self._write, lambda db: db.execute(
+            "UPDATE users SET last_seen_at=? WHERE app_id=? AND id=?", (when, app_id, user_id)))
+
     # copies between stores
 
     async def export_records(self) -> AsyncIterator[Record]:
@@ -664,6 +919,14 @@ class SQLiteStore(Store):
                 yield operator_from(row)
             for row in db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
                 yield audit_from(row)
+            for row in db.execute(f"{CHANNEL_SELECT} ORDER BY c.app_id, c.id"):
+                yield channel_from(row)
+            for row in db.execute(f"SELECT {PARTICIPANT_COLUMNS} FROM participants"
+                                  " ORDER BY app_id, channel_id, user_id"):
+                yield participant_from(row)
+            for row in db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages"
+                                  " ORDER BY app_id, channel_id, seq"):
+                yield message_from(row)
         finally:
             db.close()
 
@@ -688,6 +951,12 @@ class SQLiteStore(Store):
                                (record.id, record.expires_at))
                 elif isinstance(record, Operator):
                     self._insert_operator(db, record)
+                elif isinstance(record, Channel):
+                    db.execute(INSERT_CHANNEL, channel_values(record))
+                elif isinstance(record, Participant):
+                    db.execute(INSERT_PARTICIPANT, participant_values(record))
+                elif isinstance(record, Message):
+                    db.execute(INSERT_MESSAGE, message_values(record))
                 else:
                     db.execute(f"INSERT INTO audit ({AUDIT_COLUMNS})"
                                " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -721,8 +990,8 @@ class SQLiteDemoTable(DemoTable):
 
     async def put(self, key: str, value: bytes) -> None:
         await self._store._run(self._store._write, lambda db: db.execute(
-            "INSERT INTO demo_kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value)))
+            "INSERT INTO demo_kv VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value)))
 
     async def add(self, key: str, value: bytes) -> bool:
         return await self._store._run(self._store._write, lambda db: db.execute(

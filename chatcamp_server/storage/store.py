@@ -155,6 +155,10 @@ class Channel:
     created_at: float = 0.0
     updated_at: float = 0.0
     participants_count: int = 0
+    last_seq: int = 0
+    """The highest ``seq`` the channel's messages were given, deleted ones included: the
+    next follows it, and a copy of the store (``export_records``) carries it, so that no
+    ``seq`` is given twice."""
 
 
 @dataclass(frozen=True)
@@ -524,8 +528,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def export_records(self) -> AsyncIterator[Record]:
         """Every row as stored, from one snapshot: apps, then users, tokens, signing keys,
-        consumed sessions, operators and audit entries (oldest first, ``id`` kept), the order
-        in which ``import_records`` can insert them.  Keyed hashes and
+        consumed sessions, operators and audit entries (oldest first, ``id`` kept), then
+        channels, their participants and messages (``seq`` kept), the order in which
+        ``import_records`` can insert them.  Keyed hashes and
         sealed tokens pass as they are, since both stores share the server secret."""
 
     @abc.abstractmethod

@@ -44,7 +44,7 @@ async def test_two_nodes_opening_a_fresh_database_at_once_migrate_it_once(
     finally:
         await database.close()
     assert [row[0] for row in versions] == [SCHEMA_VERSION]
-    assert tables == 9
+    assert tables == 12
 
 
 async def test_a_newer_schema_is_refused_in_one_sentence(

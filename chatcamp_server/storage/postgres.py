@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Collection, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Sequence, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
@@ -33,20 +33,41 @@ from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.rows import (
     AUDIT_COLUMNS,
     AUDIT_FIELDS,
+    CHANGEABLE_CHANNEL_FIELDS,
+    CHANGEABLE_MESSAGE_FIELDS,
+    CHANNEL_COLUMNS,
+    CHANNEL_OUTPUT,
+    CHANNEL_SELECT,
+    MESSAGE_COLUMNS,
     OPERATOR_COLUMNS,
+    PARTICIPANT_COLUMNS,
     audit_from,
     audit_values,
+    channel_from,
+    channel_values,
+    column_changes,
+    message_from,
+    message_values,
     operator_from,
     operator_values,
+    participant_from,
+    participant_values,
 )
 from chatcamp_server.storage.store import (
+    ALREADY_JOINED,
+    JOINED,
+    NO_CHANNEL,
     PREFIX_END,
     PROFILE_TOKEN,
+    TOO_MANY_CHANNELS,
     App,
     AppRecord,
     AuditEntry,
+    Channel,
     ConsumedSession,
+    Message,
     Operator,
+    Participant,
     Record,
     SigningKey,
     Store,
@@ -138,12 +159,60 @@ MIGRATIONS: tuple[str, ...] = (
         'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) COLLATE "C",
         id COLLATE "C");
     """,
+    """
+    ALTER TABLE users ADD COLUMN last_seen_at double precision;
+    CREATE TABLE channels (
+        app_id text NOT NULL REFERENCES apps (id),
+        id text NOT NULL,
+        kind text NOT NULL,
+        name text NOT NULL DEFAULT '',
+        avatar_url text NOT NULL DEFAULT '',
+        data text NOT NULL DEFAULT '',
+        metadata text NOT NULL DEFAULT '{}',
+        custom_filter text NOT NULL DEFAULT '[]',
+        created_by text,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        last_seq bigint NOT NULL DEFAULT 0,
+        CONSTRAINT channels_pkey PRIMARY KEY (app_id, id)
+    );
+    CREATE INDEX channels_by_kind ON channels (app_id, kind, id COLLATE "C");
+    CREATE TABLE participants (
+        app_id text NOT NULL,
+        channel_id text NOT NULL,
+        user_id text NOT NULL,
+        joined_at double precision NOT NULL,
+        PRIMARY KEY (app_id, channel_id, user_id),
+        FOREIGN KEY (app_id, channel_id) REFERENCES channels (app_id, id) ON DELETE CASCADE,
+        FOREIGN KEY (app_id, user_id) REFERENCES users (app_id, id)
+    );
+    CREATE INDEX participants_by_user ON participants (app_id, user_id);
+    CREATE INDEX participants_in_order ON participants (app_id, channel_id, user_id COLLATE "C");
+    CREATE TABLE messages (
+        app_id text NOT NULL,
+        channel_id text NOT NULL,
+        id text NOT NULL,
+        type text NOT NULL,
+        text text NOT NULL,
+        user_id text,
+        inserted_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        metadata text NOT NULL DEFAULT '{}',
+        data text NOT NULL DEFAULT '',
+        custom_filter text NOT NULL DEFAULT '[]',
+        seq bigint NOT NULL,
+        CONSTRAINT messages_pkey PRIMARY KEY (app_id, channel_id, id),
+        FOREIGN KEY (app_id, channel_id) REFERENCES channels (app_id, id) ON DELETE CASCADE
+    );
+    CREATE UNIQUE INDEX messages_by_seq ON messages (app_id, channel_id, seq);
+    """,
 )
 """Migration N brings a database of schema version N to version N + 1; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 USER_FIELDS = ("app_id", "id", "display_name", "avatar_url", "profile_url", "data", "metadata",
-               "check_access_token", "created_at", "updated_at", "tokens_revoked_before")
+               "check_access_token", "created_at", "updated_at", "tokens_revoked_before",
+               "last_seen_at")
 CHANGEABLE_USER_FIELDS = frozenset(USER_FIELDS[2:8])
 """What ``update_user`` may change: the profile and ``check_access_token``."""
 USER_COLUMNS = ", ".join(USER_FIELDS)
@@ -173,11 +242,26 @@ cleanup skips rows another caller holds instead of queueing (or deadlocking) beh
 INSERT_TOKEN = (f"INSERT INTO tokens ({TOKEN_COLUMNS})"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
 INSERT_USER = (f"INSERT INTO users ({USER_COLUMNS})"
-               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
 INSERT_KEY = f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
 INSERT_APP = (f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7)")
 INSERT_OPERATOR = f"INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4)"
+INSERT_CHANNEL = (f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES"
+                  f" ({', '.join(f'${n}' for n in range(1, 13))})")
+INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES"
+                  f" ({', '.join(f'${n}' for n in range(1, 13))})")
+INSERT_PARTICIPANT = (f"INSERT INTO participants ({PARTICIPANT_COLUMNS})"
+                      " VALUES ($1, $2, $3, $4)")
+CHANNEL_ORDER = 'c.id COLLATE "C"'
+"""Channel IDs in code point order: the last column of ``channels_by_kind``."""
+PARTICIPANT_ORDER = 'p.user_id COLLATE "C"'
+"""Participants by user ID in code point order: the last column of ``participants_in_order``."""
+_PARTICIPANT_USERS = (
+    "SELECT " + ", ".join(f"u.{c}" for c in USER_FIELDS)
+    + " FROM participants p JOIN users u ON u.app_id = p.app_id AND u.id = p.user_id"
+    " WHERE p.app_id = $1 AND p.channel_id = $2"
+)
 
 ID_ORDER = 'id COLLATE "C"'
 """User IDs in code point order, as SQLite's BINARY has them, whatever the database's
@@ -215,7 +299,7 @@ def _app(row: Any) -> App:
 
 def _user(row: Any) -> User:
     return User(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7],
-                row[8], row[9], row[10])
+                row[8], row[9], row[10], row[11])
 
 
 def _token(row: Any) -> Token:
@@ -230,8 +314,14 @@ def _key_values(key: SigningKey) -> tuple[Any, ...]:
     return (key.id, key.app_id, key.sealed, key.created_at, key.revoked_at)
 
 
+class _ThenFailed(Exception):
+    """Carries what ``add_message``'s ``then`` raised out through the transaction, which it
+    rolls back, past the translation of lost connections and timeouts into
+    ``StorageUnavailable``: a push that failed with an OSError is no database outage."""
 
-
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
 
 
 async def _keep_session(connection: Any) -> None:
@@ -244,7 +334,7 @@ async def _keep_session(connection: Any) -> None:
 def _user_values(user: User) -> tuple[Any, ...]:
     return (user.app_id, user.id, user.display_name, user.avatar_url, user.profile_url,
             user.data, json.dumps(user.metadata), user.check_access_token, user.created_at,
-            user.updated_at, user.tokens_revoked_before)
+            user.updated_at, user.tokens_revoked_before, user.last_seen_at)
 
 
 def _token_values(token: Token) -> tuple[Any, ...]:
@@ -670,6 +760,172 @@ class PostgresStore(Store):
                                      " ORDER BY id DESC LIMIT $1", limit, before)
         return [audit_from(row) for row in rows]
 
+    # channels, their participants and messages
+
+    async def create_channel(self, channel: Channel) -> Channel:
+        try:
+            async with self._connection() as con:
+                await con.execute(INSERT_CHANNEL, *channel_values(channel))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "channels_pkey":
+                raise
+            raise Conflict(f"a channel with ID {channel.id!r} already exists",
+                           "CHANNEL_EXISTS") from None
+        return dataclasses.replace(channel, participants_count=0)
+
+    async def get_channel(self, app_id: str, channel_id: str) -> Channel | None:
+        return await self._one(f"{CHANNEL_SELECT} WHERE c.app_id = $1 AND c.id = $2",
+                               (app_id, channel_id), channel_from)
+
+    async def list_channels(self, app_id: str, kind: str, after: str | None = None,
+                            limit: int = 20) -> list[Channel]:
+        select = f"{CHANNEL_SELECT} WHERE c.app_id = $1 AND c.kind = $2"
+        if after is None:
+            rows = await self._fetch(f"{select} ORDER BY {CHANNEL_ORDER} LIMIT $3",
+                                     app_id, kind, limit)
+        else:
+            rows = await self._fetch(f"{select} AND {CHANNEL_ORDER} > $4"
+                                     f" ORDER BY {CHANNEL_ORDER} LIMIT $3",
+                                     app_id, kind, limit, after)
+        return [channel_from(row) for row in rows]
+
+    async def update_channel(self, app_id: str, channel_id: str, changes: dict[str, Any],
+                             now: float) -> Channel | None:
+        columns = {**column_changes(changes, CHANGEABLE_CHANNEL_FIELDS), "updated_at": now}
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(columns, start=3))
+        return await self._one(
+            f"UPDATE channels c SET {assignments} WHERE c.app_id = $1 AND c.id = $2"
+            f" RETURNING {CHANNEL_OUTPUT}", (app_id, channel_id, *columns.values()),
+            channel_from)
+
+    async def delete_channel(self, app_id: str, channel_id: str) -> bool:
+        """Its participants and messages go by ``ON DELETE CASCADE``, after any message being
+        added, whose transaction holds the channel's row."""
+        return await self._fetchrow("DELETE FROM channels WHERE app_id = $1 AND id = $2"
+                                    " RETURNING 1", app_id, channel_id) is not None
+
+    async def add_participant(self, participant: Participant, max_channels: int) -> str:
+        """The user's row is locked first, so one user's joins (from any node) count one
+        after the other; ``NO KEY UPDATE`` leaves the row free for the key-share locks that
+        inserts of the user's tokens take.  The channel's row is key-share locked, so it
+        cannot be deleted between the check and the insert."""
+        app_id, channel_id, user_id = (participant.app_id, participant.channel_id,
+                                       participant.user_id)
+        async with self._transaction() as con:
+            await con.execute("SELECT 1 FROM users WHERE app_id = $1 AND id = $2"
+                              " FOR NO KEY UPDATE", app_id, user_id)
+            if await con.fetchval("SELECT 1 FROM channels WHERE app_id = $1 AND id = $2"
+                                  " FOR KEY SHARE", app_id, channel_id) is None:
+                return NO_CHANNEL
+            if await con.fetchval("SELECT 1 FROM participants WHERE app_id = $1"
+                                  " AND channel_id = $2 AND user_id = $3",
+                                  app_id, channel_id, user_id) is not None:
+                return ALREADY_JOINED
+            joined = await con.fetchval("SELECT count(*) FROM participants WHERE app_id = $1"
+                                        " AND user_id = $2", app_id, user_id)
+            if joined >= max_channels:
+                return TOO_MANY_CHANNELS
+            await con.execute(INSERT_PARTICIPANT, *participant_values(participant))
+            return JOINED
+
+    async def remove_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._fetchrow(
+            "DELETE FROM participants WHERE app_id = $1 AND channel_id = $2 AND user_id = $3"
+            " RETURNING 1", app_id, channel_id, user_id) is not None
+
+    async def is_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._fetchrow(
+            "SELECT 1 FROM participants WHERE app_id = $1 AND channel_id = $2 AND user_id = $3",
+            app_id, channel_id, user_id) is not None
+
+    async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
+                                limit: int = 20) -> list[User]:
+        if after is None:
+            rows = await self._fetch(f"{_PARTICIPANT_USERS} ORDER BY {PARTICIPANT_ORDER}"
+                                     " LIMIT $3", app_id, channel_id, limit)
+        else:
+            rows = await self._fetch(f"{_PARTICIPANT_USERS} AND {PARTICIPANT_ORDER} > $4"
+                                     f" ORDER BY {PARTICIPANT_ORDER} LIMIT $3",
+                                     app_id, channel_id, limit, after)
+        return [_user(row) for row in rows]
+
+    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
+        return [row[0] for row in await self._fetch(
+            "SELECT user_id FROM participants WHERE app_id = $1 AND channel_id = $2",
+            app_id, channel_id)]
+
+    async def add_message(self, message: Message,
+                          then: Callable[[Message], Awaitable[None]]) -> Message | None:
+        """The bump of the channel's ``last_seq`` locks its row until the commit, after
+        ``then``: the next message of the channel, from any node, waits there for its
+        number, so numbers and pushes go in one order.  A rollback (``then`` raising, or a
+        taken ID) returns the number, so no gap is left either."""
+        try:
+            async with self._transaction() as con:
+                seq = await con.fetchval(
+                    "UPDATE channels SET last_seq = last_seq + 1 WHERE app_id = $1 AND id = $2"
+                    " RETURNING last_seq", message.app_id, message.channel_id)
+                if seq is None:
+                    return None
+                stored = dataclasses.replace(message, seq=seq)
+                await con.execute(INSERT_MESSAGE, *message_values(stored))
+                try:
+                    await then(stored)
+                except Exception as exc:
+                    raise _ThenFailed(exc) from exc
+                return stored
+        except _ThenFailed as failed:
+            raise failed.error from None
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "messages_pkey":
+                raise
+            raise Conflict(f"a message with ID {message.id!r} already exists",
+                           "MESSAGE_EXISTS") from None
+
+    async def get_message(self, app_id: str, channel_id: str,
+                          message_id: str) -> Message | None:
+        return await self._one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1"
+                               " AND channel_id = $2 AND id = $3",
+                               (app_id, channel_id, message_id), message_from)
+
+    async def update_message(self, app_id: str, channel_id: str, message_id: str,
+                             changes: dict[str, Any], now: float) -> Message | None:
+        columns = {**column_changes(changes, CHANGEABLE_MESSAGE_FIELDS), "updated_at": now}
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(columns, start=4))
+        return await self._one(
+            f"UPDATE messages SET {assignments} WHERE app_id = $1 AND channel_id = $2"
+            f" AND id = $3 RETURNING {MESSAGE_COLUMNS}",
+            (app_id, channel_id, message_id, *columns.values()), message_from)
+
+    async def delete_message(self, app_id: str, channel_id: str,
+                             message_id: str) -> Message | None:
+        return await self._one(
+            "DELETE FROM messages WHERE app_id = $1 AND channel_id = $2 AND id = $3"
+            f" RETURNING {MESSAGE_COLUMNS}", (app_id, channel_id, message_id), message_from)
+
+    async def history(self, app_id: str, channel_id: str, before_seq: int | None = None,
+                      limit: int = 20) -> list[Message]:
+        """One range of ``messages_by_seq``, read backwards from the page's start."""
+        select = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND channel_id = $2"
+        if before_seq is None:
+            rows = await self._fetch(f"{select} ORDER BY seq DESC LIMIT $3",
+                                     app_id, channel_id, limit)
+        else:
+            rows = await self._fetch(f"{select} AND seq < $4 ORDER BY seq DESC LIMIT $3",
+                                     app_id, channel_id, limit, before_seq)
+        return [message_from(row) for row in rows]
+
+    async def get_users(self, app_id: str, user_ids: Collection[str]) -> dict[str, User]:
+        if not user_ids:
+            return {}
+        return {row[1]: _user(row) for row in await self._fetch(
+            f"SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND id = ANY($2::text[])",
+            app_id, list(set(user_ids)))}
+
+    async def set_last_seen(self, app_id: str, user_id: str, when: float) -> None:
+        await self._fetchrow("UPDATE users SET last_seen_at = $3 WHERE app_id = $1 AND id = $2",
+                             app_id, user_id, when)
+
     # copies between stores
 
     async def export_records(self) -> AsyncIterator[Record]:
@@ -693,6 +949,14 @@ class PostgresStore(Store):
                 yield operator_from(row)
             async for row in con.cursor(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"):
                 yield audit_from(row)
+            async for row in con.cursor(f"{CHANNEL_SELECT} ORDER BY c.app_id, {CHANNEL_ORDER}"):
+                yield channel_from(row)
+            async for row in con.cursor(f"SELECT {PARTICIPANT_COLUMNS} FROM participants p"
+                                        f" ORDER BY p.app_id, p.channel_id, {PARTICIPANT_ORDER}"):
+                yield participant_from(row)
+            async for row in con.cursor(f"SELECT {MESSAGE_COLUMNS} FROM messages"
+                                        " ORDER BY app_id, channel_id, seq"):
+                yield message_from(row)
 
     async def import_records(self, records: Sequence[Record]) -> None:
         """Audit entries keep their IDs, and the sequence is then set to the highest, so the
@@ -716,6 +980,13 @@ class PostgresStore(Store):
                                           [(r.id, r.expires_at) for r in rows])
                 elif kind is Operator:
                     await con.executemany(INSERT_OPERATOR, [operator_values(r) for r in rows])
+                elif kind is Channel:
+                    await con.executemany(INSERT_CHANNEL, [channel_values(r) for r in rows])
+                elif kind is Participant:
+                    await con.executemany(INSERT_PARTICIPANT,
+                                          [participant_values(r) for r in rows])
+                elif kind is Message:
+                    await con.executemany(INSERT_MESSAGE, [message_values(r) for r in rows])
                 else:
                     await con.executemany(
                         f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -7,6 +7,7 @@ operators and audit log; a target with data is refused before anything is writte
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -19,10 +20,14 @@ from chatcamp_server.storage.postgres import PostgresStore
 from chatcamp_server.storage.sqlite import SQLiteStore
 from chatcamp_server.storage.store import (
     ISSUED_TOKEN,
+    OPEN_CHANNEL,
     PROFILE_TOKEN,
     App,
     AuditEntry,
+    Channel,
+    Message,
     Operator,
+    Participant,
     SigningKey,
     Store,
     Token,
@@ -34,6 +39,12 @@ SHOP = App("1000000000000000001", "shop", ("https://shop.example", "https://m.sh
            NOW, require_access_token=True)
 OPEN = App("1000000000000000002", "open", (), NOW + 1)
 ROOT = Operator("root", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", NOW, NOW + 9)
+LOBBY = Channel(SHOP.id, "5a5ef06b48bdc63ad6760fe5", OPEN_CHANNEL, "Lobby", "https://a/l.png",
+                "d", {"topic": "sale ✨"}, ("vip",), "ann", NOW, NOW + 1)
+
+
+async def nothing(stored: Message) -> None:
+    """A ``then`` with nothing to push."""
 
 
 @pytest.fixture
@@ -71,15 +82,20 @@ async def everything(store: Store) -> dict[str, object]:
         "watermarks": await store.token_watermarks(SHOP.id, {"ann", "bob"}),
         "operators": await store.list_operators(),
         "audit": await store.list_audit(),
+        "channels": await store.list_channels(SHOP.id, OPEN_CHANNEL),
+        "participants": await store.list_participants(SHOP.id, LOBBY.id),
+        "history": await store.history(SHOP.id, LOBBY.id),
     }
 
 
 async def test_sqlite_to_postgresql_copies_everything_identically(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
     """Apps with policies and key hashes, a user with a profile and an issued token, a revoked
-    token, signing keys (one revoked), revocation watermarks, a used session key, operators
-    and the audit log (IDs kept) read back the same from PostgreSQL, and the counts say so;
-    the next audit entry's ID follows the copied ones."""
+    token, signing keys (one revoked), revocation watermarks, a used session key, operators,
+    the audit log (IDs kept), users' last seen, and a channel with its participants and
+    messages (seqs kept) read back the same from PostgreSQL, and the counts say so; the next
+    audit entry's ID follows the copied ones, and the channel's next message's seq follows
+    the last it gave, a deleted message's included."""
     await sqlite.create_app(SHOP, b"a" * 32)
     await sqlite.create_app(OPEN, b"b" * 32)
     await sqlite.create_user(
@@ -105,12 +121,22 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
     for n in range(3):
         await sqlite.add_audit(AuditEntry(NOW + n, "root", "app.key.replace", SHOP.id,
                                           {"n": n}, "192.0.2.1"))
+    await sqlite.set_last_seen(SHOP.id, "bob", NOW + 7)
+    await sqlite.create_channel(LOBBY)
+    for user_id in ("bob", "ann"):
+        await sqlite.add_participant(Participant(SHOP.id, LOBBY.id, user_id, NOW + 2), 5)
+    for n in range(1, 5):
+        await sqlite.add_message(Message(SHOP.id, LOBBY.id, f"m{n}", "text", f"hi {n} 👋\n",
+                                         None if n == 2 else "ann", NOW + n, NOW + n,
+                                         {"n": str(n)}, "d", ("vip",)), nothing)
+    await sqlite.delete_message(SHOP.id, LOBBY.id, "m4")
     before = await everything(sqlite)
 
     counts = await copy_store(sqlite, postgresql)
 
     assert counts == {"apps": 2, "users": 3, "tokens": 3, "signing_keys": 2,
-                      "consumed_sessions": 1, "operators": 2, "audit": 3}
+                      "consumed_sessions": 1, "operators": 2, "audit": 3, "channels": 1,
+                      "participants": 2, "messages": 3}
     after = await everything(postgresql)
     assert after == before
     assert after["consumed"] == {"s-used"} and after["unusable"] == {"t-gone"}
@@ -119,6 +145,12 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
     assert await postgresql.consume_session("s-used", NOW + 86_400, NOW + 1) is False
     assert [e.id for e in after["audit"]] == [3, 2, 1]  # type: ignore[attr-defined]
     assert (await postgresql.add_audit(AuditEntry(NOW, "ops", "sign_in"))).id == 4
+    assert after["users"]["bob"].last_seen_at == NOW + 7  # type: ignore[index]
+    assert [c.participants_count for c in after["channels"]] == [2]  # type: ignore[attr-defined]
+    assert [m.seq for m in after["history"]] == [3, 2, 1]  # type: ignore[attr-defined]
+    added = await postgresql.add_message(Message(SHOP.id, LOBBY.id, "m5", "text", "after",
+                                                 "bob", NOW + 9, NOW + 9), nothing)
+    assert added is not None and added.seq == 5
 
 
 async def test_a_target_with_an_app_is_refused_before_anything_is_copied(
@@ -157,14 +189,23 @@ async def test_a_target_with_an_operator_or_an_audit_log_is_refused(
 
 async def test_more_records_than_one_batch_are_all_copied(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
-    """Users and tokens beyond one import batch arrive complete, each token with its user."""
+    """Users, tokens and one channel's messages beyond one import batch arrive complete,
+    each token with its user and every message in its place."""
     await sqlite.create_app(SHOP, b"a" * 32)
     await sqlite.import_records(
         [User(SHOP.id, f"u{n}", created_at=NOW, updated_at=NOW) for n in range(BATCH + 1)]
         + [Token(f"t{n}", SHOP.id, f"u{n}", ISSUED_TOKEN, n.to_bytes(32, "big"), None, NOW)
-           for n in range(BATCH + 1)])
+           for n in range(BATCH + 1)]
+        + [dataclasses.replace(LOBBY, last_seq=BATCH + 1)]
+        + [Message(SHOP.id, LOBBY.id, f"m{n}", "text", f"{n}", "u0", NOW, NOW, seq=n)
+           for n in range(1, BATCH + 2)])
     counts = await copy_store(sqlite, postgresql)
     assert counts == {"apps": 1, "users": BATCH + 1, "tokens": BATCH + 1,
-                      "signing_keys": 0, "consumed_sessions": 0, "operators": 0, "audit": 0}
+                      "signing_keys": 0, "consumed_sessions": 0, "operators": 0, "audit": 0,
+                      "channels": 1, "participants": 0, "messages": BATCH + 1}
     found = await postgresql.find_token(SHOP.id, f"u{BATCH}", BATCH.to_bytes(32, "big"))
     assert found is not None and found[1].id == f"t{BATCH}"
+    assert [m.seq for m in await postgresql.history(SHOP.id, LOBBY.id, limit=2)] == [
+        BATCH + 1, BATCH]
+    assert await postgresql.history(SHOP.id, LOBBY.id, before_seq=2) == [
+        Message(SHOP.id, LOBBY.id, "m1", "text", "1", "u0", NOW, NOW, seq=1)]

@@ -1,11 +1,13 @@
 """A copy of one store into another, for ``serve.py migrate`` (SQLite to PostgreSQL, say).
 
 Rows pass as they are stored: keyed hashes of API keys, tokens and session keys, sealed
-profile tokens and signing keys, operators' password hashes, and the audit log with its
-entries' IDs.  Both stores are used under the one server secret, so every key and token
-that worked before the copy works after it, every revoked token or used session key stays
-refused, and every operator signs in with the same password.  The target must be empty: a
-copy is never merged into live data.
+profile tokens and signing keys, operators' password hashes, the audit log with its
+entries' IDs, and channels with their participants and messages, each message with its
+``seq`` and each channel with the last it gave, so no number is given twice after.  Both
+stores are used under the one server secret, so every key and token that worked before the
+copy works after it, every revoked token or used session key stays refused, and every
+operator signs in with the same password.  The target must be empty: a copy is never merged
+into live data.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from chatcamp_server.errors import Conflict
 from chatcamp_server.storage.store import (
     AppRecord,
     AuditEntry,
+    Channel,
     ConsumedSession,
+    Message,
     Operator,
+    Participant,
     Record,
     SigningKey,
     Store,
@@ -28,7 +33,8 @@ BATCH = 1000
 
 KINDS: dict[type, str] = {AppRecord: "apps", User: "users", Token: "tokens",
                           SigningKey: "signing_keys", ConsumedSession: "consumed_sessions",
-                          Operator: "operators", AuditEntry: "audit"}
+                          Operator: "operators", AuditEntry: "audit", Channel: "channels",
+                          Participant: "participants", Message: "messages"}
 """What ``copy_store`` counts each kind of record as, in the order they are exported."""
 
 

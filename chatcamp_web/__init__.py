@@ -6,18 +6,28 @@
     user = await cc.connect("bob", access_token=await fetch_access_token("/demo/token"))
     await cc.disconnect()
 
+    channel = await cc.open_channel("lobby")       # open channels: see chatcamp_web.channels
+    await channel.join()
+    message = await channel.send("hello")
+
     # tokens that renew themselves: called for the first token and whenever one expires
     cc = ChatCamp(app_id, token_provider=lambda user_id: fetch_access_token("/token"))
 """
 
-from . import renewal, state
+from . import channels, renewal, state
+from .channels import ChannelListener, Message, OpenChannel, PreviousMessageQuery
 from .client import ChatCamp, User
-from .errors import (AppNotFoundError, ChatCampError, ConnectTimeoutError, InvalidArgumentError,
-                     InvalidStateError, NetworkError, NotAuthorizedError, TokenFetchError)
+from .errors import (AppNotFoundError, ChannelNotFoundError, ChatCampError, ConnectTimeoutError,
+                     ForbiddenError, InvalidArgumentError, InvalidStateError, LimitReachedError,
+                     MessageNotFoundError, NetworkError, NotAParticipantError,
+                     NotAuthorizedError, RateLimitedError, TokenFetchError)
 from .state import ConnectionState, StateChange
 from .tokens import fetch_access_token
 
 __all__ = ["ChatCamp", "User", "ConnectionState", "StateChange", "fetch_access_token",
            "ChatCampError", "NotAuthorizedError", "AppNotFoundError", "ConnectTimeoutError",
            "InvalidArgumentError", "InvalidStateError", "NetworkError", "TokenFetchError",
-           "renewal", "state"]
+           "RateLimitedError", "ChannelNotFoundError", "MessageNotFoundError",
+           "NotAParticipantError", "ForbiddenError", "LimitReachedError",
+           "OpenChannel", "Message", "ChannelListener", "PreviousMessageQuery",
+           "channels", "renewal", "state"]

@@ -10,10 +10,12 @@ for two reasons:
   interpreters can ``await``, so no Python callable is handed to the SDK per call and
   nothing can leak per connect or disconnect.
 
-The only Python callable JavaScript keeps is a ChatCamp instance's connection listener,
-created with ``create_proxy`` and destroyed by ``release``.
+The only Python callables JavaScript keeps are a ChatCamp instance's connection listener and,
+while anyone listens to a channel, its channel listener, each created with ``create_proxy``
+and destroyed when it is removed.
 """
 
+import json
 import sys
 
 import js
@@ -30,6 +32,53 @@ const wireUser = (u) => u ? {id: u.id || "", displayName: u.displayName || "",
                              avatarUrl: u.avatarUrl || "", accessToken: u.accessToken || ""}
                           : false;
 const notices = new Map();
+// Channels and messages cross as JSON text: both interpreters parse it into plain lists and
+// dicts, so no SDK object, and no undefined or null, ever reaches Python.
+const wireMessage = (m) => ({
+  id: String(m.id || ""), type: String(m.type || ""),
+  text: typeof m.text === "string" ? m.text : "",
+  channel_id: String(m.channelId || ""), channel_type: String(m.channelType || ""),
+  user_id: m.user ? String(m.user.id || "") : "",
+  display_name: m.user ? String(m.user.displayName || "") : "",
+  inserted_at: Number(m.insertedAt) || 0, updated_at: Number(m.updatedAt) || 0});
+const wireChannel = (c) => ({
+  id: String(c.id || ""), name: String(c.name || ""), data: String(c.data || ""),
+  avatar_url: String(c.avatarUrl || ""), participants_count: Number(c.participantsCount) || 0,
+  inserted_at: Number(c.insertedAt) || 0, updated_at: Number(c.updatedAt) || 0,
+  is_active: !!c.isActive, is_read_only: !!c.isReadOnly, is_view_only: !!c.isViewOnly});
+const wirePerson = (u) => ({id: String(u.id || ""), display_name: String(u.displayName || ""),
+                            avatar_url: String(u.avatarUrl || "")});
+const list = (convert) => (items) => Array.from(items || [], convert);
+// An SDK object that only carries the channel's ID, which is all join, leave, messages and
+// queries read (this.id, and getType() says "open"): OpenChannel.get would cost a round trip
+// whenever the SDK's cache is empty, and the SDK empties it on every reconnect.
+const handle = (cc, id) => new cc.OpenChannel({id});
+const query = (q, a) => { q.setLimit(a.limit); if (a.reference) q.setReference(a.reference);
+                          return q; };
+const CHANNEL_CALLS = {
+  get: (cc, a, done) => cc.OpenChannel.get(a.id, (e, c) => done(e, c && wireChannel(c))),
+  list: (cc, a, done) => query(cc.OpenChannel.createOpenChannelListQuery(), a)
+    .load((e, cs) => done(e, cs && list(wireChannel)(cs))),
+  join: (cc, a, done) => handle(cc, a.id).join((e) => done(e, true)),
+  leave: (cc, a, done) => handle(cc, a.id).leave((e) => done(e, true)),
+  history: (cc, a, done) => query(handle(cc, a.id).createPreviousMessageListQuery(), a)
+    .load((e, ms) => done(e, ms && list(wireMessage)(ms))),
+  send: (cc, a, done) => handle(cc, a.id).sendMessage(a.text,
+    (e, m) => done(e, m && wireMessage(m))),
+  message: (cc, a, done) => handle(cc, a.id).getMessage(a.message_id,
+    (e, m) => done(e, m && wireMessage(m))),
+  update: (cc, a, done) => {
+    const params = new cc.MessageParams();
+    params.setText(a.text);
+    handle(cc, a.id).updateMessage(a.message_id, params, (e, m) => done(e, m && wireMessage(m)));
+  },
+  delete: (cc, a, done) => handle(cc, a.id).deleteMessage(a.message_id, (e) => done(e, true)),
+  participants: (cc, a, done) => query(handle(cc, a.id).createParticipantListQuery(), a)
+    .load((e, us) => done(e, us && list(wirePerson)(us))),
+};
+const CHANNEL_EVENTS = {onMessageReceived: "message_received", onMessageUpdated: "message_updated",
+                        onMessageDeleted: "message_deleted", onParticipantJoined: "joined",
+                        onParticipantLeft: "left"};
 return {
   available() { return typeof globalThis.ChatCamp === "function"; },
   instance() { return globalThis.ChatCamp && globalThis.ChatCamp.getInstance
@@ -116,6 +165,52 @@ return {
   listenerCount(cc) { try { return cc.getConnectionListenersMap().size
                               ?? Object.keys(cc.getConnectionListenersMap()).length; }
                       catch (e) { return -1; } },
+  channelCall(cc, name, argsText, ms) {
+    // The SDK's calls have no timeout, and one made while the socket is down is dropped with
+    // its callback left pending: the timer here is the only end such a call gets.
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (outcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(JSON.stringify(outcome));
+      };
+      const timer = setTimeout(() => finish({ok: false, code: "TIMEOUT",
+        message: "no answer within " + (ms / 1000) + " s"}), ms);
+      // The SDK hands some errors over as its ChatCampError, others as the raw {code, message}
+      // of the ack (spec §9): both have the two fields.
+      const done = (error, value) => {
+        try { finish(error ? fail(error, "UNKNOWN") : {ok: true, value}); }
+        catch (e) { finish(fail(e)); }
+      };
+      try { CHANNEL_CALLS[name](cc, JSON.parse(argsText), done); }
+      catch (e) { finish(fail(e)); }
+    });
+  },
+  channelListen(cc, id, fn) {
+    // One SDK ChannelListener hears every channel's events: kept to open channels here, to
+    // one channel in Python.  The SDK passes a null channel when it could not fetch one it
+    // did not hold (spec §5.3), so a message's own channel ID is the one used.
+    const listener = new cc.ChannelListener();
+    for (const [method, kind] of Object.entries(CHANNEL_EVENTS)) {
+      listener[method] = (channel, item) => {
+        try {
+          const message = kind.startsWith("message");
+          if (message ? item.channelType !== "open_channel"
+                      : !(channel && channel.ifOpenChannel())) return;
+          fn(JSON.stringify({kind, channel_id: message ? String(item.channelId || "")
+                                                        : String(channel.id || ""),
+                             message: message ? wireMessage(item) : null,
+                             user: message ? null : wirePerson(item)}));
+        } catch (e) {}
+      };
+    }
+    cc.addChannelListener(id, listener);
+  },
+  channelUnlisten(cc, id) { try { cc.removeChannelListener(id); } catch (e) {} },
+  channelListenerCount(cc) { try { return Object.keys(cc.getChannelListenersMap()).length; }
+                             catch (e) { return -1; } },
   deferred() { let resolve; const promise = new Promise((r) => { resolve = r; });
                return {promise, resolve}; },
   withTimeout(promise, ms) {
@@ -215,6 +310,10 @@ def listen(client, listener_id, fn):
 
 def unlisten(client, listener_id):
     _helper.unlisten(client, listener_id)
+    _release(listener_id)
+
+
+def _release(listener_id):
     for entry in [e for e in _proxies if e[0] == listener_id]:
         _proxies.remove(entry)
         destroy = getattr(entry[1], "destroy", None)
@@ -235,6 +334,34 @@ def socket_released(client, timeout):
     """A Promise of True once the SDK holds no socket, so that a connect() opens a new one;
     of False if that takes longer than ``timeout`` seconds."""
     return _helper.socketReleased(client, int(timeout * 1000))
+
+
+async def channel_call(client, name, args, timeout):
+    """One open-channel call of the SDK (``get``, ``list``, ``join``, ``leave``, ``history``,
+    ``send``, ``message``, ``update``, ``delete``, ``participants``) with ``args`` a dict:
+    ``{"ok": True, "value": ...}`` of plain lists and dicts, or ``{"ok": False, "code",
+    "message"}``, code ``TIMEOUT`` after ``timeout`` seconds.  Never raises."""
+    text = await _helper.channelCall(client, name, json.dumps(args), int(timeout * 1000))
+    return json.loads(str(text))
+
+
+def channel_listen(client, listener_id, fn):
+    """Register ``fn(event)`` with the SDK as a ChannelListener: ``event`` is a dict with
+    ``kind`` (``message_received``, ``message_updated``, ``message_deleted``, ``joined``,
+    ``left``), ``channel_id``, and ``message`` or ``user``; open channels only.  One proxy,
+    which lives until ``channel_unlisten``."""
+    proxy = create_proxy(lambda text: fn(json.loads(str(text))))
+    _proxies.append((listener_id, proxy))
+    _helper.channelListen(client, listener_id, proxy)
+
+
+def channel_unlisten(client, listener_id):
+    _helper.channelUnlisten(client, listener_id)
+    _release(listener_id)
+
+
+def sdk_channel_listener_count(client):
+    return int(_helper.channelListenerCount(client))
 
 
 def deferred():

@@ -129,6 +129,8 @@ class ChatCamp:
         connected (a result that timed out wins over a success reported just after)."""
         self._notice = None
         """The server's last ``session.ended`` notice, until the event it explains uses it."""
+        self._channel_hub = None
+        """The channel listeners (channels.Hub), made with the first one."""
         _ffi.listen(self._client, LISTENER_ID, self._on_sdk)
         _instance = self
 
@@ -181,6 +183,18 @@ class ChatCamp:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    # open channels (chatcamp_web.channels)
+
+    async def open_channel(self, channel_id, timeout=None):
+        """The open channel ``channel_id``, as an OpenChannel to join, read and post in."""
+        from . import channels
+        return await channels.get(self, channel_id, timeout)
+
+    async def open_channels(self, limit=20, after=None, timeout=None):
+        """One page of the app's open channels, by ID, after the channel ID ``after``."""
+        from . import channels
+        return await channels.list_channels(self, limit, after, timeout)
+
     # commands
 
     async def connect(self, user_id, access_token=None, timeout=None):
@@ -199,11 +213,14 @@ class ChatCamp:
         await self._serialized(self._disconnect, self.timeout if timeout is None else timeout)
 
     async def close(self, timeout=None):
-        """Disconnect and let go of the SDK: the listener proxy is destroyed, and the next
+        """Disconnect and let go of the SDK: the listener proxies (connection and channels) are
+        destroyed, and the next
         ``ChatCamp(...)`` (same app: the SDK keeps its app for the page) starts afresh."""
         global _instance
         await self.disconnect(timeout)
         _ffi.unlisten(self._client, LISTENER_ID)
+        if self._channel_hub is not None:
+            self._channel_hub.release()
         self._listeners = []
         if _instance is self:
             _instance = None

@@ -5,11 +5,20 @@
     │                             TOKEN_EXPIRED, TOKEN_REVOKED, SESSION_ENDED, POLICY: why the
     │                             server ended a session (its ``session.ended`` notice)
     ├── AppNotFoundError          NOT_FOUND: the app ID is unknown to the server
-    ├── ConnectTimeoutError       TIMEOUT: no answer within the timeout
-    ├── InvalidArgumentError      INVALID_ARGUMENT and the like: a bad argument (a ValueError too)
-    ├── InvalidStateError         INVALID_STATE: the call does not fit the current state
+    ├── ConnectTimeoutError       TIMEOUT: no answer within the timeout (a connect, or any
+    │                             channel call: the SDK itself never gives up waiting)
+    ├── InvalidArgumentError      INVALID_ARGUMENT and the like: a bad argument (a ValueError too);
+    │                             MESSAGE_TOO_LONG: a message's text over the server's limit
+    ├── InvalidStateError         INVALID_STATE: the call does not fit the current state;
+    │                             NOT_CONNECTED: a channel call while not connected
     ├── NetworkError              NETWORK: the server or the token endpoint could not be reached
-    └── TokenFetchError           the token endpoint answered, but not with a token
+    ├── TokenFetchError           the token endpoint answered, but not with a token
+    ├── RateLimitedError          RATE_LIMITED: too many messages too fast; retryable
+    ├── ChannelNotFoundError      NOT_FOUND from a channel call: no channel with that ID
+    ├── MessageNotFoundError      MESSAGE_NOT_FOUND: no message with that ID in the channel
+    ├── NotAParticipantError      NOT_A_PARTICIPANT: join the channel first
+    ├── ForbiddenError            FORBIDDEN: e.g. changing another user's message
+    └── LimitReachedError         TOO_MANY_CHANNELS: the user is in as many channels as allowed
 
 Runs unchanged on Pyodide and on MicroPython (no dataclasses, no enum, no typing).
 """
@@ -80,13 +89,47 @@ class TokenFetchError(ChatCampError):
     default_code = "BAD_TOKEN_RESPONSE"
 
 
+class RateLimitedError(ChatCampError):
+    default_code = "RATE_LIMITED"
+
+
+class ChannelNotFoundError(ChatCampError):
+    default_code = "NOT_FOUND"
+
+
+class MessageNotFoundError(ChatCampError):
+    default_code = "MESSAGE_NOT_FOUND"
+
+
+class NotAParticipantError(ChatCampError):
+    default_code = "NOT_A_PARTICIPANT"
+
+
+class ForbiddenError(ChatCampError):
+    default_code = "FORBIDDEN"
+
+
+class LimitReachedError(ChatCampError):
+    default_code = "TOO_MANY_CHANNELS"
+
+
 SERVER_CODES = {"NOT_AUTHORIZED": NotAuthorizedError, "TOKEN_EXPIRED": NotAuthorizedError,
                 "TOKEN_REVOKED": NotAuthorizedError, "SESSION_ENDED": NotAuthorizedError,
                 "POLICY": NotAuthorizedError, "NOT_FOUND": AppNotFoundError,
-                "TIMEOUT": ConnectTimeoutError, "NETWORK": NetworkError}
+                "TIMEOUT": ConnectTimeoutError, "NETWORK": NetworkError,
+                "RATE_LIMITED": RateLimitedError, "MESSAGE_TOO_LONG": InvalidArgumentError,
+                "MESSAGE_NOT_FOUND": MessageNotFoundError,
+                "NOT_A_PARTICIPANT": NotAParticipantError, "FORBIDDEN": ForbiddenError,
+                "TOO_MANY_CHANNELS": LimitReachedError, "NOT_CONNECTED": InvalidStateError}
+
+CHANNEL_CODES = {"NOT_FOUND": ChannelNotFoundError}
+"""Where a channel call's code means something else than a connect's: NOT_FOUND there is the
+channel, not the app."""
 
 
-def from_server(code, message):
-    """The exception for an error the SDK or the server reported with a code and message."""
-    cls = SERVER_CODES.get(code, ChatCampError)
-    return cls(message or "the server refused the connection", code)
+def from_server(code, message, codes=None):
+    """The exception for an error the SDK or the server reported with a code and message;
+    ``codes`` (e.g. CHANNEL_CODES) is looked up before the common table."""
+    cls = (codes or {}).get(code) or SERVER_CODES.get(code, ChatCampError)
+    return cls(message or ("the server refused the request" if codes else
+                           "the server refused the connection"), code)

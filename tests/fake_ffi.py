@@ -5,7 +5,8 @@ spec (§2.3 handshake, §2.6 reconnect policy, §3 states and listeners, §8 qui
 leaves the SDK's state unchanged until the server closes; NOT_AUTHORIZED and NOT_FOUND turn
 auto-reconnect off; a closed socket is held until the reconnect timer fires, and a connect()
 meanwhile is queued; connect() while open answers with the current user, whoever was asked
-for; a drop resumes with the session key.  The server side is a script the test sets.
+for; a drop resumes with the session key.  The server side is a script the test sets, and
+its open channels a small model of the server's (``FakeChannels``).
 
 ``install()`` puts it in ``sys.modules`` before ``chatcamp_web`` is imported.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import sys
 import types
 from dataclasses import dataclass, field
@@ -58,6 +60,110 @@ class FakeServer:
     """(user_id, access_token, session_key) of every socket the SDK opened, in order."""
 
 
+@dataclass
+class FakeChannels:
+    """The server's open channels as the SDK would see them through its acks and pushes
+    (spec §5.2–§5.4): history newest first, paged by ``reference``; a send or an edit pushed
+    to every listener, as the server pushes to every participant, the sender included."""
+
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    participants: dict[str, list[str]] = field(default_factory=dict)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refuse: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Call name → (code, message) of the error ack that call gets."""
+    silent: set[str] = field(default_factory=set)
+    """Calls the server never answers."""
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    clock: float = 1_700_000_000.0
+
+    def create(self, channel_id: str, name: str = "") -> None:
+        self.channels[channel_id] = {"id": channel_id, "name": name or channel_id, "data": "",
+                                     "avatar_url": "", "participants_count": 0,
+                                     "inserted_at": self.clock, "updated_at": self.clock,
+                                     "is_active": True, "is_read_only": False,
+                                     "is_view_only": False}
+        self.participants[channel_id] = []
+        self.messages[channel_id] = []
+
+    def post(self, channel_id: str, user_id: str, text: str) -> dict[str, Any]:
+        self.clock += 1
+        message = {"id": f"m{sum(len(m) for m in self.messages.values()) + 1}", "type": "text",
+                   "text": text, "channel_id": channel_id, "channel_type": "open_channel",
+                   "user_id": user_id, "display_name": user_id.title(),
+                   "inserted_at": self.clock, "updated_at": 0}
+        self.messages[channel_id].append(message)
+        return message
+
+    def answer(self, sdk: FakeSdk, name: str, args: dict[str, Any]) -> Any:
+        """The value of the call's ack, or raises Refused with its error."""
+        self.calls.append((name, args))
+        if name in self.refuse:
+            raise Refused(*self.refuse[name])
+        me = sdk.user.id if sdk.user is not None else ""
+        if name == "list":
+            ids = sorted(i for i in self.channels if i > args.get("reference", ""))
+            return [self.channels[i] for i in ids[:args["limit"]]]
+        channel_id = args["id"]
+        if channel_id not in self.channels:
+            raise Refused("NOT_FOUND", "no such channel")
+        members = self.participants[channel_id]
+        if name == "get":
+            return {**self.channels[channel_id], "participants_count": len(members)}
+        if name == "join":
+            if me not in members:
+                members.append(me)
+                sdk.push_channel("joined", channel_id, user={"id": me, "display_name": me,
+                                                             "avatar_url": ""})
+            return True
+        if name == "leave":
+            if me in members:
+                members.remove(me)
+                sdk.push_channel("left", channel_id, user={"id": me, "display_name": me,
+                                                           "avatar_url": ""})
+            return True
+        if name == "participants":
+            people = sorted(u for u in members if u > args.get("reference", ""))
+            return [{"id": u, "display_name": u, "avatar_url": ""} for u in people[:args["limit"]]]
+        if me not in members:
+            raise Refused("NOT_A_PARTICIPANT", "join the channel first")
+        held = self.messages[channel_id]
+        if name == "history":
+            newest_first = held[::-1]
+            if "reference" in args:
+                at = [m["id"] for m in newest_first].index(args["reference"])
+                newest_first = newest_first[at + 1:]
+            return newest_first[:args["limit"]]
+        if name == "send":
+            if len(args["text"]) > 4000:
+                raise Refused("MESSAGE_TOO_LONG", "the text is over 4000 characters")
+            message = self.post(channel_id, me, args["text"])
+            sdk.push_channel("message_received", channel_id, message=message)
+            return message
+        found = [m for m in held if m["id"] == args["message_id"]]
+        if not found:
+            raise Refused("MESSAGE_NOT_FOUND", "no such message")
+        message = found[0]
+        if name == "message":
+            return message
+        if message["user_id"] != me:
+            raise Refused("FORBIDDEN", "not your message")
+        if name == "update":
+            self.clock += 1
+            message.update(text=args["text"], updated_at=self.clock)
+            sdk.push_channel("message_updated", channel_id, message=message)
+            return message
+        assert name == "delete", name
+        held.remove(message)
+        sdk.push_channel("message_deleted", channel_id, message=message)
+        return True
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 class FakeSdk:
     """One page's SDK instance."""
 
@@ -82,6 +188,16 @@ class FakeSdk:
         self.server = FakeServer()
         self.in_flight: tuple[Answer, str | None, str | None] | None = None
         self._keys = 0
+        self.open_channels = FakeChannels()
+        self.channel_listeners: dict[str, Callable[[Any], Any]] = {}
+
+    def push_channel(self, kind: str, channel_id: str, message: dict[str, Any] | None = None,
+                     user: dict[str, Any] | None = None) -> None:
+        """A push of the server's, as the FFI's channel listener hands it over (JSON-made)."""
+        event = json.loads(json.dumps({"kind": kind, "channel_id": channel_id,
+                                       "message": message, "user": user}))
+        for listener in list(self.channel_listeners.values()):
+            asyncio.get_running_loop().call_soon(listener, event)
 
     # the page's calls
 
@@ -306,6 +422,37 @@ async def socket_released(client: FakeSdk, timeout: float) -> bool:
             return False
         await asyncio.sleep(0.001)
     return True
+
+
+async def channel_call(client: FakeSdk, name: str, args: dict[str, Any],
+                       timeout: float) -> dict[str, Any]:
+    """As the FFI's: JSON both ways; a call while the socket is not open is dropped by the SDK,
+    so it, like a call the server is silent to, ends only by the timeout."""
+    args = json.loads(json.dumps(args))
+    if client.state != OPEN or name in client.open_channels.silent:
+        client.open_channels.calls.append((name, args))
+        await asyncio.sleep(timeout)
+        return {"ok": False, "code": "TIMEOUT", "message": f"no answer within {timeout} s"}
+    await asyncio.sleep(0)
+    try:
+        value = client.open_channels.answer(client, name, args)
+    except Refused as refused:
+        return {"ok": False, "code": refused.code, "message": refused.message}
+    return json.loads(json.dumps({"ok": True, "value": value}))
+
+
+def channel_listen(client: FakeSdk, listener_id: str, fn: Callable[[Any], Any]) -> None:
+    page.proxies += 1
+    client.channel_listeners[listener_id] = fn
+
+
+def channel_unlisten(client: FakeSdk, listener_id: str) -> None:
+    if client.channel_listeners.pop(listener_id, None) is not None:
+        page.proxies -= 1
+
+
+def sdk_channel_listener_count(client: FakeSdk) -> int:
+    return len(client.channel_listeners)
 
 
 def deferred() -> Deferred:

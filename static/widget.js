@@ -41,6 +41,7 @@
     port: attr("port") || base.port || (base.protocol === "https:" ? "443" : "80"),
     autoConnect: !/^(false|no|0|off)$/i.test(attr("auto-connect")),
     target: attr("target"),
+    channel: attr("channel"),
   };
 
   function problem() {
@@ -55,6 +56,8 @@
       return "data-host must be a host name or address";
     if (options.userId.length > 128)
       return "data-user-id is longer than 128 characters";
+    if (/[\u0000-\u001f\u007f]/.test(options.channel))
+      return "data-channel must not contain control characters";
     if (!registry.pyscript && (customElements.get("py-script") || customElements.get("mpy-script")))
       return "this page runs its own PyScript; the widget needs a page without it";
     if (registry.interpreter && registry.interpreter !== options.interpreter)
@@ -79,6 +82,22 @@
              border-radius: 5px; padding: 4px 12px; margin: 0 6px 0 0; cursor: pointer; }
     button:focus-visible { outline: 2px solid #1c449b; outline-offset: 2px; }
     button:disabled { background: #9aa7c4; border-color: #9aa7c4; cursor: default; }
+    .chat { border-top: 1px solid #c4c4c4; margin: 4px 0 0; padding: 8px 0 0; }
+    .chat[hidden], .chat-error[hidden] { display: none; }
+    .messages { list-style: none; margin: 0 0 8px; padding: 0; max-height: 16rem;
+                overflow-y: auto; overflow-wrap: anywhere; }
+    .messages li { margin: 0 0 4px; padding: 0; }
+    .from { font-weight: 600; margin: 0 6px 0 0; }
+    .text { white-space: pre-wrap; }
+    .edited { color: #595959; font-size: 12px; margin: 0 0 0 6px; }
+    .chat-error { color: #a30000; }
+    .send { display: flex; gap: 6px; align-items: center; margin: 0; }
+    .send label { position: absolute; width: 1px; height: 1px; overflow: hidden;
+                  clip-path: inset(50%); white-space: nowrap; }
+    .send input { font: inherit; color: #1b1b1b; background: #fff; flex: 1; min-width: 0;
+                  border: 1px solid #8a8a8a; border-radius: 5px; padding: 4px 6px; margin: 0; }
+    .send input:focus-visible { outline: 2px solid #1c449b; outline-offset: 1px; }
+    .send input:disabled { background: #f0f0f0; }
   `;
 
   function element(tag, className, text) {
@@ -111,8 +130,36 @@
       buttons.append(button);
     }
     box.append(element("p", "title", "ChatCamp"), who, status, error, buttons);
+    if (options.channel) box.append(chat());
     shadow.append(style, box);
     return {status, error};
+  }
+
+  // The chat panel of data-channel, drawn with the rest so it shows at once; Python fills the
+  // list and enables the form once the channel is joined.
+  function chat() {
+    const panel = element("section", "chat");
+    panel.setAttribute("aria-label", "Chat");
+    const title = element("p", "chat-title", "Channel: " + options.channel);
+    const messages = element("ol", "messages");
+    messages.setAttribute("role", "log");
+    messages.setAttribute("aria-label", "Messages");
+    const problem = element("p", "chat-error");
+    problem.setAttribute("role", "alert");
+    problem.hidden = true;
+    const form = element("form", "send");
+    const label = element("label", "", "Message");
+    label.htmlFor = "ccw-message";
+    const input = element("input");
+    Object.assign(input, {id: "ccw-message", type: "text", autocomplete: "off", disabled: true});
+    const send = element("button", "send-button", "Send");
+    send.type = "submit";
+    send.disabled = true;
+    form.append(label, input, send);
+    // Never a navigation of the host page, even before Python is listening.
+    form.addEventListener("submit", (event) => event.preventDefault());
+    panel.append(title, messages, problem, form);
+    return panel;
   }
 
   function fail(view, message) {

@@ -8,8 +8,7 @@ import asyncio
 from pyscript import document, window
 from pyscript.ffi import create_proxy
 
-from chatcamp_web import ChannelListener, ChatCamp, ChatCampError, fetch_access_token
-from chatcamp_web.channels import MAX_MESSAGE_CHARS
+from chatcamp_web import ChatCamp, ChatCampError, fetch_access_token
 
 HISTORY_SHOWN = 50
 """Messages of the channel's history shown when the panel opens."""
@@ -18,7 +17,7 @@ MESSAGES_KEPT = 200
 
 CHAT_FRIENDLY = {
     "RATE_LIMITED": "you are sending messages too fast; wait a moment and send again",
-    "MESSAGE_TOO_LONG": "a message can be at most %d characters" % MAX_MESSAGE_CHARS,
+    "MESSAGE_TOO_LONG": "a message can be at most %d characters",
     "NOT_A_PARTICIPANT": "you are not in this channel (any more)",
     "NOT_FOUND": "there is no such channel on the chat server",
     "TOO_MANY_CHANNELS": "you are in as many channels as the server allows; leave one first",
@@ -154,13 +153,18 @@ class Widget:
 
 
 def _chat_message(error):
-    return CHAT_FRIENDLY.get(error.code, error.message) + " (%s)" % error.code
+    text = CHAT_FRIENDLY.get(error.code, error.message)
+    if error.code == "MESSAGE_TOO_LONG":
+        from chatcamp_web.channels import MAX_MESSAGE_CHARS  # loaded by then: the panel chats
+        text = text % MAX_MESSAGE_CHARS
+    return text + " (%s)" % error.code
 
 
-class Chat(ChannelListener):
+class Chat:
     """The chat panel of one widget: the channel joined once connected (and again after each
     reconnect, with its recent history read afresh, since pushes sent while away are lost),
-    its messages oldest at the top, and a send box."""
+    its messages oldest at the top, and a send box.  It is the channel's listener too (the
+    methods of chatcamp_web.channels.ChannelListener that it needs)."""
 
     def __init__(self, widget, panel, channel_id):
         self.widget = widget
@@ -252,10 +256,11 @@ class Chat(ChannelListener):
         if near_bottom:
             self.list.scrollTop = self.list.scrollHeight
 
-    def fill(self, node, message):
+    def fill(self, node, message, edited=False):
         node.querySelector(".text").textContent = message.text
         mark = node.querySelector(".edited")
-        if message.edited and mark is None:
+        # an edit within the second it was sent can carry updated_at == inserted_at
+        if (edited or message.edited) and mark is None:
             mark = document.createElement("span")
             mark.className = "edited"
             mark.textContent = "(edited)"
@@ -267,7 +272,7 @@ class Chat(ChannelListener):
     def on_message_updated(self, channel_id, message):
         node = self.item(message.id)
         if node is not None:
-            self.fill(node, message)
+            self.fill(node, message, True)
 
     def on_message_deleted(self, channel_id, message):
         self.drop(message.id)

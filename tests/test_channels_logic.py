@@ -4,6 +4,8 @@ paging, listeners and their proxies."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 from typing import Any, Callable
 
 import fake_ffi
@@ -19,6 +21,7 @@ class Web:
     def __init__(self) -> None:
         self.page = fake_ffi.reset()
         self.pkg = fake_ffi.install()
+        self.channels = importlib.import_module("chatcamp_web.channels")
         self.cc = self.pkg.ChatCamp(APP, timeout=0.2)
         self.server.create("lobby", "The lobby")
 
@@ -79,7 +82,7 @@ async def test_open_channel_is_a_python_object_with_the_channels_fields(web: Web
     """open_channel gives an OpenChannel with ID, name and participant count, no JS proxy."""
     await web.cc.connect("alice")
     channel = await web.cc.open_channel("lobby")
-    assert isinstance(channel, web.pkg.OpenChannel)
+    assert isinstance(channel, web.channels.OpenChannel)
     assert (channel.id, channel.name, channel.participants_count) == ("lobby", "The lobby", 0)
 
 
@@ -106,7 +109,7 @@ async def test_send_after_join_returns_the_stored_message(web: Web) -> None:
     """A sent text comes back as a Message with ID, text, sender, display name and times."""
     channel = await web.joined()
     message = await channel.send("hello")
-    assert isinstance(message, web.pkg.Message)
+    assert isinstance(message, web.channels.Message)
     assert (message.text, message.user_id, message.display_name) == ("hello", "alice", "Alice")
     assert message.id and message.inserted_at > 0 and message.updated_at == 0
     assert not message.edited
@@ -125,7 +128,7 @@ async def test_texts_are_checked_before_the_sdk_sees_them(web: Web) -> None:
     is allowed, counted in code points."""
     channel = await web.joined()
     before = len(web.server.calls)
-    limit = web.pkg.channels.MAX_MESSAGE_CHARS
+    limit = web.channels.MAX_MESSAGE_CHARS
     for text, code in (("", "INVALID_TEXT"), ("x" * (limit + 1), "MESSAGE_TOO_LONG"),
                        (None, "INVALID_TEXT")):
         with pytest.raises(web.pkg.InvalidArgumentError) as raised:
@@ -339,7 +342,7 @@ async def test_async_and_partial_listeners_and_a_broken_one(web: Web) -> None:
             await asyncio.sleep(0)
             heard.append("async:" + message.text)
 
-    class Broken(web.pkg.ChannelListener):
+    class Broken(web.channels.ChannelListener):
         def on_message_received(self, channel_id: str, message: Any) -> None:
             raise RuntimeError("a listener bug")
 
@@ -358,7 +361,7 @@ async def test_events_of_another_user_carry_their_names(web: Web) -> None:
     channel = await web.joined()
     got: list[Any] = []
 
-    class Listener(web.pkg.ChannelListener):
+    class Listener(web.channels.ChannelListener):
         def on_message_received(self, channel_id: str, message: Any) -> None:
             got.append(message)
 
@@ -368,3 +371,17 @@ async def test_events_of_another_user_carry_their_names(web: Web) -> None:
     await until(lambda: got, "bob's message")
     assert (got[0].user_id, got[0].display_name, got[0].text) == ("bob", "Bob",
                                                                  "<b>hi</b>\u202e\n")
+
+
+
+async def test_a_page_that_never_chats_never_imports_the_channels_module() -> None:
+    """``import chatcamp_web`` and connecting leave chatcamp_web.channels unloaded (the
+    widget's start does not pay for it); the first open_channel() loads it."""
+    fake_ffi.reset()
+    pkg = fake_ffi.install()
+    cc = pkg.ChatCamp(APP)
+    await cc.connect("alice")
+    assert "chatcamp_web.channels" not in sys.modules
+    with pytest.raises(pkg.ChannelNotFoundError):
+        await cc.open_channel("lobby")
+    assert "chatcamp_web.channels" in sys.modules

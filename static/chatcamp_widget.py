@@ -193,7 +193,7 @@ class Chat:
             return
         self.opening = True
         try:
-            channel = await self.widget.cc.open_channel(self.channel_id)
+            channel = await self.open_channel()
             await channel.join()
             history = await channel.history(limit=HISTORY_SHOWN)
         except ChatCampError as error:
@@ -209,6 +209,13 @@ class Chat:
             self.add(message)
         self.show_error(None)
         self.enable(True)
+
+    async def open_channel(self):
+        try:
+            return await self.widget.cc.open_channel(self.channel_id)
+        except ImportError:  # PyScript took the files of a first widget without a channel
+            raise ChatCampError("put the widget with data-channel first on this page, so "
+                                "that the page loads the chat", "CHAT_NOT_LOADED")
 
     def enable(self, on):
         self.input.disabled = not on

@@ -197,10 +197,22 @@
     return registry.pyscript;
   }
 
+  // chatcamp_web.channels only when a widget on the page chats: PyScript fetches its files
+  // one after another, and that one more file cost the start of a widget without data-channel
+  // about 0.3x plain JS (bench/browser_start.py). PyScript takes the first widget's files for
+  // the page, so every widget tag present by then counts.
+  function chats() {
+    return registry.chats ?? (registry.chats = !!options.channel ||
+      [...document.querySelectorAll("script[data-channel]")].some(
+        (tag) => tag.src === script.src && tag.dataset.channel.trim()));
+  }
+
   function files(interpreter) {
     const files = {};
-    for (const name of MODULES)
+    for (const name of MODULES) {
+      if (name === "channels" && !chats()) continue;
       files[origin + "/chatcamp_web/" + name + ".py"] = "./chatcamp_web/" + name + ".py";
+    }
     files[origin + "/static/chatcamp_widget.py"] = "./chatcamp_widget.py";
     for (const [url, to] of Object.entries(interpreter.files)) files[origin + url] = to;
     return files;

@@ -242,6 +242,7 @@ def wire_user(user: User, is_online: bool, access_token: str | None = None) -> d
         "metadata": user.metadata,
         "check_access_token": user.check_access_token,
         "is_online": is_online,
+        "last_seen": int(user.last_seen_at or 0),
     }
     if access_token is not None:
         wire["access_token"] = access_token

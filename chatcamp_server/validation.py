@@ -186,3 +186,43 @@ def profile_changes(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
     if "metadata" in body:
         changes["metadata"] = metadata(body["metadata"], limits)
     return changes
+
+
+def channel_id(value: Any, limits: Limits, field: str = "id") -> str:
+    """A channel ID, chosen by whoever creates the channel (ChatCamp's examples hard-code
+    24-hex IDs): the same rules as a user ID."""
+    try:
+        return user_id(value, limits, field)
+    except BadRequest as exc:
+        raise BadRequest(exc.message, "INVALID_CHANNEL_ID") from None
+
+
+def message_text(value: Any, limits: Limits) -> str:
+    """A message's text, stored exactly as sent (any Unicode, newlines, surrounding white
+    space), only bounded and non-empty."""
+    if not isinstance(value, str) or value == "":
+        raise BadRequest("text is required and must be a non-empty string", "INVALID_FIELD")
+    if len(value) > limits.max_message_chars:
+        raise PayloadTooLarge(f"text is longer than {limits.max_message_chars} characters",
+                              "MESSAGE_TOO_LONG")
+    return text_field(value, "text", limits.max_message_chars)
+
+
+def page_limit(value: Any, default: int, most: int) -> int:
+    """A page size: ``default`` when absent, else 1 to ``most``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise BadRequest(f"limit must be a whole number from 1 to {most}", "INVALID_LIMIT")
+    return value
+
+
+def custom_filter(value: Any) -> tuple[str, ...]:
+    """ChatCamp's ``custom_filter``: a list of short strings, kept for the client."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 32 or not all(
+            isinstance(item, str) and len(item) <= 128 and is_utf8(item) for item in value):
+        raise BadRequest("custom_filter must be a list of at most 32 strings of 128 characters",
+                         "INVALID_FIELD")
+    return tuple(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chatcamp_server.sessions.bus import LocalBus
@@ -14,8 +15,8 @@ class Socket:
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, Any] | None, How]] = []
 
-    async def deliver(self, frame: dict[str, Any] | None, how: How) -> None:
-        self.got.append((frame, how))
+    async def deliver(self, frame: dict[str, Any] | bytes | None, how: How) -> None:
+        self.got.append((json.loads(frame) if isinstance(frame, bytes) else frame, how))
 
 
 def registry() -> tuple[LiveSessions, dict[str, Socket]]:
@@ -33,13 +34,18 @@ def reached(sockets: dict[str, Socket]) -> set[str]:
 
 
 async def test_targets_by_app_user_token_and_session() -> None:
-    """An app, a user, a user's tokens (None: sessions without one) and one session each
-    reach exactly their sessions, never another app's."""
+    """An app, a user, a user's tokens (None: sessions without one), one session and a
+    channel's participants (less the sender's session) each reach exactly their sessions,
+    never another app's."""
     cases = ((Target("a1"), {"s1", "s2", "s3"}), (Target("a1", "ann"), {"s1", "s2"}),
              (Target("a1", "ann", frozenset({"t1"})), {"s1"}),
              (Target("a1", "ann", frozenset({None})), {"s2"}),
              (Target("a1", "ann", session_id="s3"), set()),
-             (Target("a1", session_id="s3"), {"s3"}), (Target("a3"), set()))
+             (Target("a1", session_id="s3"), {"s3"}), (Target("a3"), set()),
+             (Target("a1", user_ids=frozenset({"ann", "bob", "cy"})), {"s1", "s2", "s3"}),
+             (Target("a1", user_ids=frozenset({"ann", "bob"}), except_session="s2"),
+              {"s1", "s3"}),
+             (Target("a1", user_ids=frozenset()), set()))
     for target, expected in cases:
         live, sockets = registry()
         assert await LocalBus(live).send(target, {"t": "x"}) == len(expected)

@@ -3,6 +3,7 @@ Redis going away and coming back."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ class Socket:
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, Any] | None, How]] = []
 
-    async def deliver(self, frame: dict[str, Any] | None, how: How) -> None:
-        self.got.append((frame, how))
+    async def deliver(self, frame: dict[str, Any] | bytes | None, how: How) -> None:
+        self.got.append((json.loads(frame) if isinstance(frame, bytes) else frame, how))
 
 
 @dataclass

@@ -36,6 +36,12 @@ class SessionBus(abc.ABC):
     async def send(self, target: Target, frame: dict[str, Any]) -> int:
         """Push ``frame`` to the sessions ``target`` names; how many it reached here."""
 
+    @abc.abstractmethod
+    async def publish(self, target: Target, frame: dict[str, Any]) -> None:
+        """Push ``frame`` to the sessions ``target`` names, in order: frames published one
+        after another (a channel's messages, each published while the store holds the
+        channel's order) reach every session, on every node, in that order."""
+
 
 class LocalBus(SessionBus):
     """The bus of a single process: its own live sessions are all there are."""
@@ -54,3 +60,6 @@ class LocalBus(SessionBus):
         data = protocol.encode(frame)
         await asyncio.gather(*(session.deliver(data, "send") for session in sessions))
         return len(sessions)
+
+    async def publish(self, target: Target, frame: dict[str, Any]) -> None:
+        await self.send(target, frame)

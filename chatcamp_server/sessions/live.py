@@ -38,12 +38,19 @@ class Target:
     tokens: frozenset[str | None] | None = None
     session_id: str | None = None
     issued_before: float | None = None
+    user_ids: frozenset[str] | None = None
+    """A channel's participants: the sessions of any of these users."""
+    except_session: str | None = None
+    """Leave this session out: the sender of a message has its ack, and a push of the same
+    message would show it twice."""
 
     def matches(self, session: LiveSession) -> bool:
         return (session.app_id == self.app_id
                 and (self.user_id is None or session.user_id == self.user_id)
+                and (self.user_ids is None or session.user_id in self.user_ids)
                 and self.rests_on(session.token_id, session.token_issued_at)
-                and (self.session_id is None or session.session_id == self.session_id))
+                and (self.session_id is None or session.session_id == self.session_id)
+                and session.session_id != self.except_session)
 
     def rests_on(self, token_id: str | None, token_issued_at: float | None) -> bool:
         """Whether a session on ``token_id``, issued at ``token_issued_at``, is among those
@@ -127,6 +134,9 @@ class LiveSessions:
             return [one] if one is not None and target.matches(one) else []
         if target.user_id is not None:
             return [s for s in self.for_user(target.app_id, target.user_id) if target.matches(s)]
+        if target.user_ids is not None:
+            return [s for user_id in target.user_ids
+                    for s in self.for_user(target.app_id, user_id) if target.matches(s)]
         return [s for s in self._by_id.values() if target.matches(s)]
 
     def revoked(self, target: Target) -> list[LiveSession]:

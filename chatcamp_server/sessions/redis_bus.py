@@ -38,30 +38,37 @@ without closing the connection is noticed within two of these, not at TCP keepal
 
 
 def encode_target(target: Target) -> list[Any]:
-    """A target as a JSON array, positional to keep every message small; ``issued_before``
-    is left out when unset, so that a node of the previous release still reads it."""
+    """A target as a JSON array, positional to keep every message small; the fields added
+    since the first release are left out when unset, so that a node of the previous release
+    still reads what it can act on."""
     tokens = None if target.tokens is None else list(target.tokens)
-    encoded: list[Any] = [target.app_id, target.user_id, tokens, target.session_id]
-    if target.issued_before is not None:
-        encoded.append(target.issued_before)
+    user_ids = None if target.user_ids is None else sorted(target.user_ids)
+    encoded: list[Any] = [target.app_id, target.user_id, tokens, target.session_id,
+                          target.issued_before, user_ids, target.except_session]
+    while len(encoded) > 4 and encoded[-1] is None:
+        encoded.pop()
     return encoded
 
 
 def decode_target(data: Any) -> Target:
     """The inverse of ``encode_target``; raises ``ValueError`` on anything else."""
-    if not isinstance(data, list) or len(data) not in (4, 5):
-        raise ValueError("a target is a list of four or five")
-    app_id, user_id, tokens, session_id = data[:4]
-    issued_before = data[4] if len(data) == 5 else None
+    if not isinstance(data, list) or not 4 <= len(data) <= 7:
+        raise ValueError("a target is a list of four to seven")
+    app_id, user_id, tokens, session_id, issued_before, user_ids, except_session = (
+        data + [None] * (7 - len(data)))
     if not (isinstance(app_id, str) and _optional_str(user_id) and _optional_str(session_id)
+            and _optional_str(except_session)
             and (tokens is None or (isinstance(tokens, list)
-                                    and all(_optional_str(t) for t in tokens)))):
+                                    and all(_optional_str(t) for t in tokens)))
+            and (user_ids is None or (isinstance(user_ids, list)
+                                      and all(isinstance(u, str) for u in user_ids)))):
         raise ValueError("a target holds strings")
     if issued_before is not None and (isinstance(issued_before, bool)
                                       or not isinstance(issued_before, (int, float))):
         raise ValueError("a target's issued_before is a number")
     return Target(app_id, user_id, None if tokens is None else frozenset(tokens), session_id,
-                  None if issued_before is None else float(issued_before))
+                  None if issued_before is None else float(issued_before),
+                  None if user_ids is None else frozenset(user_ids), except_session)
 
 
 def _optional_str(value: Any) -> bool:
@@ -139,6 +146,18 @@ class RedisBus(SessionBus):
         await asyncio.gather(self._publish(message), *_deliver(sessions, frame, "send"))
         return len(sessions)
 
+    async def publish(self, target: Target, frame: dict[str, Any]) -> None:
+        """Through Redis to every node, this one included, so that every node delivers in
+        the one order Redis received them: delivered here at once instead, a message from
+        this node could overtake one from another that the store ordered before it.  With
+        Redis away, this node's sessions still get it at once."""
+        message = {"from": self._sender, "do": "send", "to": encode_target(target),
+                   "frame": frame, "echo": True}
+        if self.subscribed.is_set() and await self._publish(message):
+            return
+        data = protocol.encode(frame)
+        await asyncio.gather(*(s.deliver(data, "send") for s in self.live.matching(target)))
+
     async def _publish(self, message: dict[str, Any]) -> bool:
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT):
@@ -210,17 +229,18 @@ class RedisBus(SessionBus):
         except (ValueError, KeyError, TypeError):
             log.warning("session bus of node %s: ignored a malformed message", self.node_id)
             return
-        if sender == self._sender:
+        if sender == self._sender and message.get("echo") is not True:
             return
         sessions = self.live.revoked(target) if action == "end" else self.live.matching(target)
         if sessions:
             how: How = "end" if action == "end" else "send"
-            task = asyncio.create_task(_gather(_deliver(sessions, frame, how)))
+            task = asyncio.create_task(_gather(_deliver(
+                sessions, frame if how == "end" else protocol.encode(frame), how)))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
 
 
-def _deliver(sessions: list[LiveSession], frame: dict[str, Any],
+def _deliver(sessions: list[LiveSession], frame: dict[str, Any] | bytes,
              how: How) -> list[Awaitable[None]]:
     return [session.deliver(frame, how) for session in sessions]
 

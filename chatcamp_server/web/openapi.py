@@ -95,6 +95,46 @@ def _user_body(*required: str, **properties: Any) -> dict[str, Any]:
             "properties": {"id": _ref("UserId"), **properties}}
 
 
+def _channel_methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    text = {"type": "string", "maxLength": limits.max_profile_field_chars}
+    channel_id = {"type": "string", "minLength": 1, "maxLength": limits.max_user_id_chars,
+                  "description": "printable, no surrounding white space"}
+    profile = {"name": _nullable(text), "avatar_url": _nullable(text),
+               "data": _nullable({"type": "string", "maxLength": limits.max_data_chars}),
+               "metadata": {"anyOf": [{"type": "object"}, {"type": "string"},
+                                      {"type": "null"}]},
+               "custom_filter": _nullable({"type": "array", "maxItems": 32, "items": {
+                   "type": "string", "maxLength": 128}})}
+    channel = _ok({"open_channel": {"type": "object", "required": ["id", "name"]}})
+    named = {"type": "object", "required": ["id"], "properties": {"id": channel_id}}
+    page = {"type": "object", "properties": {
+        "limit": _nullable({"type": "integer", "minimum": 1,
+                            "maximum": limits.list_page_max}),
+        "reference": {"anyOf": [channel_id, {"const": ""}, {"type": "null"}],
+                      "description": "the last id of the previous page; empty for the first"}}}
+    return {
+        "open_channels.create": (
+            "Create an open channel, with the given id or a generated one",
+            {"type": "object", "properties": {"id": _nullable(channel_id), **profile}}, channel),
+        "open_channels.get": ("An open channel and its participants' count", named, channel),
+        "open_channels.update": (
+            "Change an open channel's profile; its participants are told (update.pub)",
+            {"type": "object", "required": ["id"],
+             "properties": {"id": channel_id, **profile}}, channel),
+        "open_channels.list": ("The app's open channels by id, paged with reference", page,
+                               _ok({"open_channels": {"type": "array"}})),
+        "open_channels.delete": (
+            "Delete an open channel with its messages; its participants are told",
+            named, _ok({"deleted": {"type": "string"}})),
+        "open_channels.announce": (
+            "Post an announcement (a message from no user) to the channel",
+            {"type": "object", "required": ["id", "text"], "properties": {
+                "id": channel_id, "text": {"type": "string", "minLength": 1,
+                                           "maxLength": limits.max_message_chars}}},
+            _ok({"message": {"type": "object", "required": ["id", "text", "type"]}})),
+    }
+
+
 def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     """method → (summary, request body schema, success body schema)."""
     user_view = _ok({"user": _ref("User"), "access_token": _nullable({"type": "string"})})
@@ -167,6 +207,7 @@ def _methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dict[str, A
                                             "exclusiveMaximum": 1e11})}},
             _ok({"issued_before": {"type": "number"}, "revoked": {"type": "integer"},
                  "sessions_closed": {"type": "integer"}})),
+        **_channel_methods(limits),
     }
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from chatcamp_server import apps, policies, validation
+from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.errors import (
     NO_TOKEN_FOR_APP,
     BadRequest,
@@ -57,7 +58,7 @@ def error_response(error: ServerError, status: int | None = None) -> web.Respons
 
 class ServerApi:
     def __init__(self, auth: Authenticator, users: Users, limits: Limits,
-                 failures: LoginLimits, metrics: Metrics) -> None:
+                 failures: LoginLimits, metrics: Metrics, open_channels: OpenChannels) -> None:
         self.auth = auth
         self.metrics = metrics
         self.users = users
@@ -79,6 +80,7 @@ class ServerApi:
             "apps.signing_keys.list": self.signed.list_keys,
             "apps.signing_keys.revoke": self.signed.revoke_key,
             "apps.tokens.revoke": self.signed.revoke_app_tokens,
+            **open_channels.api_methods(),
         }
 
     async def handle(self, request: web.Request) -> web.Response:

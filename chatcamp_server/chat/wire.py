@@ -1,0 +1,54 @@
+"""Channels and messages as the SDK 2.4.6 reads them (protocol spec §5.4).
+
+Every field the SDK dereferences is always sent (flags it would read as undefined, empty
+lists), and every message but an announcement carries its ``user``: the SDK's handlers throw
+on a message without one, and the listener never fires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatcamp_server import protocol
+from chatcamp_server.storage.store import Channel, Message, User
+
+OPEN_CHANNEL_TYPE = "open_channel"
+
+
+def open_channel(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": channel.id, "name": channel.name, "data": channel.data,
+        "avatar_url": channel.avatar_url, "avatar_url_check_session_key": False,
+        "metadata": channel.metadata, "custom_filter": list(channel.custom_filter),
+        "inserted_at": int(channel.created_at), "updated_at": int(channel.updated_at),
+        "is_view_only": False, "is_active": True, "is_muted_for_me": False,
+        "is_read_only": False, "is_moderator": False,
+        "participants_count": channel.participants_count,
+        "participants": [], "moderators": [],
+    }
+
+
+def message(found: Message, sender: dict[str, Any] | None) -> dict[str, Any]:
+    """``sender`` is the wire user (None for an announcement, which has none)."""
+    wire: dict[str, Any] = {
+        "id": found.id, "type": found.type, "text": found.text,
+        "channel_id": found.channel_id, "channel_type": OPEN_CHANNEL_TYPE,
+        "inserted_at": int(found.inserted_at), "updated_at": int(found.updated_at),
+        "metadata": found.metadata, "custom_filter": list(found.custom_filter),
+        "data": found.data,
+    }
+    if sender is not None:
+        wire["user"] = sender
+    return wire
+
+
+def sender(user: User | None, user_id: str | None, online: bool) -> dict[str, Any] | None:
+    """The wire user of a message's sender; a sender since deleted is still named."""
+    if user_id is None:
+        return None
+    return protocol.wire_user(user or User("", user_id), online)
+
+
+def push(type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``.pub`` event: the SDK ignores one whose ``d.ok`` is not true."""
+    return {"t": type_ + ".pub", "d": {"ok": True, **payload}}

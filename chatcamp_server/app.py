@@ -139,7 +139,8 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
     dashboard.add_routes(web_app)
     router = Router({**Account(users).routes(), **open_channels.routes()})
-    web_app.router.add_get("/chat/2.0", ChatSocket(auth, router, live, limits, metrics).handle)
+    chat_socket = ChatSocket(auth, router, users, live, limits, metrics)
+    web_app.router.add_get("/chat/2.0", chat_socket.handle)
     described = openapi.document(limits)
 
     async def openapi_document(_: web.Request) -> web.Response:

@@ -136,6 +136,12 @@ class Users:
             raise NotFound("the session's user no longer exists", "USER_NOT_FOUND")
         return protocol.wire_user(result[0], True)
 
+    async def note_offline(self, app_id: str, user_id: str) -> None:
+        """A session of the user has just ended: with none left on any node, the user is
+        offline from now (``last_seen``)."""
+        if not await self.inventory.is_online(app_id, user_id):
+            await self.store.set_last_seen(app_id, user_id, self.clock())
+
     # users.tokens.*
 
     async def issue_token(self, app: App, body: dict[str, Any]) -> dict[str, Any]:

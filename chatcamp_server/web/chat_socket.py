@@ -30,6 +30,7 @@ from chatcamp_server.metrics import Metrics
 from chatcamp_server.sessions.auth import Authenticator, Client, Login
 from chatcamp_server.sessions.live import How, LiveSession, LiveSessions
 from chatcamp_server.settings import Limits
+from chatcamp_server.users import Users
 
 log = logging.getLogger("chatcamp_server.socket")
 
@@ -56,9 +57,10 @@ async def _send_failure(ws: web.WebSocketResponse, failure: dict[str, Any]) -> N
 
 
 class ChatSocket:
-    def __init__(self, auth: Authenticator, router: Router, live: LiveSessions,
+    def __init__(self, auth: Authenticator, router: Router, users: Users, live: LiveSessions,
                  limits: Limits, metrics: Metrics) -> None:
         self.auth = auth
+        self.users = users
         self.metrics = metrics
         self.router = router
         self.live = live
@@ -157,14 +159,15 @@ class ChatSocket:
         finally:
             self.live.remove(session)
             writer.stop()
-            if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
-                try:
+            try:
+                if ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
                     await self.auth.end_session(login)
-                except StorageUnavailable as exc:
-                    # The socket is gone either way; the key stays usable until it expires,
-                    # which is what a dropped connection leaves too.
-                    log.warning("could not record the end of session %s: %s",
-                                login.session_id, exc.message)
+                await self.users.note_offline(login.app.id, login.user.id)
+            except StorageUnavailable as exc:
+                # The socket is gone either way; the key stays usable until it expires,
+                # which is what a dropped connection leaves too.
+                log.warning("could not record the end of session %s: %s",
+                            login.session_id, exc.message)
 
 
 class _Writer:

@@ -239,6 +239,52 @@ async def test_a_nodes_dashboard_shows_the_other_nodes_sessions(
         await ws.close()
 
 
+async def _chat(ws: aiohttp.ClientWebSocketResponse, type_: str, data: dict[str, Any],
+                rid: int) -> dict[str, Any]:
+    """The ack to one chat request; pushes before it are skipped."""
+    await ws.send_str(json.dumps({"t": type_, "d": data, "r": rid}))
+    while True:
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        if frame.get("to") == rid:
+            assert frame["d"]["ok"] is True, frame
+            return dict(frame["d"])
+
+
+async def _pushed(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        if frame["t"] == type_:
+            return dict(frame["d"])
+
+
+async def test_a_message_sent_on_one_node_reaches_a_participant_on_the_other(
+        healthy: Cluster, http: aiohttp.ClientSession) -> None:
+    """In an open channel, messages sent on node A reach a participant on node B in the
+    store's order, B's reply reaches A, and A sees B's user online."""
+    cluster = healthy
+    channel = "cl-room-" + uuid.uuid4().hex[:8]
+    await api(http, cluster.b, cluster.api_key, "open_channels.create", {"id": channel})
+    sockets = []
+    for node in (cluster.a, cluster.b):
+        user_id, token = await token_user(http, cluster)
+        _, ws = await logged_in(http, cluster.endpoint(node),
+                                token_query(cluster.app_id, user_id, token))
+        await _chat(ws, "open_channels.join", {"id": channel}, 1)
+        sockets.append((user_id, ws))
+    (a_user, on_a), (b_user, on_b) = sockets
+    sent = [(await _chat(on_a, "open_channels.message", {"id": channel, "text": f"a{n}"},
+                         10 + n))["message"]["id"] for n in range(3)]
+    got = [(await _pushed(on_b, "open_channels.message.pub"))["message"] for _ in range(3)]
+    assert [m["id"] for m in got] == sent and got[0]["user"]["id"] == a_user
+    await _chat(on_b, "open_channels.message", {"id": channel, "text": "from b"}, 20)
+    assert (await _pushed(on_a, "open_channels.message.pub"))["message"]["text"] == "from b"
+    users = (await _chat(on_a, "users.list", {"is_online_filter": "ONLINE", "limit": 100,
+                                              "display_name_search": ""}, 30))["users"]
+    assert b_user in {u["id"] for u in users}
+    for _, ws in sockets:
+        await ws.close()
+
+
 async def test_one_session_key_resumed_on_both_nodes_at_once_resumes_once(
         healthy: Cluster, http: aiohttp.ClientSession) -> None:
     """Two resumes of one session key raced on node A and node B: exactly one wins, the other

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chatcamp_server.chat.account import Account
+from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.chat.outbox import Outbox
 from chatcamp_server.chat.router import Route, Router
 from chatcamp_server.chat.session import ChatSession
@@ -145,3 +148,15 @@ def test_routes_run_concurrently_for_different_sessions() -> None:
         return await asyncio.gather(*tasks)
 
     assert [ack["d"]["ok"] for ack in asyncio.run(both())] == [True, True]
+
+
+def test_the_readme_names_every_request_the_router_serves() -> None:
+    """The README's table of chat requests lists every type the router dispatches, from the
+    same table that dispatches them."""
+    router = Router({**Account(None).routes(),  # type: ignore[arg-type]
+                     **OpenChannels(None, None, None, None).routes()})  # type: ignore[arg-type]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Chat in open channels"):readme.index("### Server API")]
+    missing = [t for t in router.described()
+               if f"`{t.rsplit('.', 1)[1]}`" not in section and f"`{t}`" not in readme]
+    assert missing == []

@@ -140,9 +140,12 @@ class Operator:
     def check(self, *statuses: int) -> None:
         """The guard's check, where the only console errors are Chromium's own report of each
         page of ``statuses`` that answered with that error status (a refused sign-in, say)."""
-        assert self.guard.errors == [
-            f"Failed to load resource: the server responded with a status of {status} "
-            f"({HTTPStatus(status).phrase})" for status in statuses], self.guard.errors
+        expected = [f"Failed to load resource: the server responded with a status of {status} "
+                    f"({HTTPStatus(status).phrase}) [{self.dash.url('/dashboard/')}"
+                    for status in statuses]
+        assert len(self.guard.errors) == len(expected) and all(
+            error.startswith(start) for error, start in zip(self.guard.errors, expected)
+        ), self.guard.errors
         self.guard.errors.clear()
         self.guard.check()
 

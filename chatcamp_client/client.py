@@ -72,6 +72,7 @@ class Client:
                                  timeout=timeout, transport=transport)
         self.users = Users(self)
         self.apps = Apps(self)
+        self.open_channels = OpenChannels(self)
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Any server-API method by name; the answer's JSON body, or a ``ChatCampApiError``."""
@@ -105,6 +106,7 @@ class AsyncClient:
         self.http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key, headers),
                                       timeout=timeout, transport=transport)
         self.users = AsyncUsers(self)
+        self.open_channels = AsyncOpenChannels(self)
         self.apps = AsyncApps(self)
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -296,3 +298,57 @@ class AsyncApps:
         return await self._c.run(m.APPS_UPDATE, require_access_token=require_access_token,
                                  allowed_origins=None if allowed_origins is None
                                  else list(allowed_origins))
+
+
+class OpenChannels:
+    """Open channels: made here, by your backend, never from a browser."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(self, id: str | None = None, **profile: Any) -> types.OpenChannel:
+        """``id`` as chosen (a generated one when None); ``profile``: name, avatar_url, data,
+        metadata, custom_filter."""
+        return self._c.run(m.CHANNELS_CREATE, id=id, **profile)
+
+    def get(self, id: str) -> types.OpenChannel:
+        return self._c.run(m.CHANNELS_GET, id=id)
+
+    def update(self, id: str, **profile: Any) -> types.OpenChannel:
+        return self._c.run(m.CHANNELS_UPDATE, id=id, **profile)
+
+    def list(self, *, limit: int | None = None,
+             reference: str | None = None) -> list[types.OpenChannel]:
+        """One page by ID; ``reference`` is the last ID of the previous page."""
+        return self._c.run(m.CHANNELS_LIST, limit=limit, reference=reference)
+
+    def delete(self, id: str) -> str:
+        return self._c.run(m.CHANNELS_DELETE, id=id)
+
+    def announce(self, id: str, text: str) -> types.ChannelMessage:
+        """A message from no user, pushed to every participant."""
+        return self._c.run(m.CHANNELS_ANNOUNCE, id=id, text=text)
+
+
+class AsyncOpenChannels:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self, id: str | None = None, **profile: Any) -> types.OpenChannel:
+        return await self._c.run(m.CHANNELS_CREATE, id=id, **profile)
+
+    async def get(self, id: str) -> types.OpenChannel:
+        return await self._c.run(m.CHANNELS_GET, id=id)
+
+    async def update(self, id: str, **profile: Any) -> types.OpenChannel:
+        return await self._c.run(m.CHANNELS_UPDATE, id=id, **profile)
+
+    async def list(self, *, limit: int | None = None,
+                   reference: str | None = None) -> list[types.OpenChannel]:
+        return await self._c.run(m.CHANNELS_LIST, limit=limit, reference=reference)
+
+    async def delete(self, id: str) -> str:
+        return await self._c.run(m.CHANNELS_DELETE, id=id)
+
+    async def announce(self, id: str, text: str) -> types.ChannelMessage:
+        return await self._c.run(m.CHANNELS_ANNOUNCE, id=id, text=text)

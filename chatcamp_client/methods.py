@@ -64,7 +64,21 @@ KEYS_REVOKE = Method("apps.signing_keys.revoke", ("key_id",), _whole(types.KeyRe
 APP_TOKENS_REVOKE = Method("apps.tokens.revoke", ("issued_before",),
                            _whole(types.AppRevocation))
 
+CHANNEL_PROFILE = ("name", "avatar_url", "data", "metadata", "custom_filter")
+"""The profile fields of ``open_channels.create`` and ``open_channels.update``."""
+CHANNELS_CREATE = Method("open_channels.create", ("id", *CHANNEL_PROFILE),
+                         _field("open_channel", types.OpenChannel))
+CHANNELS_GET = Method("open_channels.get", ("id",), _field("open_channel", types.OpenChannel))
+CHANNELS_UPDATE = Method("open_channels.update", ("id", *CHANNEL_PROFILE),
+                         _field("open_channel", types.OpenChannel))
+CHANNELS_LIST = Method("open_channels.list", ("limit", "reference"),
+                       _field("open_channels", list[types.OpenChannel]))
+CHANNELS_DELETE = Method("open_channels.delete", ("id",), _field("deleted", str))
+CHANNELS_ANNOUNCE = Method("open_channels.announce", ("id", "text"),
+                           _field("message", types.ChannelMessage))
+
 METHODS: tuple[Method[Any], ...] = (
     USERS_CREATE, USERS_GET, USERS_UPDATE, TOKENS_ISSUE, TOKENS_LIST, TOKENS_REVOKE,
     SESSIONS_LIST, SESSIONS_END, APPS_GET, APPS_UPDATE, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE,
-    APP_TOKENS_REVOKE)
+    APP_TOKENS_REVOKE, CHANNELS_CREATE, CHANNELS_GET, CHANNELS_UPDATE, CHANNELS_LIST,
+    CHANNELS_DELETE, CHANNELS_ANNOUNCE)

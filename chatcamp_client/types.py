@@ -83,3 +83,31 @@ class AppRevocation(TypedDict):
     issued_before: float
     revoked: int
     sessions_closed: int
+
+
+class OpenChannel(TypedDict):
+    id: str
+    name: str
+    avatar_url: str
+    data: str
+    metadata: dict[str, Any]
+    custom_filter: list[str]
+    inserted_at: int
+    updated_at: int
+    participants_count: int
+
+
+class ChannelMessage(TypedDict, total=False):
+    """A message as pushed to participants; ``user`` is absent for an announcement."""
+
+    id: str
+    type: str
+    text: str
+    channel_id: str
+    channel_type: str
+    user: User
+    inserted_at: int
+    updated_at: int
+    metadata: dict[str, Any]
+    custom_filter: list[str]
+    data: str

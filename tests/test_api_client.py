@@ -136,13 +136,33 @@ def methods_of(namespace: object, prefix: str = "") -> dict[str, inspect.Signatu
     return found
 
 
+def test_open_channels_round_trip(chat: Client) -> None:
+    """create with a chosen ID (a second time: ConflictError), get, update, list paged by
+    reference, announce, delete (then get: NotFoundError)."""
+    made = chat.open_channels.create("api-room-1", name="Room")
+    assert made["id"] == "api-room-1" and made["participants_count"] == 0
+    with pytest.raises(ConflictError) as conflict:
+        chat.open_channels.create("api-room-1")
+    assert conflict.value.code == "CHANNEL_EXISTS"
+    chat.open_channels.create("api-room-2")
+    assert chat.open_channels.update("api-room-1", name="Renamed")["name"] == "Renamed"
+    assert chat.open_channels.get("api-room-1")["name"] == "Renamed"
+    page = chat.open_channels.list(limit=1, reference="api-room-1")
+    assert [c["id"] for c in page] == ["api-room-2"]
+    told = chat.open_channels.announce("api-room-1", "hello, room")
+    assert told["type"] == "announcement" and "user" not in told
+    assert chat.open_channels.delete("api-room-1") == "api-room-1"
+    with pytest.raises(NotFoundError):
+        chat.open_channels.get("api-room-1")
+
+
 async def test_the_async_client_has_the_sync_clients_methods(chat: Client,
                                                              server: ServerProcess) -> None:
     """Client wraps each method of the table once, and AsyncClient has the same methods with
     the same parameters."""
     wrapped: set[str] = set()
     async with AsyncClient(server.base_url, server.api_key) as async_chat:
-        for namespace in ("users", "apps"):
+        for namespace in ("users", "apps", "open_channels"):
             sync = methods_of(getattr(chat, namespace), f"{namespace}.")
             assert sync == methods_of(getattr(async_chat, namespace), f"{namespace}."), namespace
             wrapped |= set(sync)

@@ -13,10 +13,13 @@ class Socket:
     """Records what the bus hands one session (a unit test's stand-in for its WebSocket)."""
 
     def __init__(self) -> None:
-        self.got: list[tuple[dict[str, Any] | None, How]] = []
+        self.got: list[tuple[dict[str, Any] | None, str]] = []
 
-    async def deliver(self, frame: dict[str, Any] | bytes | None, how: How) -> None:
-        self.got.append((json.loads(frame) if isinstance(frame, bytes) else frame, how))
+    def push(self, data: bytes) -> None:
+        self.got.append((json.loads(data), "send"))
+
+    async def close(self, failure: dict[str, Any] | None, how: How) -> None:
+        self.got.append((failure, how))
 
 
 def registry() -> tuple[LiveSessions, dict[str, Socket]]:
@@ -25,7 +28,7 @@ def registry() -> tuple[LiveSessions, dict[str, Socket]]:
                                          ("s3", "a1", "bob", "t2"), ("s4", "a2", "ann", "t1")):
         sockets[session_id] = Socket()
         live.add(LiveSession(session_id, app, user, token, 0.0, "", "",
-                             sockets[session_id].deliver))
+                             sockets[session_id]))
     return live, sockets
 
 

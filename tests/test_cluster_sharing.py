@@ -33,7 +33,7 @@ async def test_two_clusters_on_one_redis_do_not_hear_each_other(
         for _, live in nodes[1:3]:
             sockets.append(Socket())
             live.add(LiveSession(f"s{len(sockets)}", "a1", "ann", "t1", 0.0, "", "",
-                                 sockets[-1].deliver))
+                                 sockets[-1]))
         same, other = sockets
         await eventually(lambda: all(s.bus.healthy for s, _ in nodes))
         await nodes[0][0].bus.end(Target("a1", "ann"), "Access token revoked")
@@ -69,7 +69,7 @@ async def test_a_key_revocation_and_a_revocation_by_time_reach_another_nodes_ses
         for name, token_id, issued_at in (("on-k1", "jwt:k1", 100.0), ("on-k2", "jwt:k2", 100.0),
                                           ("early", "jwt:k2", 50.0), ("late", "jwt:k2", 150.0)):
             far.add(LiveSession(name, "a1", "ann" if name.startswith("on") else "bob",
-                                token_id, 0.0, "", "", sockets[name].deliver,
+                                token_id, 0.0, "", "", sockets[name],
                                 token_issued_at=issued_at))
         await eventually(lambda: all(s.bus.healthy for s, _ in nodes))
         bus = nodes[0][0].bus

@@ -370,7 +370,7 @@ async def test_recheck_refuses_a_signed_session_revoked_meanwhile(world: World) 
 
 def live_session(login: Any, socket: Socket) -> LiveSession:
     return LiveSession(login.session_id, login.app.id, login.user.id, login.token_id, NOW, "",
-                       "", socket.deliver, key_expires_at=login.expires_at,
+                       "", socket, key_expires_at=login.expires_at,
                        token_expires_at=login.token_expires_at,
                        token_issued_at=login.token_issued_at)
 

@@ -37,7 +37,7 @@ def sessions(live: LiveSessions) -> dict[str, Socket]:
     for user_id, token_id in (("ann", "t-ann"), ("bob", "t-bob"), ("cat", None), ("dan", None)):
         sockets[user_id] = Socket()
         live.add(LiveSession(f"s-{user_id}", APP, user_id, token_id, NOW, "", "",
-                             sockets[user_id].deliver, key_expires_at=NOW + 100))
+                             sockets[user_id], key_expires_at=NOW + 100))
     return sockets
 
 
@@ -85,7 +85,7 @@ async def test_every_batch_of_a_large_node_is_checked(store: SQLiteStore) -> Non
     others = [Socket() for _ in range(BATCH + 500)]
     for n, socket in enumerate(others):
         live.add(LiveSession(f"s-bob-{n}", APP, "bob", "t-bob", NOW, "", "",
-                             socket.deliver, key_expires_at=NOW + 100))
+                             socket, key_expires_at=NOW + 100))
     sockets = sessions(live)
     await store.revoke_tokens(APP, "ann", NOW, token_id="t-ann")
     assert await Reconciler(store, live, lambda: NOW + 1).run_once() == 1

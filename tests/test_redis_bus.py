@@ -25,10 +25,13 @@ class Socket:
     """Records what the bus hands one session."""
 
     def __init__(self) -> None:
-        self.got: list[tuple[dict[str, Any] | None, How]] = []
+        self.got: list[tuple[dict[str, Any] | None, str]] = []
 
-    async def deliver(self, frame: dict[str, Any] | bytes | None, how: How) -> None:
-        self.got.append((json.loads(frame) if isinstance(frame, bytes) else frame, how))
+    def push(self, data: bytes) -> None:
+        self.got.append((json.loads(data), "send"))
+
+    async def close(self, failure: dict[str, Any] | None, how: How) -> None:
+        self.got.append((failure, how))
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Node:
     def add(self, session_id: str, user: str, token: str | None, app: str = "a1") -> Socket:
         socket = self.sockets[session_id] = Socket()
         self.live.add(LiveSession(session_id, app, user, token, time.time(), "", "",
-                                  socket.deliver))
+                                  socket))
         return socket
 
     def subscribed(self) -> None:

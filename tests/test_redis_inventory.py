@@ -36,21 +36,29 @@ async def main() -> None:
     inventory = RedisInventory(live, sys.argv[1], "b", prefix=sys.argv[2],
                                heartbeat_interval=0.1, heartbeat_ttl=1.0)
     await inventory.start()
-    async def deliver(frame, how): pass
-    live.add(LiveSession("s2", "a1", "ann", None, 2.0, "", "", deliver))
+    class Socket:
+        def push(self, data): pass
+        async def close(self, failure, how): pass
+    live.add(LiveSession("s2", "a1", "ann", None, 2.0, "", "", Socket()))
     await asyncio.Event().wait()
 
 asyncio.run(main())
 """
 
 
-async def ignore(frame: dict[str, Any] | None, how: How) -> None:
+class Ignored:
     """A session's socket, for sessions that are only listed."""
+
+    def push(self, data: bytes) -> None:
+        pass
+
+    async def close(self, failure: dict[str, Any] | None, how: How) -> None:
+        pass
 
 
 def session(session_id: str, user: str, started_at: float) -> LiveSession:
     return LiveSession(session_id, "a1", user, None, started_at, "10.0.0.1", "test",
-                       ignore, key_expires_at=started_at + 86400)
+                       Ignored(), key_expires_at=started_at + 86400)
 
 
 def report_of(inventory: RedisInventory) -> dict[str, Any]:

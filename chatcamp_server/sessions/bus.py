@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from chatcamp_server import protocol
-from chatcamp_server.sessions.live import LiveSessions, Target
+from chatcamp_server.sessions.live import LiveSessions, Target, send_all
 
 
 class SessionBus(abc.ABC):
@@ -52,13 +52,12 @@ class LocalBus(SessionBus):
     async def end(self, target: Target, reason: str) -> int:
         sessions = self.live.revoked(target)
         frame = protocol.auth_failure("NOT_AUTHORIZED", reason)
-        await asyncio.gather(*(session.deliver(frame, "end") for session in sessions))
+        await asyncio.gather(*(session.socket.close(frame, "end") for session in sessions))
         return len(sessions)
 
     async def send(self, target: Target, frame: dict[str, Any]) -> int:
         sessions = self.live.matching(target)
-        data = protocol.encode(frame)
-        await asyncio.gather(*(session.deliver(data, "send") for session in sessions))
+        send_all(sessions, protocol.encode(frame))
         return len(sessions)
 
     async def publish(self, target: Target, frame: dict[str, Any]) -> None:

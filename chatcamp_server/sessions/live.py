@@ -14,15 +14,23 @@ either the revocation's look found the session, or the login's second check sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-How = Literal["send", "end", "shutdown"]
-Deliver = Callable[[dict[str, Any] | bytes | None, How], Awaitable[None]]
-"""Hands a live socket a frame: ``send`` queues it (as a frame, or already encoded when it
-goes to many sessions) and the session goes on; ``end`` pushes
-it (a failure ack) and closes, the session ended and its key revoked; ``shutdown`` closes
-without ending, so the SDK may resume with its session key.  One callable rather than one
-per action: each would be a closure held for as long as its session lasts."""
+How = Literal["end", "shutdown"]
+
+
+class Socket(Protocol):
+    """A live session's socket, as the buses reach it."""
+
+    def push(self, data: bytes) -> None:
+        """Queue one encoded frame and return at once.  Not a coroutine on purpose: a bus
+        hands one message to a thousand sessions in one pass (``send_all``), where a task
+        each would cost the event loop a thousand schedulings per message."""
+
+    async def close(self, failure: dict[str, Any] | None, how: How) -> None:
+        """``end``: push ``failure`` (a failure ack) and close, the session ended and its
+        key revoked; ``shutdown``: close without ending, so the SDK may resume with its
+        session key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,7 @@ class LiveSession:
     started_at: float
     remote: str
     user_agent: str
-    deliver: Deliver = field(repr=False)
+    socket: Socket = field(repr=False)
     key_expires_at: float = 0.0
     """When this session's key would expire anyway: how long its revocation must be kept."""
     token_expires_at: float | None = None
@@ -83,6 +91,12 @@ class LiveSession:
         return {"session_id": self.session_id, "started_at": self.started_at,
                 "remote_address": self.remote, "user_agent": self.user_agent,
                 "token_id": self.token_id}
+
+
+def send_all(sessions: list[LiveSession], data: bytes) -> None:
+    """Queue one encoded frame for each of ``sessions``."""
+    for session in sessions:
+        session.socket.push(data)
 
 
 class Watcher(Protocol):

@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import json
 import secrets
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from redis.asyncio.client import PubSub
 
 from chatcamp_server import protocol
 from chatcamp_server.sessions.bus import SessionBus
-from chatcamp_server.sessions.live import How, LiveSession, LiveSessions, Target
+from chatcamp_server.sessions.live import LiveSession, LiveSessions, Target, send_all
 from chatcamp_server.sessions.redis_inventory import RedisInventory
 from chatcamp_server.sessions.redis_support import (
     COMMAND_TIMEOUT,
@@ -136,14 +136,15 @@ class RedisBus(SessionBus):
         frame = protocol.auth_failure("NOT_AUTHORIZED", reason)
         (published, elsewhere), _ = await asyncio.gather(
             asyncio.gather(self._publish(message), self._elsewhere(target)),
-            asyncio.gather(*_deliver(sessions, frame, "end")))
+            _end(sessions, frame))
         return len(sessions) + (elsewhere if published else 0)
 
     async def send(self, target: Target, frame: dict[str, Any]) -> int:
         sessions = self.live.matching(target)
         message = {"from": self._sender, "do": "send", "to": encode_target(target),
                    "frame": frame}
-        await asyncio.gather(self._publish(message), *_deliver(sessions, frame, "send"))
+        send_all(sessions, protocol.encode(frame))
+        await self._publish(message)
         return len(sessions)
 
     async def publish(self, target: Target, frame: dict[str, Any]) -> None:
@@ -155,8 +156,7 @@ class RedisBus(SessionBus):
                    "frame": frame, "echo": True}
         if self.subscribed.is_set() and await self._publish(message):
             return
-        data = protocol.encode(frame)
-        await asyncio.gather(*(s.deliver(data, "send") for s in self.live.matching(target)))
+        send_all(self.live.matching(target), protocol.encode(frame))
 
     async def _publish(self, message: dict[str, Any]) -> bool:
         try:
@@ -231,21 +231,15 @@ class RedisBus(SessionBus):
             return
         if sender == self._sender and message.get("echo") is not True:
             return
-        sessions = self.live.revoked(target) if action == "end" else self.live.matching(target)
-        if sessions:
-            how: How = "end" if action == "end" else "send"
-            task = asyncio.create_task(_gather(_deliver(
-                sessions, frame if how == "end" else protocol.encode(frame), how)))
+        if action == "send":
+            send_all(self.live.matching(target), protocol.encode(frame))
+        elif sessions := self.live.revoked(target):
+            task = asyncio.create_task(_end(sessions, frame))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
 
 
-def _deliver(sessions: list[LiveSession], frame: dict[str, Any] | bytes,
-             how: How) -> list[Awaitable[None]]:
-    return [session.deliver(frame, how) for session in sessions]
-
-
-async def _gather(deliveries: list[Awaitable[None]]) -> None:
-    """Delivered apart from the listener, so that closing many sockets does not hold up the
-    next message."""
-    await asyncio.gather(*deliveries)
+async def _end(sessions: list[LiveSession], failure: dict[str, Any]) -> None:
+    """Ended apart from the listener, so that closing many sockets does not hold up the
+    next message (a send is queued in the listener's pass, in the order Redis gave)."""
+    await asyncio.gather(*(session.socket.close(failure, "end") for session in sessions))

@@ -177,7 +177,12 @@ class Flusher:
                 batch = list(self.waiting)
                 self.waiting.clear()
                 for socket in batch:
-                    await socket.write_ready()
+                    try:
+                        await socket.write_ready()
+                    except Exception:
+                        # One socket's failure must not leave the rest of the batch unwritten.
+                        log.exception("writing to a session's socket failed")
+                        socket.abort()
         finally:
             self.task = None
 
@@ -208,9 +213,7 @@ class _Socket:
         elif self.outbox.overflowed:
             log.info("a session's socket dropped: %d bytes waited for it to read",
                      self.outbox.size)
-            self.stop()
-            if self.request.transport is not None:
-                self.request.transport.abort()
+            self.abort()
 
     def wake(self) -> None:
         if self.task is None and len(self.outbox) and not self.outbox.overflowed:
@@ -277,9 +280,13 @@ class _Socket:
             await self.ws.close(code=code, message=message)
         except (ConnectionError, asyncio.TimeoutError):
             log.debug("a session's socket could not be closed cleanly")
-            self.stop()
-            if self.request.transport is not None:
-                self.request.transport.abort()
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the socket at once (the session stays, for the SDK to resume)."""
+        self.stop()
+        if self.request.transport is not None:
+            self.request.transport.abort()
 
     def stop(self) -> None:
         if self.task is not None:

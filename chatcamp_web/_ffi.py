@@ -47,7 +47,8 @@ const wireChannel = (c) => ({
   inserted_at: Number(c.insertedAt) || 0, updated_at: Number(c.updatedAt) || 0,
   is_active: !!c.isActive, is_read_only: !!c.isReadOnly, is_view_only: !!c.isViewOnly});
 const wirePerson = (u) => ({id: String(u.id || ""), display_name: String(u.displayName || ""),
-                            avatar_url: String(u.avatarUrl || "")});
+                            avatar_url: String(u.avatarUrl || ""), is_online: !!u.isOnline,
+                            last_seen: Number(u.lastSeen) || 0});
 const list = (convert) => (items) => Array.from(items || [], convert);
 // An SDK object that only carries the channel's ID, which is all join, leave, messages and
 // queries read (this.id, and getType() says "open"): OpenChannel.get would cost a round trip

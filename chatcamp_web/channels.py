@@ -83,7 +83,8 @@ def _message(wire):
 
 
 def _person(wire):
-    return User(str(wire["id"]), str(wire["display_name"]), str(wire["avatar_url"]))
+    return User(str(wire["id"]), str(wire["display_name"]), str(wire["avatar_url"]),
+                is_online=wire.get("is_online") is True, last_seen=wire.get("last_seen") or 0)
 
 
 class ChannelListener:

@@ -37,13 +37,18 @@ _instance = None
 
 
 class User:
-    """The connected user as the SDK holds it."""
+    """The connected user as the SDK holds it, or a channel's participant; a participant's
+    ``is_online`` says whether they have a live session now, and ``last_seen`` (seconds)
+    when their last one ended."""
 
-    def __init__(self, id, display_name="", avatar_url="", access_token=None):
+    def __init__(self, id, display_name="", avatar_url="", access_token=None, is_online=False,
+                 last_seen=0):
         self.id = id
         self.display_name = display_name
         self.avatar_url = avatar_url
         self.access_token = access_token
+        self.is_online = is_online
+        self.last_seen = last_seen
 
     def __repr__(self):
         return "User(%r, display_name=%r)" % (self.id, self.display_name)

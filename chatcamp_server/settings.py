@@ -6,7 +6,25 @@ monkeypatching, and so the numbers the documentation promises are written exactl
 
 from __future__ import annotations
 
+import importlib.util
+import runpy
 from dataclasses import dataclass
+from pathlib import Path
+
+
+def browser_limits(package: Path | None = None) -> dict[str, int]:
+    """``chatcamp_web/limits.py``'s constants (of ``package``, or the installed one), read by
+    running that one file: importing it would run the package's ``__init__``, which needs
+    the browser's ``js`` module."""
+    if package is None:
+        spec = importlib.util.find_spec("chatcamp_web")
+        assert spec is not None and spec.submodule_search_locations, "chatcamp_web is missing"
+        package = Path(list(spec.submodule_search_locations)[0])
+    found = runpy.run_path(str(package / "limits.py"))
+    return {name: int(value) for name, value in found.items() if name.isupper()}
+
+
+BROWSER = browser_limits()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,8 +45,8 @@ class Limits:
     ``RATE_LIMITED`` error acks.  Each is stored and pushed to every participant."""
     message_burst: int = 10
     """Messages a session may send at once before ``messages_per_second`` applies."""
-    max_message_chars: int = 4000
-    """Characters (code points) in one message's text, as Discord and Slack's 4,000."""
+    max_message_chars: int = BROWSER["MAX_MESSAGE_CHARS"]
+    """Characters (code points) in one message's text (``chatcamp_web/limits.py``)."""
     history_page_max: int = 100
     """Messages one ``history`` request may ask for."""
     list_page_max: int = 100
@@ -54,8 +72,8 @@ class Limits:
     """The SDK pings every 60 s; a socket silent for five pings' time is dead."""
     session_key_ttl: float = 24 * 3600.0
     """How long a session key lets the SDK resume without its user ID and token."""
-    max_user_id_chars: int = 128
-    max_app_id_chars: int = 64
+    max_user_id_chars: int = BROWSER["MAX_USER_ID_CHARS"]
+    max_app_id_chars: int = BROWSER["MAX_APP_ID_CHARS"]
     min_token_chars: int = 16
     max_token_chars: int = 512
     """Opaque tokens (issued, or set through ``users.create``/``users.update``)."""

@@ -41,11 +41,8 @@ import asyncio
 from . import _ffi
 from .client import User, _check_timeout
 from .errors import CHANNEL_CODES, InvalidArgumentError, InvalidStateError, from_server
+from .limits import MAX_MESSAGE_CHARS
 from .state import ConnectionState
-
-MAX_MESSAGE_CHARS = 4000
-"""Characters (code points) in one message's text: the server's limit, and the only copy of
-it on the browser's side (the widget's send box reads it from here)."""
 
 CHANNEL_LISTENER_ID = "chatcamp_web.channels"
 

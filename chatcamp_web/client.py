@@ -25,11 +25,11 @@ import asyncio
 from . import _ffi
 from .errors import (ChatCampError, ConnectTimeoutError, InvalidArgumentError,
                      InvalidStateError, NetworkError, NotAuthorizedError, from_server)
+from .limits import MAX_USER_ID_CHARS
 from .renewal import RENEWAL_ATTEMPTS, TokenSource, backoff
 from .state import IGNORED, ConnectionState, Event, StateChange, next_state
 
 SDK_CLOSED = 3
-MAX_USER_ID_CHARS = 128
 LISTENER_ID = "chatcamp_web"
 TOKEN_EXPIRED = "TOKEN_EXPIRED"
 

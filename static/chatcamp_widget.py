@@ -155,7 +155,7 @@ class Widget:
 def _chat_message(error):
     text = CHAT_FRIENDLY.get(error.code, error.message)
     if error.code == "MESSAGE_TOO_LONG":
-        from chatcamp_web.channels import MAX_MESSAGE_CHARS  # loaded by then: the panel chats
+        from chatcamp_web.limits import MAX_MESSAGE_CHARS
         text = text % MAX_MESSAGE_CHARS
     return text + " (%s)" % error.code
 

@@ -27,6 +27,9 @@
   // MicroPython unzips with a library of its own that it loads first, which cost the widget's
   // start 5.0x plain JS against 3.2x (BENCHMARKS.md).
   const MODULES = [/* chatcamp_web */];
+  // The limits chatcamp_web checks (its limits module), filled in by the server as it serves
+  // this file.
+  const LIMITS = {/* chatcamp_web.limits */};
   // One registry per page, shared by every copy of this script: the SDK, PyScript and the
   // interpreter are loaded once, and the widgets share the SDK's single session.
   const registry = window.chatcampWidget || (window.chatcampWidget = {count: 0, interpreter: ""});
@@ -45,8 +48,9 @@
   };
 
   function problem() {
-    if (!/^[A-Za-z0-9_]{1,64}$/.test(options.appId))
-      return options.appId ? "data-app-id must be letters, digits or _ (at most 64)"
+    const appIdMax = LIMITS.MAX_APP_ID_CHARS;
+    if (!/^[A-Za-z0-9_]+$/.test(options.appId) || options.appId.length > appIdMax)
+      return options.appId ? `data-app-id must be letters, digits or _ (at most ${appIdMax})`
                            : "data-app-id is missing";
     if (!Object.hasOwn(INTERPRETERS, options.interpreter))
       return 'data-interpreter must be "micropython" or "pyodide"';
@@ -54,8 +58,8 @@
       return "data-port must be a TCP port number";
     if (!/^[A-Za-z0-9.:\[\]-]{1,253}$/.test(options.host))
       return "data-host must be a host name or address";
-    if (options.userId.length > 128)
-      return "data-user-id is longer than 128 characters";
+    if (options.userId.length > LIMITS.MAX_USER_ID_CHARS)
+      return `data-user-id is longer than ${LIMITS.MAX_USER_ID_CHARS} characters`;
     if (/[\u0000-\u001f\u007f]/.test(options.channel))
       return "data-channel must not contain control characters";
     if (!registry.pyscript && (customElements.get("py-script") || customElements.get("mpy-script")))

@@ -14,6 +14,8 @@ import zipfile
 import pytest
 from server_process import ROOT, ServerProcess
 
+from chatcamp_server.settings import Limits
+
 
 def package_sources() -> dict[str, bytes]:
     return {f"chatcamp_web/{path.name}": path.read_bytes()
@@ -39,6 +41,21 @@ def test_the_served_widget_loader_lists_every_module(server: ServerProcess) -> N
     assert listed is not None
     assert sorted(json.loads(listed.group(1))) == sorted(
         name.split("/")[1][:-3] for name in package_sources())
+
+
+def test_the_limits_the_browser_checks_are_the_servers(server: ServerProcess) -> None:
+    """The served widget loader holds chatcamp_web/limits.py's limits, and they are the
+    server's own defaults: the page refuses with the number the server would."""
+    with urllib.request.urlopen(server.base_url + "/static/widget.js", timeout=10) as reply:
+        source = reply.read().decode()
+    filled = re.search(r"const LIMITS = (\{[^}]*\});", source)
+    assert filled is not None and "/*" not in filled.group(1)
+    limits = json.loads(filled.group(1))
+    defaults = Limits()
+    assert limits == {"MAX_APP_ID_CHARS": defaults.max_app_id_chars,
+                      "MAX_USER_ID_CHARS": defaults.max_user_id_chars,
+                      "MAX_MESSAGE_CHARS": defaults.max_message_chars}
+    assert limits["MAX_MESSAGE_CHARS"] == 4000 and limits["MAX_USER_ID_CHARS"] == 128
 
 
 def test_the_archive_is_the_sources_and_any_origin_may_load_it(server: ServerProcess) -> None:

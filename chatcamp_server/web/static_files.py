@@ -25,6 +25,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from chatcamp_server import settings
 from chatcamp_server.web import assets
 
 FOLDERS = {
@@ -75,6 +76,8 @@ ARCHIVE_URL = "/chatcamp_web.zip"
 
 MODULES_MARK = b"[/* chatcamp_web */]"
 """Where ``static/widget.js`` wants the list of ``chatcamp_web``'s modules."""
+LIMITS_MARK = b"{/* chatcamp_web.limits */}"
+"""Where it wants ``chatcamp_web/limits.py``'s constants."""
 
 
 def _modules(package: Path) -> list[Path]:
@@ -181,10 +184,13 @@ def _scoped(sdk: bytes) -> bytes:
 
 
 def _with_modules(package: Path) -> Callable[[bytes], bytes]:
-    """The widget loader with :data:`MODULES_MARK` replaced by the package's module names."""
+    """The widget loader with :data:`MODULES_MARK` replaced by the package's module names,
+    and :data:`LIMITS_MARK` by its limits."""
     def fill(loader: bytes) -> bytes:
         names = [source.stem for source in _modules(package)]
-        return loader.replace(MODULES_MARK, json.dumps(names).encode())
+        limits = json.dumps(settings.browser_limits(package)).encode()
+        return (loader.replace(MODULES_MARK, json.dumps(names).encode())
+                .replace(LIMITS_MARK, limits))
     return fill
 
 

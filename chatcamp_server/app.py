@@ -138,7 +138,8 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     sharing.inventory.report = lambda: node_report(live, metrics.activity, failures)
     dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
     dashboard.add_routes(web_app)
-    router = Router({**Account(users).routes(), **open_channels.routes()})
+    router = Router({**Account(users).routes(), **open_channels.routes()},
+                    metrics.chat_request)
     chat_socket = ChatSocket(auth, router, users, live, limits, metrics)
     web_app.router.add_get("/chat/2.0", chat_socket.handle)
     described = openapi.document(limits)

@@ -120,6 +120,13 @@ class Metrics:
             "revoked", ["kind"], registry=self.registry)
         for kind in REVOCATION_KINDS:
             self.revocations.labels(kind)
+        self.chat_requests = Counter(
+            "chatcamp_chat_requests", "Requests served on chat sockets, by type (other: one "
+            "this server does not serve) and outcome (ok, or the error code)",
+            ["type", "outcome"], registry=self.registry)
+        self.slow_clients = Counter(
+            "chatcamp_slow_clients_dropped", "Chat sockets dropped because their client "
+            "stopped reading (their outbound queue passed its bound)", registry=self.registry)
         live_sessions = Gauge("chatcamp_live_sessions", "Live sessions on this node",
                               registry=self.registry)
         live_sessions.set_function(lambda: len(live))
@@ -134,6 +141,12 @@ class Metrics:
 
     def ended(self, reason: str) -> None:
         self.session_ends.labels(reason).inc()
+
+    def chat_request(self, type_: str, outcome: str) -> None:
+        self.chat_requests.labels(type_, outcome).inc()
+
+    def slow_client(self) -> None:
+        self.slow_clients.inc()
 
     def api_request(self, method: str, status: int, seconds: float) -> None:
         """``method`` one of the server API's own names, or ``UNKNOWN_METHOD``."""

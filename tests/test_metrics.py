@@ -16,7 +16,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis_service import RedisServer
 from server_process import ServerProcess, free_port
-from ws_client import ended_by_server, id_query, login, refusal
+from ws_client import ended_by_server, id_query, login, refusal, request
 
 from chatcamp_server.errors import RateLimited, StorageUnavailable
 from chatcamp_server.metrics import REVOCATION_KINDS, Metrics
@@ -85,6 +85,30 @@ async def test_logins_refusals_and_ends_are_counted(metered: ServerProcess,
     assert value(ended, "chatcamp_session_ends_total", reason="SESSION_ENDED") == 1
     assert value(ended, "chatcamp_revocations_total", kind="session") == \
         value(before, "chatcamp_revocations_total", kind="session") + 1
+
+
+async def test_chat_requests_are_counted_by_type_and_outcome(
+        metered: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """A served chat request counts as ok, a refused one by its code, and a type the server
+    does not serve as other, whatever its name."""
+    before = scrape(metered)
+    _, ws = await login(http, metered, id_query(metered, "metered-chat"))
+    assert (await request(ws, {"t": "open_channels.list", "d": {"limit": 5}, "r": 1}))[
+        "d"]["ok"] is True
+    missing = await request(ws, {"t": "open_channels.get", "d": {"id": "no-such"}, "r": 2})
+    assert missing["d"]["error"]["code"] == "NOT_FOUND"
+    await request(ws, {"t": "made_up.thing", "d": {}, "r": 3})
+    await ws.close()
+    after = scrape(metered)
+
+    def moved(**labels: str) -> float:
+        return (value(after, "chatcamp_chat_requests_total", **labels)
+                - value(before, "chatcamp_chat_requests_total", **labels))
+    assert moved(type="open_channels.list", outcome="ok") == 1
+    assert moved(type="open_channels.get", outcome="NOT_FOUND") == 1
+    assert moved(type="other", outcome="NOT_IMPLEMENTED") == 1
+    assert not any(name == "chatcamp_chat_requests_total" and ("type", "made_up.thing") in labels
+                   for name, labels in after)
 
 
 def test_server_api_calls_are_counted_by_method_and_status(metered: ServerProcess) -> None:

@@ -42,8 +42,8 @@ def stalled_client(port: int, query: str) -> socket.socket:
 async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
         tmp_path: Path) -> None:
     """With a participant that never reads, every message still reaches a reading
-    participant; the stalled socket is dropped once its outbox passes the bound; the
-    server's memory for it is released (its live session is gone)."""
+    participant; the stalled socket is dropped once its outbox passes the bound, and
+    counted; the server's memory for it is released (its live session is gone)."""
     port = free_port()
     server, created = await open_server(
         Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32)),
@@ -95,6 +95,8 @@ async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
             async with asyncio.timeout(10):
                 while server.live.is_online(app_id, "stalled"):
                     await asyncio.sleep(0.01)
+            assert server.metrics.registry.get_sample_value(
+                "chatcamp_slow_clients_dropped_total") == 1
             stalled.close()
             await writer.close()
             await reader.close()

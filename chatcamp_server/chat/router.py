@@ -20,6 +20,10 @@ from chatcamp_server.errors import ServerError
 log = logging.getLogger("chatcamp_server.chat")
 
 Handler = Callable[[ChatSession, dict[str, Any]], Awaitable[dict[str, Any]]]
+Observe = Callable[[str, str], None]
+"""Told of every request served: its type (``OTHER`` for one the table lacks, so a client
+cannot mint labels) and ``ok`` or the error code it was answered with."""
+OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,10 @@ class Route:
 
 
 class Router:
-    def __init__(self, routes: Mapping[str, Route]) -> None:
+    def __init__(self, routes: Mapping[str, Route],
+                 observe: Observe = lambda type_, outcome: None) -> None:
         self.routes = dict(routes)
+        self.observe = observe
 
     def described(self) -> dict[str, str]:
         return {type_: route.summary for type_, route in sorted(self.routes.items())}
@@ -40,21 +46,25 @@ class Router:
                     ) -> dict[str, Any] | None:
         """The ack to ``request``, or None when it has no ``r`` to answer."""
         route = self.routes.get(request.type)
+        observed = OTHER if route is None else request.type
         try:
             if route is None:
                 raise ServerError(f"{request.type} is not supported by this server",
                                   "NOT_IMPLEMENTED")
             payload = await route.handler(session, request.data)
         except ServerError as exc:
+            self.observe(observed, exc.code)
             if request.rid is None:
                 return None
             return protocol.error_ack(request.type, request.rid, exc.code, exc.client_message)
         except Exception:
             log.exception("%s failed", request.type)
+            self.observe(observed, "INTERNAL")
             if request.rid is None:
                 return None
             return protocol.error_ack(request.type, request.rid, "INTERNAL",
                                       "The server failed to serve this request")
+        self.observe(observed, "ok")
         if request.rid is None:
             return None
         return protocol.ack(request.type, request.rid, payload)

@@ -214,6 +214,7 @@ class _Socket:
         elif self.outbox.overflowed:
             log.info("a session's socket dropped: %d bytes waited for it to read",
                      self.outbox.size)
+            self.metrics.slow_client()
             self.abort()
 
     def wake(self) -> None:

@@ -136,11 +136,13 @@ class Users:
             raise NotFound("the session's user no longer exists", "USER_NOT_FOUND")
         return protocol.wire_user(result[0], True)
 
-    async def note_offline(self, app_id: str, user_id: str) -> None:
-        """A session of the user has just ended: with none left on any node, the user is
-        offline from now (``last_seen``)."""
-        if not await self.inventory.is_online(app_id, user_id):
-            await self.store.set_last_seen(app_id, user_id, self.clock())
+    async def note_leaving(self, app_id: str, user_id: str) -> None:
+        """The user's last session on this node is ending: ``last_seen`` is written now,
+        while the session still counts as live, so that nobody sees the user offline with
+        an older ``last_seen`` (written once the session had gone, a reader could look in
+        between).  Online on another node meanwhile, they show as online, and that node
+        writes it again when their last session there ends."""
+        await self.store.set_last_seen(app_id, user_id, self.clock())
 
     # users.tokens.*
 

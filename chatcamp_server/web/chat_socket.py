@@ -140,17 +140,36 @@ class ChatSocket:
         except asyncio.TimeoutError:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle timeout")
         finally:
-            self.live.remove(session)
-            socket.stop()
+            # The session leaves the registry last: until then it counts as live, so the
+            # user cannot be seen offline before last_seen is written.
             try:
-                if socket.ended_by_server or ws.close_code in CLIENT_DISCONNECT_CODES:
-                    await self.auth.end_session(login)
-                await self.users.note_offline(login.app.id, login.user.id)
-            except StorageUnavailable as exc:
-                # The socket is gone either way; the key stays usable until it expires,
-                # which is what a dropped connection leaves too.
-                log.warning("could not record the end of session %s: %s",
-                            login.session_id, exc.message)
+                await self._ended(login, socket.ended_by_server
+                                  or ws.close_code in CLIENT_DISCONNECT_CODES)
+                if self.live.for_user(login.app.id, login.user.id) == [session]:
+                    await self._note_leaving(login)
+            finally:
+                self.live.remove(session)
+                socket.stop()
+
+    async def _ended(self, login: Login, ended: bool) -> None:
+        """An ended session's key is revoked at once: the SDK that disconnected may not
+        resume with it, however soon it tries."""
+        if not ended:
+            return
+        try:
+            await self.auth.end_session(login)
+        except StorageUnavailable as exc:
+            # The socket is gone either way; the key stays usable until it expires,
+            # which is what a dropped connection leaves too.
+            log.warning("could not record the end of session %s: %s",
+                        login.session_id, exc.message)
+
+    async def _note_leaving(self, login: Login) -> None:
+        try:
+            await self.users.note_leaving(login.app.id, login.user.id)
+        except StorageUnavailable as exc:
+            log.warning("could not record when the user of session %s was last seen: %s",
+                        login.session_id, exc.message)
 
 
 class Flusher:
@@ -209,9 +228,11 @@ class _Socket:
         self.ended_by_server = False
 
     def push(self, data: bytes) -> None:
+        if self.outbox.overflowed:
+            return  # dropped already: the session is on its way out of the registry
         if self.outbox.put(data):
             self.wake()
-        elif self.outbox.overflowed:
+        else:
             log.info("a session's socket dropped: %d bytes waited for it to read",
                      self.outbox.size)
             self.metrics.slow_client()

@@ -13,6 +13,7 @@ from chatcamp_server import protocol
 from chatcamp_server.storage.store import Channel, Message, User
 
 OPEN_CHANNEL_TYPE = "open_channel"
+GROUP_CHANNEL_TYPE = "group_channel"
 
 
 def open_channel(channel: Channel) -> dict[str, Any]:
@@ -28,11 +29,11 @@ def open_channel(channel: Channel) -> dict[str, Any]:
     }
 
 
-def message(found: Message, sender: dict[str, Any] | None) -> dict[str, Any]:
+def message(found: Message, sender: dict[str, Any] | None, channel_type: str) -> dict[str, Any]:
     """``sender`` is the wire user (None for an announcement, which has none)."""
     wire: dict[str, Any] = {
         "id": found.id, "type": found.type, "text": found.text,
-        "channel_id": found.channel_id, "channel_type": OPEN_CHANNEL_TYPE,
+        "channel_id": found.channel_id, "channel_type": channel_type,
         "inserted_at": int(found.inserted_at), "updated_at": int(found.updated_at),
         "metadata": found.metadata, "custom_filter": list(found.custom_filter),
         "data": found.data,

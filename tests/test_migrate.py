@@ -19,6 +19,8 @@ from chatcamp_server.storage.migrate import BATCH, copy_store
 from chatcamp_server.storage.postgres import PostgresStore
 from chatcamp_server.storage.sqlite import SQLiteStore
 from chatcamp_server.storage.store import (
+    GROUP_CHANNEL,
+    INVITED,
     ISSUED_TOKEN,
     OPEN_CHANNEL,
     PROFILE_TOKEN,
@@ -32,6 +34,7 @@ from chatcamp_server.storage.store import (
     Store,
     Token,
     User,
+    distinct_key,
 )
 
 NOW = 1_800_000_000.0
@@ -41,6 +44,9 @@ OPEN = App("1000000000000000002", "open", (), NOW + 1)
 ROOT = Operator("root", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", NOW, NOW + 9)
 LOBBY = Channel(SHOP.id, "5a5ef06b48bdc63ad6760fe5", OPEN_CHANNEL, "Lobby", "https://a/l.png",
                 "d", {"topic": "sale ✨"}, ("vip",), "ann", NOW, NOW + 1)
+TRIP = Channel(SHOP.id, "5a5ef06b48bdc63ad6760fe6", GROUP_CHANNEL, "Trip", created_by="ann",
+               created_at=NOW, updated_at=NOW, is_distinct=True,
+               distinct_key=distinct_key(["ann", "bob"]), active_at=NOW)
 
 
 async def nothing(stored: Message) -> None:
@@ -85,6 +91,11 @@ async def everything(store: Store) -> dict[str, object]:
         "channels": await store.list_channels(SHOP.id, OPEN_CHANNEL),
         "participants": await store.list_participants(SHOP.id, LOBBY.id),
         "history": await store.history(SHOP.id, LOBBY.id),
+        "groups": await store.list_channels(SHOP.id, GROUP_CHANNEL),
+        "group_rows": await store.participants_of(SHOP.id, TRIP.id),
+        "my_groups": {user_id: await store.my_channels(SHOP.id, user_id, GROUP_CHANNEL)
+                      for user_id in users},
+        "unread": await store.unread_totals(SHOP.id, "bob", OPEN_CHANNEL),
     }
 
 
@@ -92,10 +103,12 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
         sqlite: SQLiteStore, postgresql: PostgresStore) -> None:
     """Apps with policies and key hashes, a user with a profile and an issued token, a revoked
     token, signing keys (one revoked), revocation watermarks, a used session key, operators,
-    the audit log (IDs kept), users' last seen, and a channel with its participants and
-    messages (seqs kept) read back the same from PostgreSQL, and the counts say so; the next
-    audit entry's ID follows the copied ones, and the channel's next message's seq follows
-    the last it gave, a deleted message's included."""
+    the audit log (IDs kept), users' last seen, an open channel with its participants and
+    messages (seqs kept), and a distinct group channel with its last activity, an invited
+    member and a member's read state, read back the same from PostgreSQL, and the counts
+    say so; the next audit entry's ID follows the copied ones, the channel's next message's
+    seq follows the last it gave, a deleted message's included, and the group's distinct
+    key still finds it."""
     await sqlite.create_app(SHOP, b"a" * 32)
     await sqlite.create_app(OPEN, b"b" * 32)
     await sqlite.create_user(
@@ -130,13 +143,18 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
                                          None if n == 2 else "ann", NOW + n, NOW + n,
                                          {"n": str(n)}, "d", ("vip",)), nothing)
     await sqlite.delete_message(SHOP.id, LOBBY.id, "m4")
+    await sqlite.create_group_channel(TRIP, [Participant(SHOP.id, TRIP.id, "ann", NOW),
+                                             Participant(SHOP.id, TRIP.id, "bob", NOW, INVITED)])
+    await sqlite.add_message(Message(SHOP.id, TRIP.id, "g1", "text", "when?", "ann", NOW + 8,
+                                     NOW + 8), nothing)
+    await sqlite.mark_read(SHOP.id, TRIP.id, "ann", NOW + 9)
     before = await everything(sqlite)
 
     counts = await copy_store(sqlite, postgresql)
 
     assert counts == {"apps": 2, "users": 3, "tokens": 3, "signing_keys": 2,
-                      "consumed_sessions": 1, "operators": 2, "audit": 3, "channels": 1,
-                      "participants": 2, "messages": 3}
+                      "consumed_sessions": 1, "operators": 2, "audit": 3, "channels": 2,
+                      "participants": 4, "messages": 4}
     after = await everything(postgresql)
     assert after == before
     assert after["consumed"] == {"s-used"} and after["unusable"] == {"t-gone"}
@@ -151,6 +169,12 @@ async def test_sqlite_to_postgresql_copies_everything_identically(
     added = await postgresql.add_message(Message(SHOP.id, LOBBY.id, "m5", "text", "after",
                                                  "bob", NOW + 9, NOW + 9), nothing)
     assert added is not None and added.seq == 5
+    (ann_trip,) = after["my_groups"]["ann"]  # type: ignore[index]
+    assert (ann_trip.channel.active_at, ann_trip.me.last_read_seq) == (NOW + 8, 1)
+    assert [(r.user_id, r.status) for r in after["group_rows"]] == [  # type: ignore[attr-defined]
+        ("ann", "ACCEPTED"), ("bob", INVITED)]
+    assert await postgresql.create_group_channel(
+        dataclasses.replace(TRIP, id="again"), []) == (ann_trip.channel, False)
 
 
 async def test_a_target_with_an_app_is_refused_before_anything_is_copied(

@@ -1,14 +1,15 @@
 """In-process: what only the PostgreSQL store does, on the session's private PostgreSQL.
 
-Opening migrates the schema, safely when nodes start together; a database it cannot use is
-one sentence naming where it is and never the password; an outage while running is
-``StorageUnavailable``, and the same store works again once PostgreSQL is back.  What every
-store does is in tests/test_store_contract.py.
+Opening migrates the schema, safely when nodes start together and keeping what an older
+schema held; a database it cannot use is one sentence naming where it is and never the
+password; an outage while running is ``StorageUnavailable``, and the same store works again
+once PostgreSQL is back.  What every store does is in tests/test_store_contract.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import asyncpg  # type: ignore[import-untyped]
@@ -17,8 +18,15 @@ from postgres_service import PostgresServer
 from server_process import free_port
 
 from chatcamp_server.errors import StorageUnavailable
-from chatcamp_server.storage.postgres import SCHEMA_VERSION, PostgresStore
-from chatcamp_server.storage.store import App
+from chatcamp_server.storage.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
+from chatcamp_server.storage.store import (
+    GROUP_CHANNEL,
+    OPEN_CHANNEL,
+    App,
+    Channel,
+    Participant,
+    distinct_key,
+)
 
 NOW = 1_800_000_000.0
 APP = App("1000000000000000001", "pg", (), NOW)
@@ -45,6 +53,62 @@ async def test_two_nodes_opening_a_fresh_database_at_once_migrate_it_once(
         await database.close()
     assert [row[0] for row in versions] == [SCHEMA_VERSION]
     assert tables == 12
+
+
+async def test_a_schema_4_database_gains_group_channels_when_opened(
+        postgres_server: PostgresServer) -> None:
+    """A database of schema 4 (open channels only) with channels in it opens at the current
+    schema: each channel active since its newest message by seq, else since it was made,
+    each participant accepted with nothing read, and distinct group channels made once per
+    set of members."""
+    url = postgres_server.url(postgres_server.create_database())
+    database = await asyncpg.connect(url)
+    try:
+        async with database.transaction():
+            await database.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+            for step in MIGRATIONS[:4]:
+                await database.execute(step)
+            await database.execute("INSERT INTO schema_version VALUES (4)")
+            await database.execute("INSERT INTO apps (id, name, api_key_mac, created_at)"
+                                   " VALUES ($1, 'pg', $2, $3)", APP.id, b"k" * 32, NOW)
+            await database.executemany(
+                "INSERT INTO users (app_id, id, created_at, updated_at) VALUES ($1, $2, 0, 0)",
+                [(APP.id, "ann"), (APP.id, "bob")])
+            await database.executemany(
+                "INSERT INTO channels (app_id, id, kind, created_at, updated_at, last_seq)"
+                " VALUES ($1, $2, 'open', $3, $3, $4)",
+                [(APP.id, "lobby", NOW - 50, 2), (APP.id, "quiet", NOW - 60, 0)])
+            await database.executemany(
+                "INSERT INTO participants VALUES ($1, 'lobby', $2, $3)",
+                [(APP.id, "ann", NOW), (APP.id, "bob", NOW)])
+            await database.executemany(
+                "INSERT INTO messages (app_id, channel_id, id, type, text, user_id,"
+                " inserted_at, updated_at, seq) VALUES ($1, 'lobby', $2, 'text', 'hi', 'ann',"
+                " $3, $3, $4)", [(APP.id, "m1", NOW + 2, 1), (APP.id, "m2", NOW + 1, 2)])
+    finally:
+        await database.close()
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        assert {c.id: c.active_at for c in await store.list_channels(APP.id, OPEN_CHANNEL)} == {
+            "lobby": NOW + 1, "quiet": NOW - 60}
+        assert await store.participants_of(APP.id, "lobby") == [
+            Participant(APP.id, "lobby", "ann", NOW), Participant(APP.id, "lobby", "bob", NOW)]
+        assert await store.unread_totals(APP.id, "bob", OPEN_CHANNEL) == (2, 1)
+        first, created = await store.create_group_channel(
+            Channel(APP.id, "g1", GROUP_CHANNEL, created_at=NOW, updated_at=NOW,
+                    is_distinct=True, distinct_key=distinct_key(["ann", "bob"]), active_at=NOW),
+            [])
+        assert created
+        assert await store.create_group_channel(dataclasses.replace(first, id="g2"),
+                                                []) == (first, False)
+    finally:
+        await store.close()
+    database = await asyncpg.connect(url)
+    try:
+        assert await database.fetchval("SELECT version FROM schema_version") == SCHEMA_VERSION
+    finally:
+        await database.close()
 
 
 async def test_a_newer_schema_is_refused_in_one_sentence(

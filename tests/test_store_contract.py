@@ -5,13 +5,15 @@ private instance, a fresh database per case), through the ``Store`` interface on
 backend is added by adding its factory here.  Values that would be
 secrets are opaque bytes at this level: the store sees only keyed hashes and sealed blobs.
 The last cases are SQLite's own, on what only its files show: the query plans of the user
-search and of history, and databases of earlier schema versions migrated.
+search, of history and of a user's channel list, and databases of earlier schema versions
+migrated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -26,10 +28,15 @@ from chatcamp_server.storage.sqlite import (
     SQLiteDemoTable,
     SQLiteStore,
     message_history,
+    my_channel_page,
     user_search,
 )
 from chatcamp_server.storage.store import (
+    ACCEPTED,
     ALREADY_JOINED,
+    CHANNEL_FULL,
+    GROUP_CHANNEL,
+    INVITED,
     ISSUED_TOKEN,
     JOINED,
     NO_CHANNEL,
@@ -42,6 +49,7 @@ from chatcamp_server.storage.store import (
     Channel,
     ConsumedSession,
     Message,
+    MyChannel,
     Operator,
     Participant,
     Record,
@@ -49,6 +57,7 @@ from chatcamp_server.storage.store import (
     Store,
     Token,
     User,
+    distinct_key,
 )
 
 NOW = 1_800_000_000.0
@@ -881,6 +890,378 @@ async def test_set_last_seen_is_read_wherever_a_user_is(store: Store) -> None:
     assert updated is not None and updated[0].last_seen_at == NOW + 30
 
 
+# group channels: members, caps, read state and each user's list
+
+
+def group(channel_id: str, *members: str, distinct: bool = False, at: float = NOW,
+          **fields: Any) -> Channel:
+    """A group channel made (and active) at ``at``, with the key of ``members`` if
+    ``distinct``."""
+    return Channel(app().id, channel_id, GROUP_CHANNEL, created_at=at, updated_at=at,
+                   is_distinct=distinct, distinct_key=distinct_key(members) if distinct else None,
+                   active_at=at, **fields)
+
+
+def member(channel_id: str, user_id: str, status: str = ACCEPTED, **fields: Any) -> Participant:
+    return Participant(app().id, channel_id, user_id, NOW, status, **fields)
+
+
+async def with_users(store: Store, *user_ids: str) -> None:
+    """The app and its users: ``ann`` and ``user_ids``."""
+    await with_user(store, "ann")
+    for user_id in user_ids:
+        await store.create_user(User(app().id, user_id, created_at=NOW, updated_at=NOW), None)
+
+
+async def make_group(store: Store, channel_id: str, *members: str, invited: tuple[str, ...] = (),
+                     distinct: bool = False, at: float = NOW) -> Channel:
+    """A new group channel of ``members``, those in ``invited`` invited, the rest accepted."""
+    made, created = await store.create_group_channel(
+        group(channel_id, *members, distinct=distinct, at=at),
+        [member(channel_id, user_id, INVITED if user_id in invited else ACCEPTED)
+         for user_id in members])
+    assert created
+    return made
+
+
+async def post(store: Store, channel_id: str, message_id: str, user_id: str | None = "ann",
+               at: float = NOW) -> Message:
+    stored = await store.add_message(dataclasses.replace(
+        message(message_id, channel_id, user_id=user_id), inserted_at=at, updated_at=at),
+        nothing)
+    assert stored is not None
+    return stored
+
+
+async def listed(store: Store, user_id: str = "ann", **options: Any) -> list[str]:
+    """The IDs of one page of the user's group channels."""
+    return [mine.channel.id for mine in await store.my_channels(app().id, user_id,
+                                                                GROUP_CHANNEL, **options)]
+
+
+async def unread(store: Store, channel_id: str, user_id: str) -> int:
+    (mine,) = await store.my_channels(app().id, user_id, GROUP_CHANNEL,
+                                      channel_ids=[channel_id])
+    return mine.unread
+
+
+async def test_racing_distinct_creates_of_one_set_make_one_channel(store: Store) -> None:
+    """20 concurrent distinct creates of one set of members, each naming them in its own
+    order under its own channel ID, make one channel with each member once: one create
+    gets True, and every create gets that channel."""
+    await with_users(store, "bob", "cy")
+    orders = list(itertools.permutations(("ann", "bob", "cy")))
+
+    async def create(n: int) -> tuple[Channel, bool]:
+        users = orders[n % len(orders)]
+        return await store.create_group_channel(group(f"g{n:02}", *users, distinct=True),
+                                                [member(f"g{n:02}", u) for u in users])
+    results = await asyncio.gather(*(create(n) for n in range(20)))
+    assert [created for _, created in results].count(True) == 1
+    assert all(made == results[0][0] for made, _ in results)
+    (made,) = await store.list_channels(app().id, GROUP_CHANNEL)
+    assert made == results[0][0] and made.participants_count == 3
+    assert made.distinct_key == distinct_key(["cy", "ann", "bob", "ann"])
+    assert [p.user_id for p in await store.participants_of(app().id, made.id)] == [
+        "ann", "bob", "cy"]
+
+
+async def test_a_distinct_create_of_a_known_set_returns_its_channel_and_changes_nothing(
+        store: Store) -> None:
+    """A distinct create of a set that has a channel returns that channel as it was, with
+    False, storing neither its own channel nor its members; creates without the key make a
+    new channel of the same set each time; a taken channel ID is a Conflict
+    (CHANNEL_EXISTS) that adds no member."""
+    await with_users(store, "bob", "cy")
+    first = await make_group(store, "g1", "ann", "bob", distinct=True)
+    again = await store.create_group_channel(
+        group("g2", "bob", "ann", distinct=True, name="other"),
+        [member("g2", "bob"), member("g2", "ann"), member("g2", "cy")])
+    assert again == (first, False)
+    assert await store.get_channel(app().id, "g2") is None
+    assert await store.participant_ids(app().id, "g1") == ["ann", "bob"]
+    for channel_id in ("g3", "g4"):
+        plain = await make_group(store, channel_id, "ann", "bob")
+        assert plain.distinct_key is None and plain.participants_count == 2
+    assert [c.id for c in await store.list_channels(app().id, GROUP_CHANNEL)] == [
+        "g1", "g3", "g4"]
+    with pytest.raises(Conflict) as taken:
+        await store.create_group_channel(group("g1", "ann", "cy", distinct=True),
+                                         [member("g1", "cy")])
+    assert taken.value.code == "CHANNEL_EXISTS"
+    assert await store.get_channel(app().id, "g1") == first
+    assert await store.get_participant(app().id, "g1", "cy") is None
+
+
+async def test_a_group_channel_is_stored_with_its_members_and_their_statuses(
+        store: Store) -> None:
+    """create_group_channel stores the channel as given (distinct key and active_at too) and
+    its members' rows as given, all counted as participants; get_participant and
+    participant_ids by status read them back; a non-member has no row."""
+    await with_users(store, "bob", "cy", "dee")
+    given = group("g1", "ann", "bob", "cy", distinct=True, at=NOW + 3, name="Trip",
+                  metadata={"k": "v"}, created_by="ann")
+    made, created = await store.create_group_channel(given, [
+        member("g1", "ann", read_at=NOW + 3), member("g1", "bob", INVITED),
+        member("g1", "cy", INVITED)])
+    assert created and made == dataclasses.replace(given, participants_count=3)
+    assert await store.get_channel(app().id, "g1") == made
+    assert await store.get_participant(app().id, "g1", "ann") == member("g1", "ann",
+                                                                        read_at=NOW + 3)
+    assert await store.get_participant(app().id, "g1", "bob") == member("g1", "bob", INVITED)
+    assert await store.get_participant(app().id, "g1", "dee") is None
+    assert await store.get_participant(app().id, "nope", "ann") is None
+    assert await store.participant_ids(app().id, "g1", ACCEPTED) == ["ann"]
+    assert sorted(await store.participant_ids(app().id, "g1", INVITED)) == ["bob", "cy"]
+    assert sorted(await store.participant_ids(app().id, "g1")) == ["ann", "bob", "cy"]
+
+
+async def test_the_channel_cap_counts_only_channels_of_the_joined_kind(store: Store) -> None:
+    """A user in max_channels open channels still joins group channels, up to max_channels
+    of them (an invitation counting too), past which a group join is TOO_MANY_CHANNELS;
+    leaving an open channel makes room for an open channel only."""
+    await with_users(store)
+    for n in range(3):
+        await store.create_channel(channel(f"o{n}"))
+        await store.create_group_channel(group(f"g{n}"), [])
+    for n in range(2):
+        assert await store.add_participant(Participant(app().id, f"o{n}", "ann", NOW),
+                                           2) == JOINED
+    assert await store.add_participant(member("g0", "ann"), 2) == JOINED
+    assert await store.add_participant(member("g1", "ann", INVITED), 2) == JOINED
+    assert await store.add_participant(member("g2", "ann"), 2) == TOO_MANY_CHANNELS
+    assert await store.add_participant(Participant(app().id, "o2", "ann", NOW),
+                                       2) == TOO_MANY_CHANNELS
+    await store.remove_participant(app().id, "o0", "ann")
+    assert await store.add_participant(member("g2", "ann"), 2) == TOO_MANY_CHANNELS
+    assert await store.add_participant(Participant(app().id, "o2", "ann", NOW), 2) == JOINED
+
+
+async def test_twenty_racing_joins_of_a_channel_capped_at_five_join_exactly_five(
+        store: Store) -> None:
+    """20 users joining one channel at once with max_participants 5: exactly five are
+    JOINED and the rest CHANNEL_FULL, and the channel has those five; a member's join of the
+    full channel is ALREADY_JOINED, a leave makes room, and the row keeps the status given."""
+    users = [f"u{n:02}" for n in range(20)]
+    await with_users(store, *users)
+    await store.create_group_channel(group("g"), [])
+    results = await asyncio.gather(*(store.add_participant(member("g", user_id), 10, 5)
+                                     for user_id in users))
+    assert sorted(results) == sorted([JOINED] * 5 + [CHANNEL_FULL] * 15)
+    joined = [user_id for user_id, outcome in zip(users, results) if outcome == JOINED]
+    assert sorted(await store.participant_ids(app().id, "g")) == joined
+    full = await store.get_channel(app().id, "g")
+    assert full is not None and full.participants_count == 5
+    assert await store.add_participant(member("g", joined[0]), 10, 5) == ALREADY_JOINED
+    assert await store.add_participant(member("g", "ann"), 10, 5) == CHANNEL_FULL
+    await store.remove_participant(app().id, "g", joined[0])
+    assert await store.add_participant(member("g", "ann", INVITED), 10, 5) == JOINED
+    assert await store.get_participant(app().id, "g", "ann") == member("g", "ann", INVITED)
+
+
+async def test_participants_of_gives_every_row_by_user_id_with_status_and_read_state(
+        store: Store) -> None:
+    """participants_of returns each participant's row, status and read state included, by
+    user ID in code point order; another channel's participants never appear, and an
+    unknown channel has none."""
+    ids = ("Bo", "_z", "ann", "bo", "é")
+    await with_users(store, *(i for i in ids if i != "ann"))
+    await make_group(store, "g", *reversed(ids), invited=("_z",))
+    await make_group(store, "h", "bo")
+    await post(store, "g", "m1")
+    await store.mark_read(app().id, "g", "bo", NOW + 5)
+    assert await store.participants_of(app().id, "g") == [
+        member("g", "Bo"), member("g", "_z", INVITED), member("g", "ann"),
+        member("g", "bo", last_read_seq=1, read_at=NOW + 5), member("g", "é")]
+    assert await store.participants_of(app().id, "nope") == []
+
+
+async def test_accept_invite_accepts_only_the_invited_reading_up_to_the_last_seq(
+        store: Store) -> None:
+    """accept_invite makes an invited participant ACCEPTED with last_read_seq at the
+    channel's last_seq (a deleted message's included), so nothing before it is unread; it is
+    False, changing nothing, for an accepted member, a second time, a non-member and an
+    unknown channel."""
+    await with_users(store, "bob", "cy")
+    await make_group(store, "g", "ann", "bob", invited=("bob",))
+    for n in range(1, 4):
+        await post(store, "g", f"m{n}")
+    await store.delete_message(app().id, "g", "m3")
+    assert await store.accept_invite(app().id, "g", "bob") is True
+    assert await store.get_participant(app().id, "g", "bob") == member("g", "bob",
+                                                                       last_read_seq=3)
+    assert await unread(store, "g", "bob") == 0
+    assert await store.accept_invite(app().id, "g", "bob") is False
+    assert await store.accept_invite(app().id, "g", "ann") is False
+    assert await store.get_participant(app().id, "g", "ann") == member("g", "ann")
+    assert await store.accept_invite(app().id, "g", "cy") is False
+    assert await store.accept_invite(app().id, "nope", "bob") is False
+    assert await store.get_participant(app().id, "g", "cy") is None
+    await post(store, "g", "m4")
+    assert await unread(store, "g", "bob") == 1
+
+
+async def test_mark_read_sets_the_read_state_of_an_accepted_participant_only(
+        store: Store) -> None:
+    """mark_read sets an accepted participant's last_read_seq to the channel's last_seq and
+    read_at to now and returns the row; for an invited participant, a non-member or an
+    unknown channel it is None and changes nothing."""
+    await with_users(store, "bob", "cy")
+    await make_group(store, "g", "ann", "bob", invited=("bob",))
+    await post(store, "g", "m1")
+    await post(store, "g", "m2")
+    read = await store.mark_read(app().id, "g", "ann", NOW + 5)
+    assert read == member("g", "ann", last_read_seq=2, read_at=NOW + 5)
+    assert await store.get_participant(app().id, "g", "ann") == read
+    assert await store.mark_read(app().id, "g", "bob", NOW + 6) is None
+    assert await store.get_participant(app().id, "g", "bob") == member("g", "bob", INVITED)
+    assert await store.mark_read(app().id, "g", "cy", NOW + 6) is None
+    assert await store.mark_read(app().id, "nope", "ann", NOW + 6) is None
+    await post(store, "g", "m3", "bob")
+    assert await store.mark_read(app().id, "g", "ann", NOW + 7) == member(
+        "g", "ann", last_read_seq=3, read_at=NOW + 7)
+
+
+async def test_unread_counts_others_messages_after_the_read_state_that_still_exist(
+        store: Store) -> None:
+    """A participant's unread count is the channel's messages after its last_read_seq sent
+    by anyone else, announcements included, never its own nor deleted ones; an invited
+    participant's is 0."""
+    await with_users(store, "bob", "cy")
+    await make_group(store, "g", "ann", "bob", "cy", invited=("cy",))
+    await post(store, "g", "m1", "ann")
+    await post(store, "g", "m2", "bob")
+    await post(store, "g", "m3", None)
+    await post(store, "g", "m4", "ann")
+    assert [await unread(store, "g", u) for u in ("ann", "bob", "cy")] == [2, 3, 0]
+    await store.delete_message(app().id, "g", "m4")
+    assert [await unread(store, "g", u) for u in ("ann", "bob")] == [2, 2]
+    await store.mark_read(app().id, "g", "bob", NOW + 1)
+    assert await unread(store, "g", "bob") == 0
+    await post(store, "g", "m5", "ann")
+    await post(store, "g", "m6", "bob")
+    assert [await unread(store, "g", u) for u in ("ann", "bob", "cy")] == [3, 1, 0]
+
+
+async def test_my_channels_puts_the_most_recently_active_first(store: Store) -> None:
+    """my_channels orders the user's channels of the kind by active_at, newest first, then
+    by ID in descending code point order; a new message sets its channel's active_at to its
+    inserted_at and so moves it to the front; other kinds and others' channels never
+    appear."""
+    await with_users(store, "bob")
+    for channel_id, at in (("a", NOW + 1), ("B", NOW + 1), ("c", NOW + 2), ("d", NOW + 3)):
+        await make_group(store, channel_id, "ann", at=at)
+    await make_group(store, "x", "bob", at=NOW + 9)
+    await store.create_channel(channel("o"))
+    await store.add_participant(Participant(app().id, "o", "ann", NOW + 9), 5)
+    assert await listed(store) == ["d", "c", "a", "B"]
+    await post(store, "B", "m1", "bob", at=NOW + 10)
+    assert await listed(store) == ["B", "d", "c", "a"]
+    moved = await store.get_channel(app().id, "B")
+    assert moved is not None and moved.active_at == NOW + 10
+    await post(store, "a", "m2", at=NOW + 11)
+    assert await listed(store) == ["a", "B", "d", "c"]
+    assert await listed(store, "bob") == ["x"]
+
+
+async def test_my_channels_pages_by_keyset_without_repeats_or_gaps(store: Store) -> None:
+    """45 channels, most sharing an active_at with others, listed in pages of 20, each after
+    the last channel of the one before: pages of 20, 20 and 5 that hold every channel once,
+    in order."""
+    await with_users(store)
+    made = [await make_group(store, f"g{n:02}", "ann", at=NOW + n % 7) for n in range(45)]
+    expected = [c.id for c in sorted(made, key=lambda c: (c.active_at, c.id), reverse=True)]
+    pages: list[list[str]] = []
+    after: Channel | None = None
+    while page := await store.my_channels(app().id, "ann", GROUP_CHANNEL, after=after):
+        pages.append([mine.channel.id for mine in page])
+        after = page[-1].channel
+    assert [len(page) for page in pages] == [20, 20, 5]
+    assert sum(pages, []) == expected
+
+
+async def test_my_channels_filters_by_status_and_by_channel_ids(store: Store) -> None:
+    """status keeps the channels where the user's row has it; channel_ids keeps those among
+    them (unknown IDs and others' channels finding nothing, none given none); both
+    combine, in the one order."""
+    await with_users(store, "bob")
+    await make_group(store, "g1", "ann", at=NOW + 1)
+    await make_group(store, "g2", "ann", at=NOW + 2)
+    await make_group(store, "g3", "ann", invited=("ann",), at=NOW + 3)
+    await make_group(store, "g4", "bob", at=NOW + 4)
+    assert await listed(store, status=INVITED) == ["g3"]
+    assert await listed(store, status=ACCEPTED) == ["g2", "g1"]
+    assert await listed(store, channel_ids=["g1", "g3", "g4", "nope"]) == ["g3", "g1"]
+    assert await listed(store, channel_ids=["g1", "g3"], status=ACCEPTED) == ["g1"]
+    assert await listed(store, channel_ids=[]) == []
+    assert await listed(store, limit=2) == ["g3", "g2"]
+
+
+async def test_my_channels_gives_each_the_users_row_and_newest_message(store: Store) -> None:
+    """Each channel of my_channels comes with its participants counted, the user's own row
+    and the message of the highest seq that still exists; a channel without messages has
+    None."""
+    await with_users(store, "bob")
+    await make_group(store, "empty", "ann", "bob", at=NOW + 1)
+    await make_group(store, "busy", "ann", invited=("ann",))
+    await post(store, "busy", "m1", "bob", at=NOW + 2)
+    newest = await post(store, "busy", "m2", None, at=NOW + 3)
+    await post(store, "busy", "m3", "bob", at=NOW + 4)
+    await store.delete_message(app().id, "busy", "m3")
+    busy, empty = await store.my_channels(app().id, "ann", GROUP_CHANNEL)
+    assert busy == MyChannel(await store.get_channel(app().id, "busy"),  # type: ignore[arg-type]
+                             member("busy", "ann", INVITED), 0, newest)
+    assert (busy.channel.last_seq, busy.channel.active_at) == (3, NOW + 4)
+    assert empty == MyChannel(dataclasses.replace(group("empty", at=NOW + 1),
+                                                  participants_count=2),
+                              member("empty", "ann"), 0, None)
+
+
+async def test_unread_totals_and_mark_all_read_cover_the_accepted_channels_of_a_kind(
+        store: Store) -> None:
+    """unread_totals sums the unread messages of the user's accepted channels of the kind
+    and counts those with any; mark_all_read marks exactly those read, returns their IDs
+    and leaves the rest (own messages only, invited, other kinds) as they were."""
+    await with_users(store, "bob")
+    await make_group(store, "g1", "ann", "bob")
+    await make_group(store, "g2", "ann", "bob")
+    await make_group(store, "own", "ann", "bob")
+    await make_group(store, "invited", "ann", "bob", invited=("ann",))
+    await store.create_channel(channel("open"))
+    await store.add_participant(Participant(app().id, "open", "ann", NOW), 5)
+    for channel_id, user_id in (("g1", "bob"), ("g1", None), ("g2", "bob"), ("own", "ann"),
+                                ("invited", "bob"), ("open", "bob")):
+        await post(store, channel_id, f"{channel_id}-{user_id}", user_id)
+    assert await store.unread_totals(app().id, "ann", GROUP_CHANNEL) == (3, 2)
+    assert await store.unread_totals(app().id, "ann", OPEN_CHANNEL) == (1, 1)
+    assert await store.unread_totals(app().id, "bob", GROUP_CHANNEL) == (2, 2)
+    assert sorted(await store.mark_all_read(app().id, "ann", GROUP_CHANNEL, NOW + 5)) == [
+        "g1", "g2"]
+    assert await store.get_participant(app().id, "g1", "ann") == member(
+        "g1", "ann", last_read_seq=2, read_at=NOW + 5)
+    assert await store.get_participant(app().id, "own", "ann") == member("own", "ann")
+    assert await store.get_participant(app().id, "invited", "ann") == member(
+        "invited", "ann", INVITED)
+    assert await store.unread_totals(app().id, "ann", GROUP_CHANNEL) == (0, 0)
+    assert await store.unread_totals(app().id, "ann", OPEN_CHANNEL) == (1, 1)
+    assert await store.mark_all_read(app().id, "ann", GROUP_CHANNEL, NOW + 6) == []
+    assert await store.unread_totals(app().id, "nobody", GROUP_CHANNEL) == (0, 0)
+
+
+async def test_clearing_a_distinct_key_lets_the_set_have_a_new_channel(store: Store) -> None:
+    """update_channel can set distinct_key to None (the channel stays distinct and keeps its
+    members); a distinct create of the same set then makes a new channel with that key."""
+    await with_users(store, "bob")
+    first = await make_group(store, "g1", "ann", "bob", distinct=True)
+    cleared = await store.update_channel(app().id, "g1", {"distinct_key": None}, NOW + 1)
+    assert cleared == dataclasses.replace(first, distinct_key=None, updated_at=NOW + 1)
+    second = await make_group(store, "g2", "bob", "ann", distinct=True)
+    assert second.distinct_key == first.distinct_key
+    assert await store.create_group_channel(group("g3", "ann", "bob", distinct=True),
+                                            []) == (second, False)
+    assert await store.participant_ids(app().id, "g1", ACCEPTED) == ["ann", "bob"]
+
+
 # copies between stores
 
 
@@ -892,11 +1273,12 @@ async def test_export_then_import_gives_an_identical_store(
         new_store: Callable[[], Awaitable[Store]]) -> None:
     """Every app (with its key's hash and revocation watermark), user (with theirs and the
     last time seen), token, signing key, used session key, operator, audit entry (with its
-    ID), channel, participant and message (with its seq) exported from one store and
-    imported into an empty one is read back identical, apps before their users, users
-    before their tokens and channels before their participants and messages; the next audit
-    entry's ID is above the imported ones, and the next message's seq follows the channel's
-    last, a deleted one's included."""
+    ID), channel (with its distinct key and last activity), participant (with its status
+    and read state) and message (with its seq) exported from one store and imported into an
+    empty one is read back identical, apps before their users, users before their tokens
+    and channels before their participants and messages; the next audit entry's ID is above
+    the imported ones, the next message's seq follows the channel's last, a deleted one's
+    included, and the imported distinct key still finds its channel."""
     source = await new_store()
     await source.create_app(app(require_access_token=True), b"k" * 32)
     await source.create_app(App("1000000000000000002", "other", ("https://a.example",),
@@ -931,19 +1313,31 @@ async def test_export_then_import_gives_an_identical_store(
         await source.add_message(message(f"m{n}", user_id=None if n == 2 else "ann",
                                          text=f"hello {n} 👋"), nothing)
     await source.delete_message(app().id, channel().id, "m3")
+    await make_group(source, "g", "ann", distinct=True, at=NOW + 5)
+    await post(source, "g", "g1", at=NOW + 6)
+    await source.mark_read(app().id, "g", "ann", NOW + 7)
+    await source.create_group_channel(
+        dataclasses.replace(group("invite"), app_id="1000000000000000002"),
+        [Participant("1000000000000000002", "invite", "bob", NOW, INVITED)])
     records = await exported(source)
     kinds = [type(r).__name__ for r in records]
     assert kinds == (["AppRecord"] * 2 + ["User"] * 2 + ["Token"] * 3 + ["SigningKey"] * 2
                      + ["ConsumedSession"] + ["Operator"] * 2 + ["AuditEntry"] * 3
-                     + ["Channel"] * 2 + ["Participant"] * 2 + ["Message"] * 2)
-    assert records[-11:-6] == [operator("Ops", NOW + 1),
-                               Operator("root", "$argon2id$new", NOW, NOW + 2),
-                               dataclasses.replace(audit(0), id=7),
-                               dataclasses.replace(audit(1), id=40), newest]
-    lobby = records[-6]
+                     + ["Channel"] * 4 + ["Participant"] * 4 + ["Message"] * 3)
+    assert records[-16:-11] == [operator("Ops", NOW + 1),
+                                Operator("root", "$argon2id$new", NOW, NOW + 2),
+                                dataclasses.replace(audit(0), id=7),
+                                dataclasses.replace(audit(1), id=40), newest]
+    lobby, distinct = records[-11:-9]
     assert isinstance(lobby, Channel) and lobby == await source.get_channel(app().id, lobby.id)
     assert (lobby.last_seq, lobby.participants_count) == (3, 1)
-    assert records[-2:] == [
+    assert distinct == dataclasses.replace(group("g", "ann", distinct=True, at=NOW + 5),
+                                           participants_count=1, last_seq=1,
+                                           active_at=NOW + 6)
+    assert records[-6:-4] == [member("g", "ann", last_read_seq=1, read_at=NOW + 7),
+                              Participant("1000000000000000002", "invite", "bob", NOW,
+                                          INVITED)]
+    assert records[-3:-1] == [
         dataclasses.replace(message("m1", text="hello 1 👋"), seq=1),
         dataclasses.replace(message("m2", user_id=None, text="hello 2 👋"), seq=2)]
     assert records[0] == AppRecord(app(require_access_token=True, tokens_revoked_before=NOW - 7),
@@ -971,6 +1365,12 @@ async def test_export_then_import_gives_an_identical_store(
         app().id, channel().id)
     assert await target.participant_ids("1000000000000000002", "quiet") == ["bob"]
     assert (await target.add_message(message("m4"), nothing)).seq == 4  # type: ignore[union-attr]
+    assert await target.my_channels(app().id, "ann", GROUP_CHANNEL) == await source.my_channels(
+        app().id, "ann", GROUP_CHANNEL)
+    assert await target.participants_of("1000000000000000002", "invite") == [
+        Participant("1000000000000000002", "invite", "bob", NOW, INVITED)]
+    assert await target.create_group_channel(group("g-again", "ann", distinct=True),
+                                             []) == (distinct, False)
 
 
 # signing keys and revocation by time
@@ -1126,6 +1526,49 @@ async def test_sqlite_reads_history_as_one_index_range_in_its_order(
                     f"{bound})"], plan
 
 
+MY_CHANNEL_PAGES = {
+    "first page": (None, None),
+    "invited only": (INVITED, None),
+    "after a channel": (None, 120),
+    "accepted, after a channel": (ACCEPTED, 120),
+}
+
+
+@pytest.mark.parametrize("page", list(MY_CHANNEL_PAGES))
+async def test_sqlite_lists_a_users_channels_from_its_own_participant_rows(
+        tmp_path: Path, page: str) -> None:
+    """my_channels, any page with or without a status, reads the user's participant rows as
+    one range of participants_by_user, each channel and participant row by its key and
+    messages by messages_by_seq: no table is scanned, so the page costs the user's channels
+    and never the app's participants (here 40 users in 200 channels each)."""
+    status, after_index = MY_CHANNEL_PAGES[page]
+    store = SQLiteStore(tmp_path / "plan.sqlite3")
+    await store.open()
+    try:
+        users = [f"u{n:02}" for n in range(40)]
+        await with_users(store, *users)
+        channels = [group(f"g{n:03}", at=NOW + n % 50) for n in range(200)]
+        await store.import_records([
+            *channels, *(member(c.id, user_id, INVITED if n % 3 else ACCEPTED)
+                         for n, c in enumerate(channels) for user_id in ["ann", *users])])
+        after = None if after_index is None else channels[after_index]
+        sql, args = my_channel_page(app().id, "ann", GROUP_CHANNEL, status, after, 20)
+        assert len(await store.my_channels(app().id, "ann", GROUP_CHANNEL, status=status,
+                                           after=after)) == 20
+        plan = [row[3] for row in sqlite3.connect(store.path).execute(
+            "EXPLAIN QUERY PLAN " + sql, args)]
+    finally:
+        await store.close()
+    assert [step for step in plan if "SCAN" in step] == ["SCAN page"], plan
+    by_user = " AND status=?" if status is not None else ""
+    assert (f"SEARCH p USING COVERING INDEX participants_by_user (app_id=? AND user_id=?"
+            f"{by_user})") in plan, plan
+    searches = [step for step in plan if step.startswith("SEARCH")]
+    assert all(" (app_id=? AND " in step for step in searches), plan
+    assert all("messages_by_seq" in step for step in searches
+               if step.startswith(("SEARCH m ", "SEARCH x ", "SEARCH u "))), plan
+
+
 def sqlite_schema(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table's columns and every index's columns (with their collations)."""
     db = sqlite3.connect(path)
@@ -1142,13 +1585,21 @@ def sqlite_schema(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 SCHEMA_5_UNDONE = ("DROP TABLE messages; DROP TABLE participants; DROP TABLE channels;"
                    " ALTER TABLE users DROP COLUMN last_seen_at;")
-"""What takes a database of schema 5 back to schema 4 (before channels and last seen)."""
+"""What takes a database of schema 5 or 6 back to schema 4 (before channels and last seen)."""
+SCHEMA_6_UNDONE = (
+    "DROP INDEX channels_by_distinct_key; DROP INDEX participants_by_user;"
+    " ALTER TABLE channels DROP COLUMN is_distinct; ALTER TABLE channels DROP COLUMN"
+    " distinct_key; ALTER TABLE channels DROP COLUMN active_at; ALTER TABLE participants"
+    " DROP COLUMN status; ALTER TABLE participants DROP COLUMN last_read_seq;"
+    " ALTER TABLE participants DROP COLUMN read_at;"
+    " CREATE INDEX participants_by_user ON participants (app_id, user_id);")
+"""What takes a database of schema 6 back to schema 5 (before group channels)."""
 
 
 async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
         tmp_path: Path) -> None:
     """A database of schema 3 (before operators, the audit log and the name index) opens at
-    schema 5 with the same tables, columns and indexes as a new database, its apps and users
+    schema 6 with the same tables, columns and indexes as a new database, its apps and users
     kept and searchable by name, and operators and audit entries stored."""
     fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
     await fresh.open()
@@ -1173,13 +1624,13 @@ async def test_a_schema_3_sqlite_database_migrates_to_what_a_new_one_has(
     finally:
         await store.close()
     assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("6",)
     assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")
 
 
 async def test_a_schema_4_sqlite_database_migrates_to_what_a_new_one_has(
         tmp_path: Path) -> None:
-    """A database of schema 4 (before channels and users' last seen) opens at schema 5 with
+    """A database of schema 4 (before channels and users' last seen) opens at schema 6 with
     the same tables, columns and indexes as a new database, its apps, users, tokens,
     operators and audit entries kept, and channels, participants and messages stored."""
     fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
@@ -1214,5 +1665,56 @@ async def test_a_schema_4_sqlite_database_migrates_to_what_a_new_one_has(
     finally:
         await store.close()
     assert sqlite3.connect(path).execute(
-        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("6",)
+    assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")
+
+
+async def test_a_schema_5_sqlite_database_migrates_to_what_a_new_one_has(
+        tmp_path: Path) -> None:
+    """A database of schema 5 (before group channels) opens at schema 6 with the same
+    tables, columns and indexes as a new database: each channel active since its newest
+    message (by seq, a deleted one left out), else since it was made, each participant
+    accepted with nothing read, and distinct group channels made once per set."""
+    fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
+    await fresh.open()
+    await fresh.close()
+    path = tmp_path / "old.sqlite3"
+    old = SQLiteStore(path)
+    await old.open()
+    await with_channel(old, "bob")
+    quiet = dataclasses.replace(channel("quiet"), created_at=NOW - 50)
+    await old.create_channel(quiet)
+    await old.create_channel(dataclasses.replace(channel("deleted"), created_at=NOW - 60))
+    for channel_id, user_id in ((channel().id, "ann"), (channel().id, "bob"), ("quiet", "bob")):
+        await old.add_participant(Participant(app().id, channel_id, user_id, NOW), 5)
+    await post(old, channel().id, "m1", at=NOW + 2)
+    await post(old, channel().id, "m2", "bob", at=NOW + 1)
+    await post(old, "deleted", "d1", at=NOW + 3)
+    await post(old, "deleted", "d2", at=NOW + 4)
+    await old.delete_message(app().id, "deleted", "d2")
+    await old.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(SCHEMA_6_UNDONE + " UPDATE meta SET value='5' WHERE key='schema_version';")
+    db.close()
+    assert "active_at" not in str(sqlite_schema(path)["table channels"])
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        found = {c.id: c for c in await store.list_channels(app().id, OPEN_CHANNEL)}
+        assert {c.id: c.active_at for c in found.values()} == {
+            channel().id: NOW + 1, "quiet": NOW - 50, "deleted": NOW + 3}
+        assert found["quiet"] == dataclasses.replace(quiet, active_at=NOW - 50,
+                                                     participants_count=1)
+        assert await store.participants_of(app().id, channel().id) == [
+            Participant(app().id, channel().id, "ann", NOW),
+            Participant(app().id, channel().id, "bob", NOW)]
+        assert [mine.unread for mine in await store.my_channels(app().id, "ann",
+                                                                OPEN_CHANNEL)] == [1]
+        first = await make_group(store, "g1", "ann", "bob", distinct=True)
+        assert await store.create_group_channel(group("g2", "bob", "ann", distinct=True),
+                                                []) == (first, False)
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute(
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("6",)
     assert sqlite_schema(path) == sqlite_schema(tmp_path / "fresh.sqlite3")

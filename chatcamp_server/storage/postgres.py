@@ -36,11 +36,15 @@ from chatcamp_server.storage.rows import (
     CHANGEABLE_CHANNEL_FIELDS,
     CHANGEABLE_MESSAGE_FIELDS,
     CHANNEL_COLUMNS,
+    CHANNEL_FIELDS,
     CHANNEL_OUTPUT,
     CHANNEL_SELECT,
     MESSAGE_COLUMNS,
+    MESSAGE_FIELDS,
     OPERATOR_COLUMNS,
     PARTICIPANT_COLUMNS,
+    PARTICIPANT_FIELDS,
+    PARTICIPANT_OUTPUT,
     audit_from,
     audit_values,
     channel_from,
@@ -48,13 +52,18 @@ from chatcamp_server.storage.rows import (
     column_changes,
     message_from,
     message_values,
+    my_channel_from,
+    my_channel_output,
     operator_from,
     operator_values,
     participant_from,
     participant_values,
 )
 from chatcamp_server.storage.store import (
+    ACCEPTED,
     ALREADY_JOINED,
+    CHANNEL_FULL,
+    INVITED,
     JOINED,
     NO_CHANNEL,
     PREFIX_END,
@@ -66,6 +75,7 @@ from chatcamp_server.storage.store import (
     Channel,
     ConsumedSession,
     Message,
+    MyChannel,
     Operator,
     Participant,
     Record,
@@ -206,6 +216,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX messages_by_seq ON messages (app_id, channel_id, seq);
     """,
+    """
+    ALTER TABLE channels ADD COLUMN is_distinct boolean NOT NULL DEFAULT false,
+        ADD COLUMN distinct_key text,
+        ADD COLUMN active_at double precision NOT NULL DEFAULT 0;
+    UPDATE channels c SET active_at = coalesce((SELECT m.inserted_at FROM messages m
+        WHERE m.app_id = c.app_id AND m.channel_id = c.id ORDER BY m.seq DESC LIMIT 1),
+        c.created_at);
+    CREATE UNIQUE INDEX channels_by_distinct_key ON channels (app_id, distinct_key)
+        WHERE distinct_key IS NOT NULL;
+    ALTER TABLE participants ADD COLUMN status text NOT NULL DEFAULT 'ACCEPTED',
+        ADD COLUMN last_read_seq bigint NOT NULL DEFAULT 0,
+        ADD COLUMN read_at double precision NOT NULL DEFAULT 0;
+    DROP INDEX participants_by_user;
+    CREATE INDEX participants_by_user ON participants (app_id, user_id, status, channel_id);
+    """,
 )
 """Migration N brings a database of schema version N to version N + 1; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -248,11 +273,27 @@ INSERT_APP = (f"INSERT INTO apps ({APP_COLUMNS}, api_key_mac)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7)")
 INSERT_OPERATOR = f"INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4)"
 INSERT_CHANNEL = (f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES"
-                  f" ({', '.join(f'${n}' for n in range(1, 13))})")
+                  f" ({', '.join(f'${n}' for n in range(1, len(CHANNEL_FIELDS) + 1))})")
 INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES"
-                  f" ({', '.join(f'${n}' for n in range(1, 13))})")
-INSERT_PARTICIPANT = (f"INSERT INTO participants ({PARTICIPANT_COLUMNS})"
-                      " VALUES ($1, $2, $3, $4)")
+                  f" ({', '.join(f'${n}' for n in range(1, len(MESSAGE_FIELDS) + 1))})")
+INSERT_PARTICIPANT = (f"INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES"
+                      f" ({', '.join(f'${n}' for n in range(1, len(PARTICIPANT_FIELDS) + 1))})")
+INSERT_DISTINCT = (f"{INSERT_CHANNEL} ON CONFLICT (app_id, distinct_key)"
+                   " WHERE distinct_key IS NOT NULL DO NOTHING RETURNING 1")
+"""A channel unless the app has one of its distinct key.  A racer's insert waits at the
+unique index for the transaction that inserted the key, then does nothing once that one
+commits, so racing creates on any nodes make one channel."""
+MINE = ("FROM participants p CROSS JOIN LATERAL (SELECT c.app_id, c.id, c.active_at, c.last_seq"
+        " FROM channels c WHERE c.app_id = p.app_id AND c.id = p.channel_id AND c.kind = $3"
+        " OFFSET 0) c WHERE p.app_id = $1 AND p.user_id = $2")
+"""The user's participant rows of one kind ($3), each with its channel: a range of
+``participants_by_user``, then each channel by its key.  ``OFFSET 0`` keeps the planner from
+turning this into a join it may run as a scan of every channel of the app (it prices a
+thousand key lookups above one pass over 50,000 rows), so the cost is the user's channels."""
+OTHERS_UNREAD = ("FROM messages u WHERE u.app_id = c.app_id AND u.channel_id = c.id"
+                 " AND u.seq > p.last_read_seq AND u.user_id IS DISTINCT FROM $2")
+"""The messages of channel ``c`` that participant ``p`` (user $2) has not read: one range of
+``messages_by_seq`` past the read state, the user's own left out."""
 CHANNEL_ORDER = 'c.id COLLATE "C"'
 """Channel IDs in code point order: the last column of ``channels_by_kind``."""
 PARTICIPANT_ORDER = 'p.user_id COLLATE "C"'
@@ -804,27 +845,60 @@ class PostgresStore(Store):
         return await self._fetchrow("DELETE FROM channels WHERE app_id = $1 AND id = $2"
                                     " RETURNING 1", app_id, channel_id) is not None
 
-    async def add_participant(self, participant: Participant, max_channels: int) -> str:
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
+                                   ) -> tuple[Channel, bool]:
+        """When the insert does nothing, the channel of the key has committed, and the next
+        statement's snapshot sees it; were it deleted or its key cleared in between, the
+        insert is tried again."""
+        try:
+            async with self._transaction() as con:
+                while await con.fetchval(INSERT_DISTINCT, *channel_values(channel)) is None:
+                    found = await con.fetchrow(
+                        f"{CHANNEL_SELECT} WHERE c.app_id = $1 AND c.distinct_key = $2",
+                        channel.app_id, channel.distinct_key)
+                    if found is not None:
+                        return channel_from(found), False
+                await con.executemany(INSERT_PARTICIPANT,
+                                      [participant_values(m) for m in members])
+                return channel_from(await con.fetchrow(
+                    f"{CHANNEL_SELECT} WHERE c.app_id = $1 AND c.id = $2",
+                    channel.app_id, channel.id)), True
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "channels_pkey":
+                raise
+            raise Conflict(f"a channel with ID {channel.id!r} already exists",
+                           "CHANNEL_EXISTS") from None
+
+    async def add_participant(self, participant: Participant, max_channels: int,
+                              max_participants: int | None = None) -> str:
         """The user's row is locked first, so one user's joins (from any node) count one
         after the other; ``NO KEY UPDATE`` leaves the row free for the key-share locks that
         inserts of the user's tokens take.  The channel's row is key-share locked, so it
-        cannot be deleted between the check and the insert."""
+        cannot be deleted between the check and the insert; with ``max_participants`` it is
+        locked as the user's is, so joins of the channel count one after the other too (and
+        wait for a message being added there, whose bump of ``last_seq`` holds that lock).
+        Rows are always locked user first, then channel, so joins never deadlock."""
         app_id, channel_id, user_id = (participant.app_id, participant.channel_id,
                                        participant.user_id)
+        lock = "KEY SHARE" if max_participants is None else "NO KEY UPDATE"
         async with self._transaction() as con:
             await con.execute("SELECT 1 FROM users WHERE app_id = $1 AND id = $2"
                               " FOR NO KEY UPDATE", app_id, user_id)
-            if await con.fetchval("SELECT 1 FROM channels WHERE app_id = $1 AND id = $2"
-                                  " FOR KEY SHARE", app_id, channel_id) is None:
+            kind = await con.fetchval("SELECT kind FROM channels WHERE app_id = $1 AND id = $2"
+                                      f" FOR {lock}", app_id, channel_id)
+            if kind is None:
                 return NO_CHANNEL
             if await con.fetchval("SELECT 1 FROM participants WHERE app_id = $1"
                                   " AND channel_id = $2 AND user_id = $3",
                                   app_id, channel_id, user_id) is not None:
                 return ALREADY_JOINED
-            joined = await con.fetchval("SELECT count(*) FROM participants WHERE app_id = $1"
-                                        " AND user_id = $2", app_id, user_id)
-            if joined >= max_channels:
+            if await con.fetchval(f"SELECT count(*) {MINE}", app_id, user_id,
+                                  kind) >= max_channels:
                 return TOO_MANY_CHANNELS
+            if max_participants is not None and await con.fetchval(
+                    "SELECT count(*) FROM participants WHERE app_id = $1 AND channel_id = $2",
+                    app_id, channel_id) >= max_participants:
+                return CHANNEL_FULL
             await con.execute(INSERT_PARTICIPANT, *participant_values(participant))
             return JOINED
 
@@ -838,6 +912,83 @@ class PostgresStore(Store):
             "SELECT 1 FROM participants WHERE app_id = $1 AND channel_id = $2 AND user_id = $3",
             app_id, channel_id, user_id) is not None
 
+    async def get_participant(self, app_id: str, channel_id: str,
+                              user_id: str) -> Participant | None:
+        return await self._one(
+            f"SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE app_id = $1"
+            " AND channel_id = $2 AND user_id = $3", (app_id, channel_id, user_id),
+            participant_from)
+
+    async def participants_of(self, app_id: str, channel_id: str) -> list[Participant]:
+        return [participant_from(row) for row in await self._fetch(
+            f"SELECT {PARTICIPANT_OUTPUT} FROM participants p WHERE p.app_id = $1"
+            f" AND p.channel_id = $2 ORDER BY {PARTICIPANT_ORDER}", app_id, channel_id)]
+
+    async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._fetchrow(
+            f"UPDATE participants p SET status = '{ACCEPTED}', last_read_seq = c.last_seq"
+            " FROM channels c WHERE c.app_id = p.app_id AND c.id = p.channel_id"
+            " AND p.app_id = $1 AND p.channel_id = $2 AND p.user_id = $3"
+            f" AND p.status = '{INVITED}' RETURNING 1", app_id, channel_id, user_id) is not None
+
+    async def mark_read(self, app_id: str, channel_id: str, user_id: str,
+                        now: float) -> Participant | None:
+        return await self._one(
+            "UPDATE participants p SET last_read_seq = c.last_seq, read_at = $4"
+            " FROM channels c WHERE c.app_id = p.app_id AND c.id = p.channel_id"
+            " AND p.app_id = $1 AND p.channel_id = $2 AND p.user_id = $3"
+            f" AND p.status = '{ACCEPTED}' RETURNING {PARTICIPANT_OUTPUT}",
+            (app_id, channel_id, user_id, now), participant_from)
+
+    async def mark_all_read(self, app_id: str, user_id: str, kind: str,
+                            now: float) -> list[str]:
+        return [row[0] for row in await self._fetch(
+            "UPDATE participants t SET last_read_seq = unread.last_seq, read_at = $4"
+            f" FROM (SELECT p.channel_id, c.last_seq {MINE} AND p.status = '{ACCEPTED}'"
+            f" AND c.last_seq > p.last_read_seq AND EXISTS (SELECT 1 {OTHERS_UNREAD})) unread"
+            " WHERE t.app_id = $1 AND t.user_id = $2 AND t.channel_id = unread.channel_id"
+            " RETURNING t.channel_id", app_id, user_id, kind, now)]
+
+    async def my_channels(self, app_id: str, user_id: str, kind: str, *,
+                          status: str | None = None, after: Channel | None = None,
+                          limit: int = 20, channel_ids: Collection[str] | None = None
+                          ) -> list[MyChannel]:
+        """The inner query picks the page from the user's range of ``participants_by_user``
+        and sorts only that; the outer one counts and finds the newest message (by
+        ``messages_by_seq``) for the page's channels alone."""
+        args: list[Any] = [app_id, user_id, kind, limit]
+        where = ""
+        if status is not None:
+            args.append(status)
+            where += f" AND p.status = ${len(args)}"
+        if channel_ids is not None:
+            args.append(list(channel_ids))
+            where += f" AND p.channel_id = ANY(${len(args)}::text[])"
+        if after is not None:
+            args += [after.active_at, after.id]
+            where += f" AND (c.active_at, {CHANNEL_ORDER}) < (${len(args) - 1}, ${len(args)})"
+        order = f" ORDER BY c.active_at DESC, {CHANNEL_ORDER} DESC"
+        unread = (f"CASE WHEN p.status = '{INVITED}' THEN 0"
+                  f" ELSE (SELECT count(*) {OTHERS_UNREAD}) END")
+        return [my_channel_from(row) for row in await self._fetch(
+            f"SELECT {my_channel_output(unread)}"
+            f" FROM (SELECT c.id {MINE}{where}{order} LIMIT $4) page"
+            " JOIN channels c ON c.app_id = $1 AND c.id = page.id"
+            " JOIN participants p ON p.app_id = $1 AND p.channel_id = page.id"
+            " AND p.user_id = $2"
+            f" LEFT JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM messages"
+            " WHERE app_id = $1 AND channel_id = page.id ORDER BY seq DESC LIMIT 1) m ON true"
+            f"{order}", *args)]
+
+    async def unread_totals(self, app_id: str, user_id: str, kind: str) -> tuple[int, int]:
+        """A channel whose ``last_seq`` is still the user's read state is passed over
+        without counting its messages."""
+        row = await self._fetchrow(
+            "SELECT coalesce(sum(n), 0)::bigint, count(*) FILTER (WHERE n > 0) FROM (SELECT"
+            f" (SELECT count(*) {OTHERS_UNREAD}) AS n {MINE} AND p.status = '{ACCEPTED}'"
+            " AND c.last_seq > p.last_read_seq) mine", app_id, user_id, kind)
+        return row[0], row[1]
+
     async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
                                 limit: int = 20) -> list[User]:
         if after is None:
@@ -849,10 +1000,11 @@ class PostgresStore(Store):
                                      app_id, channel_id, limit, after)
         return [_user(row) for row in rows]
 
-    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
+    async def participant_ids(self, app_id: str, channel_id: str,
+                              status: str | None = None) -> list[str]:
         return [row[0] for row in await self._fetch(
-            "SELECT user_id FROM participants WHERE app_id = $1 AND channel_id = $2",
-            app_id, channel_id)]
+            "SELECT user_id FROM participants WHERE app_id = $1 AND channel_id = $2"
+            " AND ($3::text IS NULL OR status = $3)", app_id, channel_id, status)]
 
     async def add_message(self, message: Message,
                           then: Callable[[Message], Awaitable[None]]) -> Message | None:
@@ -863,8 +1015,9 @@ class PostgresStore(Store):
         try:
             async with self._transaction() as con:
                 seq = await con.fetchval(
-                    "UPDATE channels SET last_seq = last_seq + 1 WHERE app_id = $1 AND id = $2"
-                    " RETURNING last_seq", message.app_id, message.channel_id)
+                    "UPDATE channels SET last_seq = last_seq + 1, active_at = $3"
+                    " WHERE app_id = $1 AND id = $2 RETURNING last_seq",
+                    message.app_id, message.channel_id, message.inserted_at)
                 if seq is None:
                     return None
                 stored = dataclasses.replace(message, seq=seq)

@@ -31,10 +31,13 @@ from chatcamp_server.storage.rows import (
     CHANGEABLE_CHANNEL_FIELDS,
     CHANGEABLE_MESSAGE_FIELDS,
     CHANNEL_COLUMNS,
+    CHANNEL_FIELDS,
     CHANNEL_SELECT,
     MESSAGE_COLUMNS,
+    MESSAGE_FIELDS,
     OPERATOR_COLUMNS,
     PARTICIPANT_COLUMNS,
+    PARTICIPANT_FIELDS,
     audit_from,
     audit_values,
     channel_from,
@@ -42,12 +45,17 @@ from chatcamp_server.storage.rows import (
     column_changes,
     message_from,
     message_values,
+    my_channel_from,
+    my_channel_output,
     operator_from,
     participant_from,
     participant_values,
 )
 from chatcamp_server.storage.store import (
+    ACCEPTED,
     ALREADY_JOINED,
+    CHANNEL_FULL,
+    INVITED,
     JOINED,
     NO_CHANNEL,
     PREFIX_END,
@@ -59,6 +67,7 @@ from chatcamp_server.storage.store import (
     Channel,
     ConsumedSession,
     Message,
+    MyChannel,
     Operator,
     Participant,
     Record,
@@ -71,21 +80,25 @@ from chatcamp_server.storage.store import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 CHANNEL_TABLES = (
     "CREATE TABLE channels (app_id TEXT NOT NULL REFERENCES apps(id), id TEXT NOT NULL,"
     " kind TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', avatar_url TEXT NOT NULL DEFAULT '',"
     " data TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL DEFAULT '{}',"
     " custom_filter TEXT NOT NULL DEFAULT '[]', created_by TEXT, created_at REAL NOT NULL,"
     " updated_at REAL NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (app_id, id))",
+    " is_distinct INTEGER NOT NULL DEFAULT 0, distinct_key TEXT,"
+    " active_at REAL NOT NULL DEFAULT 0, PRIMARY KEY (app_id, id))",
     "CREATE INDEX channels_by_kind ON channels (app_id, kind, id)",
+    "CREATE UNIQUE INDEX channels_by_distinct_key ON channels (app_id, distinct_key)"
+    " WHERE distinct_key IS NOT NULL",
     "CREATE TABLE participants (app_id TEXT NOT NULL, channel_id TEXT NOT NULL,"
-    " user_id TEXT NOT NULL, joined_at REAL NOT NULL,"
+    " user_id TEXT NOT NULL, joined_at REAL NOT NULL, status TEXT NOT NULL DEFAULT 'ACCEPTED',"
+    " last_read_seq INTEGER NOT NULL DEFAULT 0, read_at REAL NOT NULL DEFAULT 0,"
     " PRIMARY KEY (app_id, channel_id, user_id),"
     " FOREIGN KEY (app_id, channel_id) REFERENCES channels(app_id, id) ON DELETE CASCADE,"
     " FOREIGN KEY (app_id, user_id) REFERENCES users(app_id, id))",
-    "CREATE INDEX participants_by_user ON participants (app_id, user_id)",
+    "CREATE INDEX participants_by_user ON participants (app_id, user_id, status, channel_id)",
     "CREATE TABLE messages (app_id TEXT NOT NULL, channel_id TEXT NOT NULL, id TEXT NOT NULL,"
     " type TEXT NOT NULL, text TEXT NOT NULL, user_id TEXT, inserted_at REAL NOT NULL,"
     " updated_at REAL NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',"
@@ -95,8 +108,11 @@ CHANNEL_TABLES = (
     "CREATE UNIQUE INDEX messages_by_seq ON messages (app_id, channel_id, seq)",
 )
 """Channels, their participants (their count is read, never stored) and messages, in the
-order of ``seq`` per channel (``history`` is one range of ``messages_by_seq``); a new
-database and migration 4 both make them from these statements."""
+order of ``seq`` per channel (``history`` is one range of ``messages_by_seq``), as a new
+database makes them.  A distinct group channel's key is unique per app where set; a user's
+channels are one range of ``participants_by_user`` (``my_channels``, and the cap on joins).
+New columns go last, as ``ALTER TABLE ADD COLUMN`` puts them, so that a migrated database
+has what a new one has."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS apps (
@@ -177,9 +193,47 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
         " actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
         " detail TEXT NOT NULL DEFAULT '{}', address TEXT NOT NULL DEFAULT '')"),
-    4: ("ALTER TABLE users ADD COLUMN last_seen_at REAL", *CHANNEL_TABLES),
+    4: ("ALTER TABLE users ADD COLUMN last_seen_at REAL",
+        "CREATE TABLE channels (app_id TEXT NOT NULL REFERENCES apps(id), id TEXT NOT NULL,"
+        " kind TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+        " avatar_url TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '',"
+        " metadata TEXT NOT NULL DEFAULT '{}', custom_filter TEXT NOT NULL DEFAULT '[]',"
+        " created_by TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,"
+        " last_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (app_id, id))",
+        "CREATE INDEX channels_by_kind ON channels (app_id, kind, id)",
+        "CREATE TABLE participants (app_id TEXT NOT NULL, channel_id TEXT NOT NULL,"
+        " user_id TEXT NOT NULL, joined_at REAL NOT NULL,"
+        " PRIMARY KEY (app_id, channel_id, user_id),"
+        " FOREIGN KEY (app_id, channel_id) REFERENCES channels(app_id, id) ON DELETE CASCADE,"
+        " FOREIGN KEY (app_id, user_id) REFERENCES users(app_id, id))",
+        "CREATE INDEX participants_by_user ON participants (app_id, user_id)",
+        "CREATE TABLE messages (app_id TEXT NOT NULL, channel_id TEXT NOT NULL,"
+        " id TEXT NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL, user_id TEXT,"
+        " inserted_at REAL NOT NULL, updated_at REAL NOT NULL,"
+        " metadata TEXT NOT NULL DEFAULT '{}', data TEXT NOT NULL DEFAULT '',"
+        " custom_filter TEXT NOT NULL DEFAULT '[]', seq INTEGER NOT NULL,"
+        " PRIMARY KEY (app_id, channel_id, id), FOREIGN KEY (app_id, channel_id)"
+        " REFERENCES channels(app_id, id) ON DELETE CASCADE)",
+        "CREATE UNIQUE INDEX messages_by_seq ON messages (app_id, channel_id, seq)"),
+    5: ("ALTER TABLE channels ADD COLUMN is_distinct INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE channels ADD COLUMN distinct_key TEXT",
+        "ALTER TABLE channels ADD COLUMN active_at REAL NOT NULL DEFAULT 0",
+        "UPDATE channels SET active_at=coalesce((SELECT m.inserted_at FROM messages m"
+        " WHERE m.app_id=channels.app_id AND m.channel_id=channels.id"
+        " ORDER BY m.seq DESC LIMIT 1), created_at)",
+        "CREATE UNIQUE INDEX channels_by_distinct_key ON channels (app_id, distinct_key)"
+        " WHERE distinct_key IS NOT NULL",
+        "ALTER TABLE participants ADD COLUMN status TEXT NOT NULL DEFAULT 'ACCEPTED'",
+        "ALTER TABLE participants ADD COLUMN last_read_seq INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE participants ADD COLUMN read_at REAL NOT NULL DEFAULT 0",
+        "DROP INDEX participants_by_user",
+        "CREATE INDEX participants_by_user ON participants"
+        " (app_id, user_id, status, channel_id)"),
 }
-"""version → the statements that bring a database of that version to the next one."""
+"""version → the statements that bring a database of that version to the next one.  Each
+is the schema as it was then, never edited after: migration 4 makes the channel tables of
+schema 5, which migration 5 extends for group channels (a channel's ``active_at`` from its
+newest message, else its creation)."""
 
 USER_COLUMNS = (
     "app_id, id, display_name, avatar_url, profile_url, data, metadata, check_access_token,"
@@ -245,9 +299,25 @@ def _key(row: tuple[Any, ...]) -> SigningKey:
     return SigningKey(*row)
 
 
-INSERT_CHANNEL = f"INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-INSERT_PARTICIPANT = f"INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES (?, ?, ?, ?)"
+INSERT_CHANNEL = (f"INSERT INTO channels ({CHANNEL_COLUMNS})"
+                  f" VALUES ({', '.join('?' * len(CHANNEL_FIELDS))})")
+INSERT_MESSAGE = (f"INSERT INTO messages ({MESSAGE_COLUMNS})"
+                  f" VALUES ({', '.join('?' * len(MESSAGE_FIELDS))})")
+INSERT_PARTICIPANT = (f"INSERT INTO participants ({PARTICIPANT_COLUMNS})"
+                      f" VALUES ({', '.join('?' * len(PARTICIPANT_FIELDS))})")
+INSERT_DISTINCT = (f"{INSERT_CHANNEL} ON CONFLICT (app_id, distinct_key)"
+                   " WHERE distinct_key IS NOT NULL DO NOTHING")
+"""A channel unless the app has one of its distinct key: the unique index decides, not a
+read before the insert."""
+MINE = ("FROM participants p CROSS JOIN channels c ON c.app_id=p.app_id AND c.id=p.channel_id"
+        " WHERE p.app_id=:app_id AND p.user_id=:user_id AND c.kind=:kind")
+"""The user's participant rows of one kind, each with its channel.  CROSS JOIN keeps
+participants the outer loop, one range of ``participants_by_user``: the cost is the user's
+channels, never every channel of the kind in the app."""
+OTHERS_UNREAD = ("FROM messages u WHERE u.app_id=c.app_id AND u.channel_id=c.id"
+                 " AND u.seq>p.last_read_seq AND u.user_id IS NOT :user_id")
+"""The messages of channel ``c`` that participant ``p`` has not read: one range of
+``messages_by_seq`` past the read state, the user's own left out."""
 
 
 def message_history(app_id: str, channel_id: str, before_seq: int | None,
@@ -259,6 +329,39 @@ def message_history(app_id: str, channel_id: str, before_seq: int | None,
         return f"{select} ORDER BY seq DESC LIMIT ?", (app_id, channel_id, limit)
     return (f"{select} AND seq < ? ORDER BY seq DESC LIMIT ?",
             (app_id, channel_id, before_seq, limit))
+
+
+def my_channel_page(app_id: str, user_id: str, kind: str, status: str | None,
+                    after: Channel | None, limit: int,
+                    channel_ids: Collection[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """``my_channels``'s statement and arguments, apart so a test can ask SQLite for its plan.
+    The inner query picks the page from the user's range of ``participants_by_user`` (the
+    status a further column of it when given) and sorts only that; the outer one counts and
+    finds the newest message for the page's channels alone, the subquery's LIMIT keeping
+    SQLite from merging the two.  ``channel_ids`` go as one JSON array, so that no number of
+    them meets the limit on variables."""
+    args: dict[str, Any] = {"app_id": app_id, "user_id": user_id, "kind": kind, "limit": limit}
+    where = ""
+    if status is not None:
+        where += " AND p.status=:status"
+        args["status"] = status
+    if channel_ids is not None:
+        where += " AND p.channel_id IN (SELECT value FROM json_each(:channel_ids))"
+        args["channel_ids"] = json.dumps(list(channel_ids))
+    if after is not None:
+        where += (" AND (c.active_at<:active_at"
+                  " OR (c.active_at=:active_at AND c.id<:after_id))")
+        args.update(active_at=after.active_at, after_id=after.id)
+    order = " ORDER BY c.active_at DESC, c.id DESC"
+    unread = f"CASE WHEN p.status='{INVITED}' THEN 0 ELSE (SELECT count(*) {OTHERS_UNREAD}) END"
+    return (f"SELECT {my_channel_output(unread)}"
+            f" FROM (SELECT c.id AS id {MINE}{where}{order} LIMIT :limit) page"
+            " JOIN channels c ON c.app_id=:app_id AND c.id=page.id"
+            " JOIN participants p ON p.app_id=:app_id AND p.channel_id=page.id"
+            " AND p.user_id=:user_id"
+            " LEFT JOIN messages m ON m.app_id=:app_id AND m.channel_id=page.id"
+            " AND m.seq=(SELECT max(x.seq) FROM messages x WHERE x.app_id=:app_id"
+            f" AND x.channel_id=page.id){order}", args)
 
 
 class SQLiteStore(Store):
@@ -751,21 +854,50 @@ class SQLiteStore(Store):
                 "DELETE FROM channels WHERE app_id=? AND id=?",
                 (app_id, channel_id)).rowcount == 1)
 
-    async def add_participant(self, participant: Participant, max_channels: int) -> str:
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
+                                   ) -> tuple[Channel, bool]:
+        """Racing creates are one after the other in the writer thread, and the unique
+        index would refuse a second channel of the key even from another process."""
+        key = (channel.app_id, channel.id)
+
+        def op(db: sqlite3.Connection) -> tuple[Channel, bool]:
+            try:
+                inserted = db.execute(INSERT_DISTINCT, channel_values(channel)).rowcount == 1
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a channel with ID {channel.id!r} already exists",
+                               "CHANNEL_EXISTS") from None
+            if not inserted:
+                return channel_from(db.execute(
+                    f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.distinct_key=?",
+                    (channel.app_id, channel.distinct_key)).fetchone()), False
+            db.executemany(INSERT_PARTICIPANT, [participant_values(m) for m in members])
+            return channel_from(db.execute(f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.id=?",
+                                           key).fetchone()), True
+        return await self._run(self._write, op)
+
+    async def add_participant(self, participant: Participant, max_channels: int,
+                              max_participants: int | None = None) -> str:
         """Atomic as every write is: the one writer thread runs the checks and the insert in
         one transaction."""
         key = (participant.app_id, participant.channel_id)
 
         def op(db: sqlite3.Connection) -> str:
-            if not db.execute("SELECT 1 FROM channels WHERE app_id=? AND id=?", key).fetchone():
+            found = db.execute("SELECT kind FROM channels WHERE app_id=? AND id=?",
+                               key).fetchone()
+            if found is None:
                 return NO_CHANNEL
             if db.execute("SELECT 1 FROM participants WHERE app_id=? AND channel_id=?"
                           " AND user_id=?", (*key, participant.user_id)).fetchone():
                 return ALREADY_JOINED
-            joined = db.execute("SELECT count(*) FROM participants WHERE app_id=? AND user_id=?",
-                                (participant.app_id, participant.user_id)).fetchone()[0]
+            joined = db.execute(f"SELECT count(*) {MINE}", {
+                "app_id": participant.app_id, "user_id": participant.user_id,
+                "kind": found[0]}).fetchone()[0]
             if joined >= max_channels:
                 return TOO_MANY_CHANNELS
+            if max_participants is not None and db.execute(
+                    "SELECT count(*) FROM participants WHERE app_id=? AND channel_id=?",
+                    key).fetchone()[0] >= max_participants:
+                return CHANNEL_FULL
             db.execute(INSERT_PARTICIPANT, participant_values(participant))
             return JOINED
         return await self._run(self._write, op)
@@ -780,6 +912,76 @@ class SQLiteStore(Store):
                                " AND user_id=?", (app_id, channel_id, user_id),
                                lambda row: True) or False
 
+    async def get_participant(self, app_id: str, channel_id: str,
+                              user_id: str) -> Participant | None:
+        return await self._one(f"SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE app_id=?"
+                               " AND channel_id=? AND user_id=?", (app_id, channel_id, user_id),
+                               participant_from)
+
+    async def participants_of(self, app_id: str, channel_id: str) -> list[Participant]:
+        return await self._all(f"SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE app_id=?"
+                               " AND channel_id=? ORDER BY user_id", (app_id, channel_id),
+                               participant_from)
+
+    async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        return await self._run(self._write, lambda db: db.execute(
+            f"UPDATE participants SET status='{ACCEPTED}', last_read_seq=(SELECT c.last_seq"
+            " FROM channels c WHERE c.app_id=participants.app_id"
+            " AND c.id=participants.channel_id)"
+            f" WHERE app_id=? AND channel_id=? AND user_id=? AND status='{INVITED}'",
+            (app_id, channel_id, user_id)).rowcount == 1)
+
+    async def mark_read(self, app_id: str, channel_id: str, user_id: str,
+                        now: float) -> Participant | None:
+        key = (app_id, channel_id, user_id)
+
+        def op(db: sqlite3.Connection) -> Participant | None:
+            if db.execute("UPDATE participants SET last_read_seq=(SELECT c.last_seq"
+                          " FROM channels c WHERE c.app_id=participants.app_id"
+                          " AND c.id=participants.channel_id), read_at=?"
+                          " WHERE app_id=? AND channel_id=? AND user_id=?"
+                          f" AND status='{ACCEPTED}'", (now, *key)).rowcount == 0:
+                return None
+            return participant_from(db.execute(
+                f"SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE app_id=?"
+                " AND channel_id=? AND user_id=?", key).fetchone())
+        return await self._run(self._write, op)
+
+    async def mark_all_read(self, app_id: str, user_id: str, kind: str,
+                            now: float) -> list[str]:
+        """The channels are read first, then each row updated by one prepared statement, in
+        the writer's one transaction: as atomic as a single statement, without the
+        RETURNING that SQLite builds before 3.35 lack."""
+        def op(db: sqlite3.Connection) -> list[str]:
+            ids = [row[0] for row in db.execute(
+                f"SELECT c.id {MINE} AND p.status='{ACCEPTED}' AND c.last_seq>p.last_read_seq"
+                f" AND EXISTS (SELECT 1 {OTHERS_UNREAD})",
+                {"app_id": app_id, "user_id": user_id, "kind": kind})]
+            db.executemany("UPDATE participants SET last_read_seq=(SELECT c.last_seq"
+                           " FROM channels c WHERE c.app_id=participants.app_id"
+                           " AND c.id=participants.channel_id), read_at=?"
+                           " WHERE app_id=? AND channel_id=? AND user_id=?",
+                           [(now, app_id, channel_id, user_id) for channel_id in ids])
+            return ids
+        return await self._run(self._write, op)
+
+    async def my_channels(self, app_id: str, user_id: str, kind: str, *,
+                          status: str | None = None, after: Channel | None = None,
+                          limit: int = 20, channel_ids: Collection[str] | None = None
+                          ) -> list[MyChannel]:
+        return await self._all(*my_channel_page(app_id, user_id, kind, status, after, limit,
+                                                channel_ids), my_channel_from)
+
+    async def unread_totals(self, app_id: str, user_id: str, kind: str) -> tuple[int, int]:
+        """A channel whose ``last_seq`` is still the user's read state is passed over
+        without counting its messages."""
+        row = self._read().execute(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(n>0), 0) FROM (SELECT"
+            f" (SELECT count(*) {OTHERS_UNREAD}) AS n {MINE} AND p.status='{ACCEPTED}'"
+            " AND c.last_seq>p.last_read_seq)",
+            {"app_id": app_id, "user_id": user_id, "kind": kind}).fetchone()
+        return row[0], row[1]
+
     async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
                                 limit: int = 20) -> list[User]:
         users = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
@@ -791,9 +993,13 @@ class SQLiteStore(Store):
         return await self._all(f"{select} AND p.user_id > ? ORDER BY p.user_id LIMIT ?",
                                (app_id, channel_id, after, limit), _user)
 
-    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
-        return await self._all("SELECT user_id FROM participants WHERE app_id=?"
-                               " AND channel_id=?", (app_id, channel_id), lambda row: row[0])
+    async def participant_ids(self, app_id: str, channel_id: str,
+                              status: str | None = None) -> list[str]:
+        select = "SELECT user_id FROM participants WHERE app_id=? AND channel_id=?"
+        if status is None:
+            return await self._all(select, (app_id, channel_id), lambda row: row[0])
+        return await self._all(f"{select} AND status=?", (app_id, channel_id, status),
+                               lambda row: row[0])
 
     @asynccontextmanager
     async def _channel_order(self, app_id: str, channel_id: str) -> AsyncIterator[None]:
@@ -833,8 +1039,8 @@ class SQLiteStore(Store):
             await then(stored)
 
             def op(db: sqlite3.Connection) -> None:
-                db.execute("UPDATE channels SET last_seq=? WHERE app_id=? AND id=?",
-                           (stored.seq, *key))
+                db.execute("UPDATE channels SET last_seq=?, active_at=? WHERE app_id=? AND id=?",
+                           (stored.seq, stored.inserted_at, *key))
                 db.execute(INSERT_MESSAGE, message_values(stored))
             await self._run(self._write, op)
             return stored
@@ -974,7 +1180,8 @@ class SQLiteStore(Store):
         row = self._read().execute(sql, args).fetchone()
         return None if row is None else convert(row)
 
-    async def _all(self, sql: str, args: tuple[Any, ...], convert: Callable[[Any], T]) -> list[T]:
+    async def _all(self, sql: str, args: tuple[Any, ...] | dict[str, Any],
+                   convert: Callable[[Any], T]) -> list[T]:
         return [convert(row) for row in self._read().execute(sql, args)]
 
 

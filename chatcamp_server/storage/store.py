@@ -9,6 +9,7 @@ keyed hashes (``*_mac``) and sealed blobs made by ``keys.ServerKeys``.
 from __future__ import annotations
 
 import abc
+import hashlib
 import string
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Sequence, Union
@@ -134,7 +135,9 @@ class AuditEntry:
 
 
 OPEN_CHANNEL = "open"
-"""A room anyone in the app may join (``open_channels.*``); group channels come next."""
+"""A room anyone in the app may join (``open_channels.*``)."""
+GROUP_CHANNEL = "group"
+"""A private conversation (``group_channels.*``): only its members read or write it."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,14 @@ class Channel:
     """The highest ``seq`` the channel's messages were given, deleted ones included: the
     next follows it, and a copy of the store (``export_records``) carries it, so that no
     ``seq`` is given twice."""
+    is_distinct: bool = False
+    distinct_key: str | None = None
+    """For a distinct group channel while its members are the set it was made for: the set,
+    as ``distinct_key`` gives it.  At most one channel of an app has a given key (the store
+    enforces it, so racing creates make one channel); None once the members change."""
+    active_at: float = 0.0
+    """When its newest message was posted, else when it was made: a group channel list
+    ordered by recent chat sorts on it (``add_message`` sets it)."""
 
 
 @dataclass(frozen=True)
@@ -182,20 +193,52 @@ class Message:
     seq: int = 0
 
 
+ACCEPTED = "ACCEPTED"
+"""A member: reads, writes and gets the channel's messages."""
+INVITED = "INVITED"
+"""Invited to a group channel and not yet accepted: sees the channel and its members, never
+its messages."""
+
+
 @dataclass(frozen=True)
 class Participant:
-    """A user who joined a channel (a row of its own, so ``serve.py migrate`` copies it)."""
+    """A user in a channel (a row of its own, so ``serve.py migrate`` copies it).  The
+    status and read state are what the SDK calls ``my_status`` and ``read_receipt``."""
 
     app_id: str
     channel_id: str
     user_id: str
     joined_at: float
+    status: str = ACCEPTED
+    last_read_seq: int = 0
+    """The channel's ``last_seq`` when the user last read it: newer messages from others
+    are unread."""
+    read_at: float = 0.0
+    """When the user last read the channel (0: never); the read receipt others see."""
+
+
+@dataclass(frozen=True)
+class MyChannel:
+    """A channel as one of its participants lists it (``group_channels.my_list``)."""
+
+    channel: Channel
+    me: Participant
+    unread: int
+    """Messages of others after ``me.last_read_seq`` that still exist (0 while invited)."""
+    last_message: Message | None
 
 
 JOINED = "joined"
 ALREADY_JOINED = "already"
 TOO_MANY_CHANNELS = "too_many"
 NO_CHANNEL = "no_channel"
+CHANNEL_FULL = "full"
+
+
+def distinct_key(user_ids: Collection[str]) -> str:
+    """The key of a distinct channel of these members: the same for any order or repeats,
+    and short whatever their number (an index entry has a size limit)."""
+    return hashlib.sha256("\n".join(sorted(set(user_ids))).encode()).hexdigest()
 
 
 Record = Union[AppRecord, User, Token, SigningKey, ConsumedSession, Operator, AuditEntry,
@@ -455,17 +498,28 @@ class Store(abc.ABC):
     async def update_channel(self, app_id: str, channel_id: str, changes: dict[str, Any],
                              now: float) -> Channel | None:
         """Apply profile changes (``name``, ``avatar_url``, ``data``, ``metadata``,
-        ``custom_filter``); None if no such channel."""
+        ``custom_filter``, and ``distinct_key`` to None once a distinct channel's members
+        change); None if no such channel."""
 
     @abc.abstractmethod
     async def delete_channel(self, app_id: str, channel_id: str) -> bool:
         """Delete it with its participants and messages; False if there was none."""
 
     @abc.abstractmethod
-    async def add_participant(self, participant: Participant, max_channels: int) -> str:
-        """Atomic: ``JOINED``, ``ALREADY_JOINED`` (nothing changes), ``NO_CHANNEL``, or
-        ``TOO_MANY_CHANNELS`` when the user is already in ``max_channels`` channels of the
-        app, however many joins race."""
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
+                                   ) -> tuple[Channel, bool]:
+        """Store the channel and its first participants in one transaction and return it
+        with True.  When ``channel.distinct_key`` is set and the app already has a channel
+        with that key, return that one with False and change nothing, however many
+        creates race; a channel ID already taken is Conflict (``CHANNEL_EXISTS``)."""
+
+    @abc.abstractmethod
+    async def add_participant(self, participant: Participant, max_channels: int,
+                              max_participants: int | None = None) -> str:
+        """Atomic: ``JOINED``, ``ALREADY_JOINED`` (nothing changes, whatever the stored
+        status), ``NO_CHANNEL``, ``TOO_MANY_CHANNELS`` when the user is already in
+        ``max_channels`` channels of the channel's kind in the app, or ``CHANNEL_FULL`` when
+        the channel has ``max_participants`` participants, however many joins race."""
 
     @abc.abstractmethod
     async def remove_participant(self, app_id: str, channel_id: str, user_id: str) -> bool:
@@ -475,13 +529,57 @@ class Store(abc.ABC):
     async def is_participant(self, app_id: str, channel_id: str, user_id: str) -> bool: ...
 
     @abc.abstractmethod
+    async def get_participant(self, app_id: str, channel_id: str,
+                              user_id: str) -> Participant | None: ...
+
+    @abc.abstractmethod
+    async def participants_of(self, app_id: str, channel_id: str) -> list[Participant]:
+        """Every participant row of the channel (a group channel's are bounded), by user
+        ID: its members' statuses and read receipts."""
+
+    @abc.abstractmethod
+    async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
+        """Make an ``INVITED`` participant ``ACCEPTED``, its read state at the channel's
+        ``last_seq`` (what came before the invite is not unread); False if not invited."""
+
+    @abc.abstractmethod
+    async def mark_read(self, app_id: str, channel_id: str, user_id: str,
+                        now: float) -> Participant | None:
+        """Set an ``ACCEPTED`` participant's ``last_read_seq`` to the channel's ``last_seq``
+        and ``read_at`` to ``now``; None if the user is no accepted participant."""
+
+    @abc.abstractmethod
+    async def mark_all_read(self, app_id: str, user_id: str, kind: str,
+                            now: float) -> list[str]:
+        """``mark_read`` in every channel of ``kind`` where the user is accepted and has
+        unread messages, in one statement; the IDs of those channels."""
+
+    @abc.abstractmethod
+    async def my_channels(self, app_id: str, user_id: str, kind: str, *,
+                          status: str | None = None, after: Channel | None = None,
+                          limit: int = 20, channel_ids: Collection[str] | None = None
+                          ) -> list[MyChannel]:
+        """One page of the channels of ``kind`` the user participates in (with ``status``
+        when given, among ``channel_ids`` when given), most recently active first
+        (``active_at`` descending, then ID descending), those after ``after`` in that
+        order: keyset pages, each channel with the user's row, unread count and newest
+        message, in a bounded number of queries however many channels the user has."""
+
+    @abc.abstractmethod
+    async def unread_totals(self, app_id: str, user_id: str, kind: str) -> tuple[int, int]:
+        """Across the user's accepted channels of ``kind``: unread messages, and channels
+        with any."""
+
+    @abc.abstractmethod
     async def list_participants(self, app_id: str, channel_id: str, after: str | None = None,
                                 limit: int = 20) -> list[User]:
         """One page of the channel's participants as users, by user ID, after ``after``."""
 
     @abc.abstractmethod
-    async def participant_ids(self, app_id: str, channel_id: str) -> list[str]:
-        """Every participant's user ID: whom a message of the channel is pushed to."""
+    async def participant_ids(self, app_id: str, channel_id: str,
+                              status: str | None = None) -> list[str]:
+        """Every participant's user ID (with ``status`` when given): whom a message of the
+        channel is pushed to."""
 
     @abc.abstractmethod
     async def add_message(self, message: Message,
@@ -490,7 +588,8 @@ class Store(abc.ABC):
         there is no such channel.  ``then`` is awaited with it while the channel's order is
         still held (no other message of that channel, from any node, is stored before it
         returns), so pushes made there leave in ``seq`` order.  If ``then`` raises, the
-        message is not stored."""
+        message is not stored.  The channel's ``active_at`` becomes the message's
+        ``inserted_at``."""
 
     @abc.abstractmethod
     async def get_message(self, app_id: str, channel_id: str,

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from chatcamp_server.apps import create_app
 from chatcamp_server.chat.account import Account
+from chatcamp_server.chat.group_channels import GroupChannels
 from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.chat.router import Router
 from chatcamp_server.cluster import Sharing, sharing_for
@@ -134,11 +135,14 @@ async def open_server(deployment: Deployment, public: PublicOrigins,
     health.add_routes(web_app)
     metrics = Metrics(live, store, failures, sharing.outages)
     open_channels = OpenChannels(store, sharing.bus, sharing.inventory, limits)
-    server_api = ServerApi(auth, users, limits, failures, metrics, open_channels)
+    group_channels = GroupChannels(store, sharing.bus, sharing.inventory, limits)
+    server_api = ServerApi(auth, users, limits, failures, metrics, open_channels,
+                           group_channels)
     sharing.inventory.report = lambda: node_report(live, metrics.activity, failures)
     dashboard = Dashboard(store, keys, limits, public, server_api, failures, sharing.inventory)
     dashboard.add_routes(web_app)
-    router = Router({**Account(users).routes(), **open_channels.routes()},
+    router = Router({**Account(users).routes(), **open_channels.routes(),
+                     **group_channels.routes()},
                     metrics.chat_request)
     chat_socket = ChatSocket(auth, router, users, live, limits, metrics)
     web_app.router.add_get("/chat/2.0", chat_socket.handle)

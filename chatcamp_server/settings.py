@@ -53,6 +53,16 @@ class Limits:
     """Channels or participants one list request may ask for."""
     open_channels_per_user: int = 100
     """Open channels one user may be a participant of at once."""
+    group_channels_per_user: int = 10_000
+    """Group channels one user may be in (member or invited): ``my_list`` pages by keyset,
+    so an inbox this large costs a page what a small one does."""
+    group_channel_max_participants: int = BROWSER["MAX_GROUP_CHANNEL_PARTICIPANTS"]
+    """Members and invitees of one group channel, Sendbird's default for a group channel
+    (``chatcamp_web/limits.py``): a channel is shown with all of them."""
+    typing_per_second: float = 0.5
+    """Typing events (start or stop) one session may send a second, sustained; above it they
+    get ``RATE_LIMITED`` error acks (which the SDK ignores) and are not pushed."""
+    typing_burst: int = 6
     outbox_max_bytes: int = 1024 * 1024
     """Frames waiting for one session's socket: past this the client is reading too slowly,
     and its socket is closed (the session stays, for the SDK to resume), as Centrifugo's 1 MB

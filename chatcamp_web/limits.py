@@ -8,3 +8,5 @@ MAX_APP_ID_CHARS = 64
 MAX_USER_ID_CHARS = 128
 MAX_MESSAGE_CHARS = 4000
 """Characters (code points) in one message's text, as Discord's and Slack's 4,000."""
+MAX_GROUP_CHANNEL_PARTICIPANTS = 100
+"""Members and invitees of one group channel, Sendbird's default."""

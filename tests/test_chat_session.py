@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chatcamp_server.chat.account import Account
+from chatcamp_server.chat.group_channels import GroupChannels
 from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.chat.outbox import Outbox
 from chatcamp_server.chat.router import Route, Router
@@ -154,7 +155,8 @@ def test_the_readme_names_every_request_the_router_serves() -> None:
     """The README's table of chat requests lists every type the router dispatches, from the
     same table that dispatches them."""
     router = Router({**Account(None).routes(),  # type: ignore[arg-type]
-                     **OpenChannels(None, None, None, None).routes()})  # type: ignore[arg-type]
+                     **OpenChannels(None, None, None, None).routes(),  # type: ignore[arg-type]
+                     **GroupChannels(None, None, None, None).routes()})  # type: ignore[arg-type]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme[readme.index("### Chat in open channels"):readme.index("### Server API")]
     missing = [t for t in router.described()

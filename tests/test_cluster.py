@@ -285,6 +285,41 @@ async def test_a_message_sent_on_one_node_reaches_a_participant_on_the_other(
         await ws.close()
 
 
+async def test_a_group_channel_member_on_the_other_node_gets_every_push(
+        healthy: Cluster, http: aiohttp.ClientSession) -> None:
+    """A group channel made on node A: its member on node B is told of it, gets the message,
+    typing and the invitation's news, and A gets B's read receipt."""
+    cluster = healthy
+    sockets = []
+    for node in (cluster.a, cluster.b, cluster.a):
+        user_id, token = await token_user(http, cluster)
+        _, ws = await logged_in(http, cluster.endpoint(node),
+                                token_query(cluster.app_id, user_id, token))
+        sockets.append((user_id, ws))
+    (a_user, on_a), (b_user, on_b), (c_user, on_c) = sockets
+    made = await _chat(on_a, "group_channels.create",
+                       {"participant_ids": [b_user], "is_distinct": True}, 1)
+    channel = made["group_channel"]["id"]
+    assert (await _pushed(on_b, "group_channels.update.pub"))["group_channel"]["id"] == channel
+    sent = await _chat(on_a, "group_channels.message", {"id": channel, "text": "hi b"}, 2)
+    got = (await _pushed(on_b, "group_channels.message.pub"))["message"]
+    assert got["id"] == sent["message"]["id"]
+    await _chat(on_a, "group_channels.start_typing", {"id": channel}, 3)
+    typing = await _pushed(on_b, "group_channels.start_typing.pub")
+    assert typing["group_channel"]["typing_participant_id"] == a_user
+    await _chat(on_a, "group_channels.invite", {"id": channel, "participant_ids": [c_user]}, 4)
+    invited = await _pushed(on_b, "group_channels.invite.pub")
+    assert [u["id"] for u in invited["users"]] == [c_user]
+    await _chat(on_c, "group_channels.accept", {"id": channel}, 5)
+    accepted = await _pushed(on_b, "group_channels.accept.pub")
+    assert [u["id"] for u in accepted["users"]] == [c_user]
+    await _chat(on_b, "group_channels.read", {"id": channel}, 6)
+    receipt = (await _pushed(on_a, "group_channels.read.pub"))["group_channel"]["read_receipt"]
+    assert receipt[b_user] >= got["inserted_at"]
+    for _, ws in sockets:
+        await ws.close()
+
+
 async def test_one_session_key_resumed_on_both_nodes_at_once_resumes_once(
         healthy: Cluster, http: aiohttp.ClientSession) -> None:
     """Two resumes of one session key raced on node A and node B: exactly one wins, the other

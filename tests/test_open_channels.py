@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 from typing import Any
 
 import aiohttp
 from server_process import ServerProcess
-from ws_client import id_query, login
+from ws_client import call, id_query, login, push
 
-RIDS = itertools.count(1)
 HOSTILE = ["<img src=x onerror=alert(1)>", "\u202eevil\u202c", "😀 line\nnext\r\n",
            "  spaced  ", "'; DROP TABLE messages; --", "null"]
-
-
-async def call(ws: aiohttp.ClientWebSocketResponse, type_: str, data: dict[str, Any]
-               ) -> dict[str, Any]:
-    """The ack to one request (pushes arriving before it are skipped)."""
-    rid = next(RIDS)
-    await ws.send_str(json.dumps({"t": type_, "d": data, "r": rid}))
-    while True:
-        frame = json.loads((await ws.receive(timeout=5)).data)
-        if frame.get("to") == rid:
-            assert frame["t"] == type_ + ".ack", frame
-            return frame["d"]
-
-
-async def push(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
-    """The next push of ``type_`` (other frames skipped)."""
-    while True:
-        frame = json.loads((await ws.receive(timeout=5)).data)
-        if frame["t"] == type_:
-            assert frame["d"]["ok"] is True
-            return frame["d"]
 
 
 async def joined(http: Any, server: ServerProcess, user: str, channel: str

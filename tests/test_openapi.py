@@ -18,6 +18,7 @@ from schemathesis.checks import (
 )
 from server_process import ServerProcess
 
+from chatcamp_server.chat.group_channels import GroupChannels
 from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.users import Users
 from chatcamp_server.web.server_api import ServerApi
@@ -50,7 +51,8 @@ def test_document_describes_every_method(document: dict[str, Any]) -> None:
     documented = {path.rsplit("/", 1)[1] for path in document["paths"]}
     # Only the method table is read, so the parts a call would need are left out.
     served = set(ServerApi(None, Users(None, None, None, None), None,  # type: ignore[arg-type]
-                           None, None, OpenChannels(None, None, None, None)).methods)
+                           None, None, OpenChannels(None, None, None, None),
+                           GroupChannels(None, None, None, None)).methods)
     assert documented == served
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
 

@@ -54,7 +54,8 @@ def test_the_limits_the_browser_checks_are_the_servers(server: ServerProcess) ->
     defaults = Limits()
     assert limits == {"MAX_APP_ID_CHARS": defaults.max_app_id_chars,
                       "MAX_USER_ID_CHARS": defaults.max_user_id_chars,
-                      "MAX_MESSAGE_CHARS": defaults.max_message_chars}
+                      "MAX_MESSAGE_CHARS": defaults.max_message_chars,
+                      "MAX_GROUP_CHANNEL_PARTICIPANTS": defaults.group_channel_max_participants}
     assert limits["MAX_MESSAGE_CHARS"] == 4000 and limits["MAX_USER_ID_CHARS"] == 128
 
 

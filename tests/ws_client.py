@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any, AsyncIterator
 from urllib.parse import quote
@@ -85,6 +86,30 @@ async def request(ws: aiohttp.ClientWebSocketResponse, frame: Any) -> dict[str, 
     reply = await ws.receive(timeout=5)
     assert reply.type == aiohttp.WSMsgType.TEXT, reply
     return json.loads(reply.data)
+
+
+RIDS = itertools.count(1)
+
+
+async def call(ws: aiohttp.ClientWebSocketResponse, type_: str, data: dict[str, Any]
+               ) -> dict[str, Any]:
+    """The ack to one request (pushes arriving before it are skipped)."""
+    rid = next(RIDS)
+    await ws.send_str(json.dumps({"t": type_, "d": data, "r": rid}))
+    while True:
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        if frame.get("to") == rid:
+            assert frame["t"] == type_ + ".ack", frame
+            return frame["d"]
+
+
+async def push(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
+    """The next push of ``type_`` (other frames skipped)."""
+    while True:
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        if frame["t"] == type_:
+            assert frame["d"]["ok"] is True
+            return frame["d"]
 
 
 async def assert_healthy(ws: aiohttp.ClientWebSocketResponse, rid: int = 900) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from chatcamp_server import validation
 from chatcamp_server.chat import wire
@@ -81,12 +81,17 @@ class ChannelKind:
             raise self.missing(channel_id)
         return found
 
+    async def presence(self, app_id: str, user_ids: Collection[str]) -> dict[str, bool]:
+        """Whether each user has a live session anywhere, asked all at once."""
+        ids = list(dict.fromkeys(user_ids))
+        return dict(zip(ids, await asyncio.gather(
+            *(self.inventory.is_online(app_id, user_id) for user_id in ids))))
+
     async def shown_messages(self, app_id: str, found: list[Message]) -> list[dict[str, Any]]:
         """Messages with their senders as users, in two queries however many there are."""
         ids = {m.user_id for m in found if m.user_id is not None}
         users = await self.store.get_users(app_id, ids)
-        online = dict(zip(ids, await asyncio.gather(
-            *(self.inventory.is_online(app_id, user_id) for user_id in ids))))
+        online = await self.presence(app_id, ids)
         return [wire.message(m, wire.sender(users.get(m.user_id or ""), m.user_id,
                                             online.get(m.user_id or "", False)),
                              self.wire_type)

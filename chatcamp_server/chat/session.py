@@ -14,7 +14,8 @@ from chatcamp_server.settings import Limits
 
 
 class ChatSession:
-    __slots__ = ("app_id", "user_id", "session_id", "limits", "budget", "messages", "outbox")
+    __slots__ = ("app_id", "user_id", "session_id", "limits", "budget", "messages", "typing",
+                 "outbox")
 
     def __init__(self, app_id: str, user_id: str, session_id: str, limits: Limits,
                  now: float) -> None:
@@ -27,6 +28,9 @@ class ChatSession:
                                              now)
         """Messages sent (posted, edited or deleted): a tighter budget than requests, since
         each one is stored and pushed to every participant."""
+        self.typing = protocol.FrameBudget(limits.typing_per_second, limits.typing_burst, now)
+        """Typing events: the SDK sends at most one of each a channel per 10 s, and each is
+        pushed to every member."""
         self.outbox = Outbox(limits.outbox_max_bytes)
 
     def receive(self, text: str, now: float) -> protocol.Request | None:

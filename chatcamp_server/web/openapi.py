@@ -132,6 +132,59 @@ def _channel_methods(limits: Limits) -> dict[str, tuple[str, dict[str, Any], dic
                 "id": channel_id, "text": {"type": "string", "minLength": 1,
                                            "maxLength": limits.max_message_chars}}},
             _ok({"message": {"type": "object", "required": ["id", "text", "type"]}})),
+        **_group_channel_methods(limits, channel_id, profile),
+    }
+
+
+def _group_channel_methods(limits: Limits, channel_id: dict[str, Any], profile: dict[str, Any]
+                           ) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    user_ids = {"type": "array", "minItems": 1,
+                "maxItems": limits.group_channel_max_participants, "items": _ref("UserId")}
+    channel = _ok({"group_channel": {"type": "object", "required": ["id", "participants"]}})
+    named = {"type": "object", "required": ["id"], "properties": {"id": channel_id}}
+    members = {"type": "object", "required": ["id", "participant_ids"],
+               "properties": {"id": channel_id, "participant_ids": user_ids}}
+    return {
+        "group_channels.create": (
+            "Create a group channel of participant_ids (members at once), with the given id "
+            "or a generated one; is_distinct gives the existing channel of that set",
+            {"type": "object", "required": ["participant_ids"], "properties": {
+                "id": _nullable(channel_id), "participant_ids": user_ids,
+                "is_distinct": _nullable(_ref("Flag")), **profile}},
+            _ok({"group_channel": {"type": "object"}, "created": {"type": "boolean"}})),
+        "group_channels.get": ("A group channel with its participants and read receipts",
+                               named, channel),
+        "group_channels.update": (
+            "Change a group channel's profile; its participants are told (update.pub)",
+            {"type": "object", "required": ["id"],
+             "properties": {"id": channel_id, **profile}}, channel),
+        "group_channels.delete": (
+            "Delete a group channel with its messages; its participants are told",
+            named, _ok({"deleted": {"type": "string"}})),
+        "group_channels.add_participants": (
+            "Make users members at once (no invitation); the participants are told",
+            members, _ok({"group_channel": {"type": "object"},
+                          "added": {"type": "array", "items": {"type": "string"}}})),
+        "group_channels.remove_participants": (
+            "Take users out of a group channel; the channel goes with its last participant",
+            members, _ok({"group_channel": _nullable({"type": "object"}),
+                          "removed": {"type": "array", "items": {"type": "string"}}})),
+        "group_channels.list_for_user": (
+            "A user's group channels, most recent chat first, with unread counts, paged "
+            "with reference (the last channel's id)",
+            {"type": "object", "required": ["user_id"], "properties": {
+                "user_id": _ref("UserId"),
+                "participant_state_filter": {"enum": ["ALL", "ACCEPTED", "INVITED"]},
+                "limit": _nullable({"type": "integer", "minimum": 1,
+                                    "maximum": limits.list_page_max}),
+                "reference": {"anyOf": [channel_id, {"const": ""}, {"type": "null"}]}}},
+            _ok({"group_channels": {"type": "array"}})),
+        "group_channels.announce": (
+            "Post an announcement (a message from no user) to the channel's members",
+            {"type": "object", "required": ["id", "text"], "properties": {
+                "id": channel_id, "text": {"type": "string", "minLength": 1,
+                                           "maxLength": limits.max_message_chars}}},
+            _ok({"message": {"type": "object", "required": ["id", "text", "type"]}})),
     }
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from chatcamp_server import apps, policies, validation
+from chatcamp_server.chat.group_channels import GroupChannels
 from chatcamp_server.chat.open_channels import OpenChannels
 from chatcamp_server.errors import (
     NO_TOKEN_FOR_APP,
@@ -58,7 +59,8 @@ def error_response(error: ServerError, status: int | None = None) -> web.Respons
 
 class ServerApi:
     def __init__(self, auth: Authenticator, users: Users, limits: Limits,
-                 failures: LoginLimits, metrics: Metrics, open_channels: OpenChannels) -> None:
+                 failures: LoginLimits, metrics: Metrics, open_channels: OpenChannels,
+                 group_channels: GroupChannels) -> None:
         self.auth = auth
         self.metrics = metrics
         self.users = users
@@ -81,6 +83,7 @@ class ServerApi:
             "apps.signing_keys.revoke": self.signed.revoke_key,
             "apps.tokens.revoke": self.signed.revoke_app_tokens,
             **open_channels.api_methods(),
+            **group_channels.api_methods(),
         }
 
     async def handle(self, request: web.Request) -> web.Response:

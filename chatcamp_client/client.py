@@ -73,6 +73,7 @@ class Client:
         self.users = Users(self)
         self.apps = Apps(self)
         self.open_channels = OpenChannels(self)
+        self.group_channels = GroupChannels(self)
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Any server-API method by name; the answer's JSON body, or a ``ChatCampApiError``."""
@@ -107,6 +108,7 @@ class AsyncClient:
                                       timeout=timeout, transport=transport)
         self.users = AsyncUsers(self)
         self.open_channels = AsyncOpenChannels(self)
+        self.group_channels = AsyncGroupChannels(self)
         self.apps = AsyncApps(self)
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -352,3 +354,83 @@ class AsyncOpenChannels:
 
     async def announce(self, id: str, text: str) -> types.ChannelMessage:
         return await self._c.run(m.CHANNELS_ANNOUNCE, id=id, text=text)
+
+
+class GroupChannels:
+    """Group channels: private conversations your backend can set up, staff and list."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(self, participant_ids: Sequence[str], *, id: str | None = None,
+               is_distinct: bool | None = None, **profile: Any) -> types.GroupChannelMade:
+        """Members at once; with ``is_distinct``, the existing channel of exactly these
+        members when there is one (``created`` False)."""
+        return self._c.run(m.GROUPS_CREATE, participant_ids=list(participant_ids), id=id,
+                           is_distinct=is_distinct, **profile)
+
+    def get(self, id: str) -> types.GroupChannel:
+        return self._c.run(m.GROUPS_GET, id=id)
+
+    def update(self, id: str, **profile: Any) -> types.GroupChannel:
+        return self._c.run(m.GROUPS_UPDATE, id=id, **profile)
+
+    def delete(self, id: str) -> str:
+        return self._c.run(m.GROUPS_DELETE, id=id)
+
+    def add_participants(self, id: str, participant_ids: Sequence[str]) -> list[str]:
+        """Members at once, no invitation; the IDs that were not in the channel before."""
+        return self._c.run(m.GROUPS_ADD, id=id, participant_ids=list(participant_ids))
+
+    def remove_participants(self, id: str, participant_ids: Sequence[str]) -> list[str]:
+        return self._c.run(m.GROUPS_REMOVE, id=id, participant_ids=list(participant_ids))
+
+    def list_for_user(self, user_id: str, *, participant_state_filter: str | None = None,
+                      limit: int | None = None,
+                      reference: str | None = None) -> list[types.GroupChannel]:
+        """The user's channels, most recent chat first; ``reference`` is the last ID of the
+        previous page."""
+        return self._c.run(m.GROUPS_FOR_USER, user_id=user_id,
+                           participant_state_filter=participant_state_filter, limit=limit,
+                           reference=reference)
+
+    def announce(self, id: str, text: str) -> types.ChannelMessage:
+        """A message from no user, pushed to every member."""
+        return self._c.run(m.GROUPS_ANNOUNCE, id=id, text=text)
+
+
+class AsyncGroupChannels:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self, participant_ids: Sequence[str], *, id: str | None = None,
+                     is_distinct: bool | None = None,
+                     **profile: Any) -> types.GroupChannelMade:
+        return await self._c.run(m.GROUPS_CREATE, participant_ids=list(participant_ids),
+                                 id=id, is_distinct=is_distinct, **profile)
+
+    async def get(self, id: str) -> types.GroupChannel:
+        return await self._c.run(m.GROUPS_GET, id=id)
+
+    async def update(self, id: str, **profile: Any) -> types.GroupChannel:
+        return await self._c.run(m.GROUPS_UPDATE, id=id, **profile)
+
+    async def delete(self, id: str) -> str:
+        return await self._c.run(m.GROUPS_DELETE, id=id)
+
+    async def add_participants(self, id: str, participant_ids: Sequence[str]) -> list[str]:
+        return await self._c.run(m.GROUPS_ADD, id=id, participant_ids=list(participant_ids))
+
+    async def remove_participants(self, id: str, participant_ids: Sequence[str]) -> list[str]:
+        return await self._c.run(m.GROUPS_REMOVE, id=id,
+                                 participant_ids=list(participant_ids))
+
+    async def list_for_user(self, user_id: str, *, participant_state_filter: str | None = None,
+                            limit: int | None = None,
+                            reference: str | None = None) -> list[types.GroupChannel]:
+        return await self._c.run(m.GROUPS_FOR_USER, user_id=user_id,
+                                 participant_state_filter=participant_state_filter,
+                                 limit=limit, reference=reference)
+
+    async def announce(self, id: str, text: str) -> types.ChannelMessage:
+        return await self._c.run(m.GROUPS_ANNOUNCE, id=id, text=text)

@@ -77,8 +77,26 @@ CHANNELS_DELETE = Method("open_channels.delete", ("id",), _field("deleted", str)
 CHANNELS_ANNOUNCE = Method("open_channels.announce", ("id", "text"),
                            _field("message", types.ChannelMessage))
 
+GROUPS_CREATE = Method("group_channels.create",
+                       ("id", "participant_ids", "is_distinct", *CHANNEL_PROFILE),
+                       _whole(types.GroupChannelMade))
+GROUPS_GET = Method("group_channels.get", ("id",), _field("group_channel", types.GroupChannel))
+GROUPS_UPDATE = Method("group_channels.update", ("id", *CHANNEL_PROFILE),
+                       _field("group_channel", types.GroupChannel))
+GROUPS_DELETE = Method("group_channels.delete", ("id",), _field("deleted", str))
+GROUPS_ADD = Method("group_channels.add_participants", ("id", "participant_ids"),
+                    _field("added", list[str]))
+GROUPS_REMOVE = Method("group_channels.remove_participants", ("id", "participant_ids"),
+                       _field("removed", list[str]))
+GROUPS_FOR_USER = Method("group_channels.list_for_user",
+                         ("user_id", "participant_state_filter", "limit", "reference"),
+                         _field("group_channels", list[types.GroupChannel]))
+GROUPS_ANNOUNCE = Method("group_channels.announce", ("id", "text"),
+                         _field("message", types.ChannelMessage))
+
 METHODS: tuple[Method[Any], ...] = (
     USERS_CREATE, USERS_GET, USERS_UPDATE, TOKENS_ISSUE, TOKENS_LIST, TOKENS_REVOKE,
     SESSIONS_LIST, SESSIONS_END, APPS_GET, APPS_UPDATE, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE,
     APP_TOKENS_REVOKE, CHANNELS_CREATE, CHANNELS_GET, CHANNELS_UPDATE, CHANNELS_LIST,
-    CHANNELS_DELETE, CHANNELS_ANNOUNCE)
+    CHANNELS_DELETE, CHANNELS_ANNOUNCE, GROUPS_CREATE, GROUPS_GET, GROUPS_UPDATE, GROUPS_DELETE,
+    GROUPS_ADD, GROUPS_REMOVE, GROUPS_FOR_USER, GROUPS_ANNOUNCE)

@@ -97,6 +97,31 @@ class OpenChannel(TypedDict):
     participants_count: int
 
 
+class Participant(User):
+    status: str
+    """``ACCEPTED`` (a member) or ``INVITED`` (until the user accepts)."""
+
+
+class GroupChannel(OpenChannel):
+    """As the user it is listed for sees it (``list_for_user``); from the other methods,
+    as nobody in particular: ``unread_message_count`` 0 and ``my_status`` ``NONE``."""
+
+    participants: list[Participant]
+    is_distinct: bool
+    last_message: dict[str, Any]
+    """The newest message, or ``{}`` when there is none."""
+    unread_message_count: int
+    read_receipt: dict[str, int]
+    """Each member's last read, in epoch seconds."""
+    my_status: str
+
+
+class GroupChannelMade(TypedDict):
+    group_channel: GroupChannel
+    created: bool
+    """False when ``is_distinct`` found the channel of that set already there."""
+
+
 class ChannelMessage(TypedDict, total=False):
     """A message as pushed to participants; ``user`` is absent for an announcement."""
 

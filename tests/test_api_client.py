@@ -156,13 +156,37 @@ def test_open_channels_round_trip(chat: Client) -> None:
         chat.open_channels.get("api-room-1")
 
 
+def test_group_channels_round_trip(chat: Client) -> None:
+    """A distinct channel is made once, staffed, listed for its user, announced to and
+    deleted through the client."""
+    for user in ("api-gc-ann", "api-gc-bob", "api-gc-cy"):
+        chat.users.create(user)
+    made = chat.group_channels.create(["api-gc-ann", "api-gc-bob"], id="api-gc-1",
+                                      is_distinct=True, name="Support")
+    assert made["created"] is True and made["group_channel"]["name"] == "Support"
+    again = chat.group_channels.create(["api-gc-bob", "api-gc-ann"], is_distinct=True)
+    assert again["created"] is False and again["group_channel"]["id"] == "api-gc-1"
+    assert chat.group_channels.add_participants("api-gc-1", ["api-gc-cy"]) == ["api-gc-cy"]
+    told = chat.group_channels.announce("api-gc-1", "hello, all")
+    assert told["type"] == "announcement"
+    [listed] = chat.group_channels.list_for_user("api-gc-cy")
+    assert listed["id"] == "api-gc-1" and listed["unread_message_count"] == 1
+    assert listed["my_status"] == "ACCEPTED"
+    assert chat.group_channels.remove_participants("api-gc-1", ["api-gc-cy"]) == ["api-gc-cy"]
+    assert chat.group_channels.list_for_user("api-gc-cy") == []
+    assert chat.group_channels.update("api-gc-1", name="Help")["name"] == "Help"
+    assert chat.group_channels.delete("api-gc-1") == "api-gc-1"
+    with pytest.raises(NotFoundError):
+        chat.group_channels.get("api-gc-1")
+
+
 async def test_the_async_client_has_the_sync_clients_methods(chat: Client,
                                                              server: ServerProcess) -> None:
     """Client wraps each method of the table once, and AsyncClient has the same methods with
     the same parameters."""
     wrapped: set[str] = set()
     async with AsyncClient(server.base_url, server.api_key) as async_chat:
-        for namespace in ("users", "apps", "open_channels"):
+        for namespace in ("users", "apps", "open_channels", "group_channels"):
             sync = methods_of(getattr(chat, namespace), f"{namespace}.")
             assert sync == methods_of(getattr(async_chat, namespace), f"{namespace}."), namespace
             wrapped |= set(sync)

@@ -391,13 +391,13 @@ async def _serve(args: argparse.Namespace) -> None:
     operators = await server.store.list_operators()
     print(f"Dashboard: {page}/dashboard/" + ("" if operators else
           f" (make its first operator with: {args.prog} admin create NAME)"))
-    print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
-          "(Ctrl-C to stop)", flush=True)
-    _settle_collector()
     stopping: asyncio.Queue[float] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stopping.put_nowait, 0.0)
     loop.add_signal_handler(signal.SIGTERM, stopping.put_nowait, args.drain_seconds)
+    _settle_collector()
+    print(f"Serving on http://{local}:{args.port}/ for {', '.join(public.ordered)} "
+          "(Ctrl-C to stop)", flush=True)
     drain_seconds = 0.0
     try:
         if args.ready_file is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,21 @@ def test_first_start_prints_app_once_and_restart_keeps_it(tmp_path: Path) -> Non
     listed = json.loads(server.run_cli("apps", "list").stdout)
     assert listed["app_id"] == first_app
     server.stop()
+
+
+def test_ctrl_c_the_moment_serving_is_printed_stops_cleanly(tmp_path: Path) -> None:
+    """A SIGINT sent as soon as "Serving on" appears finds the server's own handler in place:
+    a clean stop with status 0, not an interrupt in the middle of start-up."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--db",
+                             str(tmp_path / "a.db"), "--port", "0"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("Serving on"):
+            proc.send_signal(signal.SIGINT)
+            break
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in proc.stdout.read()
 
 
 def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ FRAMES: list[tuple[str, str | None]] = [
     ('{"t": "open_channels.message", "d": {"id": "x", "text": "hi"}, "r": 14}', "NOT_FOUND"),
     ('{"t": "open_channels.history", "d": {"id": "x", "limit": 10000}, "r": 14}',
      "INVALID_LIMIT"),
-    ('{"t": "group_channels.get", "d": {"id": "x"}, "r": 14}', "NOT_IMPLEMENTED"),
+    ('{"t": "group_channels.ban", "d": {"id": "x"}, "r": 14}', "NOT_IMPLEMENTED"),
     ('{"t": "messages.create", "r": 15}', "NOT_IMPLEMENTED"),
     ('{"t": "users.auth", "r": 16}', "NOT_IMPLEMENTED"),
     ('{"t": "users.update.ack", "r": 17}', "NOT_IMPLEMENTED"),

@@ -9,6 +9,8 @@
     channel = await cc.open_channel("lobby")       # open channels: chatcamp_web.channels
     await channel.join()
     message = await channel.send("hello")
+    chat = await cc.create_group_channel("", ["bob"], distinct=True)   # group_channels
+    inbox = await cc.my_group_channels()           # unread_count, last_message, title()
 
     # tokens that renew themselves: called for the first token and whenever one expires
     cc = ChatCamp(app_id, token_provider=lambda user_id: fetch_access_token("/token"))
@@ -31,5 +33,6 @@ __all__ = ["ChatCamp", "User", "ConnectionState", "StateChange", "fetch_access_t
            "renewal", "state"]
 
 # chatcamp_web.channels (OpenChannel, Message, ChannelListener) is imported by the first
-# open_channel() or open_channels(), not here: a page that never chats does not compile it,
-# which the widget's start (bench/browser_start.py) can measure.
+# open_channel() or open_channels(), and chatcamp_web.group_channels (GroupChannel,
+# GroupChannelListener) by the first group-channel call, not here: a page that never chats
+# does not compile them, which the widget's start (bench/browser_start.py) can measure.

@@ -48,19 +48,34 @@ const wireChannel = (c) => ({
   is_active: !!c.isActive, is_read_only: !!c.isReadOnly, is_view_only: !!c.isViewOnly});
 const wirePerson = (u) => ({id: String(u.id || ""), display_name: String(u.displayName || ""),
                             avatar_url: String(u.avatarUrl || ""), is_online: !!u.isOnline,
-                            last_seen: Number(u.lastSeen) || 0});
+                            last_seen: Number(u.lastSeen) || 0, status: String(u.status || "")});
 const list = (convert) => (items) => Array.from(items || [], convert);
-// An SDK object that only carries the channel's ID, which is all join, leave, messages and
-// queries read (this.id, and getType() says "open"): OpenChannel.get would cost a round trip
-// whenever the SDK's cache is empty, and the SDK empties it on every reconnect.
-const handle = (cc, id) => new cc.OpenChannel({id});
+const receipt = (r) => Object.fromEntries(Object.entries(r || {}).map(
+  ([user, at]) => [String(user), Number(at) || 0]));
+const wireGroup = (c) => ({
+  ...wireChannel(c), participants: list(wirePerson)(c.participants),
+  unread_count: Number(c.unreadMessageCount) || 0,
+  last_message: c.lastMessage ? wireMessage(c.lastMessage) : false,
+  my_status: String(c.myStatus || ""), is_distinct: !!c.isDistinct, is_public: !!c.isPublic,
+  read_receipt: receipt(c.readReceipt)});
 const query = (q, a) => { q.setLimit(a.limit); if (a.reference) q.setReference(a.reference);
                           return q; };
-const CHANNEL_CALLS = {
-  get: (cc, a, done) => cc.OpenChannel.get(a.id, (e, c) => done(e, c && wireChannel(c))),
-  list: (cc, a, done) => query(cc.OpenChannel.createOpenChannelListQuery(), a)
-    .load((e, cs) => done(e, cs && list(wireChannel)(cs))),
-  join: (cc, a, done) => handle(cc, a.id).join((e) => done(e, true)),
+// The acknowledgement of the request the SDK has just sent, read off its transport, which
+// hands every frame to its listeners in turn: for the acks the SDK keeps to itself.  With
+// ``first``, seen before the SDK's own handler is.  Returns what stops the watching.
+const onAck = (cc, type, fn, first) => {
+  const tm = cc.transportManager, r = tm._r;
+  const watch = (frame) => {
+    if (frame && frame.t === type + ".ack" && Number(frame.to) === r) fn(frame.d || {}, r);
+  };
+  if (first) (tm.events.message || (tm.events.message = [])).unshift(watch);
+  else tm.on("message", watch);
+  return () => tm.off("message", watch);
+};
+// What works alike in both kinds of channel, on an SDK object that only carries the channel's
+// ID, which is all these calls read (this.id, and getType() from its class): the SDK's get()
+// would cost a round trip whenever its cache is empty, and it empties it on every reconnect.
+const shared = (handle) => ({
   leave: (cc, a, done) => handle(cc, a.id).leave((e) => done(e, true)),
   history: (cc, a, done) => query(handle(cc, a.id).createPreviousMessageListQuery(), a)
     .load((e, ms) => done(e, ms && list(wireMessage)(ms))),
@@ -76,10 +91,95 @@ const CHANNEL_CALLS = {
   delete: (cc, a, done) => handle(cc, a.id).deleteMessage(a.message_id, (e) => done(e, true)),
   participants: (cc, a, done) => query(handle(cc, a.id).createParticipantListQuery(), a)
     .load((e, us) => done(e, us && list(wirePerson)(us))),
+});
+const openHandle = (cc, id) => new cc.OpenChannel({id});
+const groupHandle = (cc, id) => new cc.GroupChannel({id});
+// The SDK throttles typing per GroupChannel object (one start and one stop each 10 s): one
+// object per channel, kept for the page, makes its throttle hold across calls.
+const typists = new Map();
+const typist = (cc, id) => typists.get(id) || typists.set(id, groupHandle(cc, id)).get(id);
+const CHANNEL_CALLS = {
+  open: {
+    ...shared(openHandle),
+    get: (cc, a, done) => cc.OpenChannel.get(a.id, (e, c) => done(e, c && wireChannel(c))),
+    list: (cc, a, done) => query(cc.OpenChannel.createOpenChannelListQuery(), a)
+      .load((e, cs) => done(e, cs && list(wireChannel)(cs))),
+    join: (cc, a, done) => openHandle(cc, a.id).join((e) => done(e, true)),
+  },
+  group: {
+    ...shared(groupHandle),
+    create: (cc, a, done) => cc.GroupChannel.create(a.name, a.participant_ids, a.distinct,
+      (e, c) => done(e, c && wireGroup(c))),
+    // GroupChannel.get answers from a cache that lags behind the server (read state,
+    // members); the server is asked every time, as get() does on a cache miss.
+    get: (cc, a, done) => cc.GroupChannel._getFromServer(a.id,
+      (e, c) => done(e, c && wireGroup(c))),
+    my_list: (cc, a, done) => {
+      const q = query(cc.GroupChannel.createGroupChannelListQuery(), a);
+      q.setParticipantState(a.status);
+      q.load((e, cs) => done(e, cs && list(wireGroup)(cs)));
+    },
+    invite: (cc, a, done) => {
+      groupHandle(cc, a.id).inviteParticipants(a.participant_ids, (e) => done(e, true));
+      // The SDK drops a failure ack of invite (spec §5.2); read off the transport, it is handed
+      // to the SDK's own error listener, which then calls back and lets go of its listeners.
+      return onAck(cc, "group_channels.invite",
+                   (d, r) => d.ok || cc.emit("to." + r + ".error", d.error || {}));
+    },
+    accept: (cc, a, done) => groupHandle(cc, a.id).acceptInvitation((e) => done(e, true)),
+    decline: (cc, a, done) => groupHandle(cc, a.id).declineInvitation((e) => done(e, true)),
+    read: (cc, a, done) => {
+      // markAsRead() sends nothing when its copy of the channel has no last message (a handle
+      // never has one), and group_channels.read has no callback: _markAsRead() sends it, and
+      // its ack ends the call.  The SDK's handler of that ack reads the last message of its
+      // cached copy, and throws on a copy of an empty channel: such a copy goes just before.
+      groupHandle(cc, a.id)._markAsRead();
+      return onAck(cc, "group_channels.read", (d) => {
+        const cached = cc.GroupChannel.cachedChannels[a.id];
+        if (cached && !cached.lastMessage) delete cc.GroupChannel.cachedChannels[a.id];
+        done(d.ok ? null : d.error || {},
+             d.ok && receipt(d.group_channel && d.group_channel.read_receipt));
+      }, true);
+    },
+    start_typing: (cc, a, done) => done(null, !!typist(cc, a.id).startTyping()),
+    stop_typing: (cc, a, done) => done(null, !!typist(cc, a.id).stopTyping()),
+    unread_count: (cc, a, done) => cc.getTotalUnreadMessageCount(
+      (e, count) => done(e, Number(count) || 0)),
+    read_all: (cc, a, done) => cc.markAsReadAll((e) => done(e, true)),
+  },
 };
-const CHANNEL_EVENTS = {onMessageReceived: "message_received", onMessageUpdated: "message_updated",
-                        onMessageDeleted: "message_deleted", onParticipantJoined: "joined",
-                        onParticipantLeft: "left"};
+const KINDS = {open_channel: "open", group_channel: "group"};
+const kindOf = (channel) => channel && (channel.ifGroupChannel() ? "group" : "open");
+const others = (cc, ids) => ids.filter((id) => !cc.user || id !== cc.user.id).sort();
+// SDK listener method → how its arguments cross: a message's own channel type and ID (the
+// SDK passes a null channel when it could not fetch one it did not hold, spec §5.3), or the
+// channel's and one more field.
+const CHANNEL_EVENTS = {
+  onMessageReceived: ["message_received", "message"],
+  onMessageUpdated: ["message_updated", "message"],
+  onMessageDeleted: ["message_deleted", "message"],
+  onParticipantJoined: ["joined", "user"], onParticipantLeft: ["left", "user"],
+  onParticipantInvited: ["invited", "user"], onParticipantDeclined: ["declined", "user"],
+  onReadStatusUpdated: ["read_receipt", "read_receipt"],
+  onTypingStatusChanged: ["typing", "user_ids"],
+  onChannelUpdated: ["channel_updated", "channel"],
+};
+const channelEvent = (cc, kind, field, channel, item) => {
+  if (field === "message") {
+    const type = KINDS[item && item.channelType];
+    return type && {kind, channel_type: type, channel_id: String(item.channelId || ""),
+                    message: wireMessage(item)};
+  }
+  const type = kindOf(channel);
+  if (!type || (field !== "user" && type !== "group")) return null;
+  const event = {kind, channel_type: type, channel_id: String(channel.id || "")};
+  event[field] = field === "user" ? wirePerson(item)
+               : field === "read_receipt" ? receipt(channel.readReceipt)
+               : field === "user_ids" ? others(cc, Object.keys(
+                   channel.cachedParticipantsTypingStatus || {}))
+               : wireGroup(channel);
+  return event;
+};
 return {
   available() { return typeof globalThis.ChatCamp === "function"; },
   instance() { return globalThis.ChatCamp && globalThis.ChatCamp.getInstance
@@ -166,16 +266,18 @@ return {
   listenerCount(cc) { try { return cc.getConnectionListenersMap().size
                               ?? Object.keys(cc.getConnectionListenersMap()).length; }
                       catch (e) { return -1; } },
-  channelCall(cc, name, argsText, ms) {
+  channelCall(cc, kind, name, argsText, ms) {
     // The SDK's calls have no timeout, and one made while the socket is down is dropped with
-    // its callback left pending: the timer here is the only end such a call gets.
+    // its callback left pending: the timer here is the only end such a call gets.  A call
+    // that watches the transport returns what stops it, run however the call ends.
     return new Promise((resolve) => {
-      let settled = false;
+      let settled = false, release = null;
       const finish = (outcome) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve(JSON.stringify(outcome));
+        if (release) release();
       };
       const timer = setTimeout(() => finish({ok: false, code: "TIMEOUT",
         message: "no answer within " + (ms / 1000) + " s"}), ms);
@@ -185,25 +287,23 @@ return {
         try { finish(error ? fail(error, "UNKNOWN") : {ok: true, value}); }
         catch (e) { finish(fail(e)); }
       };
-      try { CHANNEL_CALLS[name](cc, JSON.parse(argsText), done); }
-      catch (e) { finish(fail(e)); }
+      try {
+        const watching = CHANNEL_CALLS[kind][name](cc, JSON.parse(argsText), done);
+        release = typeof watching === "function" ? watching : null;
+        if (settled && release) release();
+      } catch (e) { finish(fail(e)); }
     });
   },
   channelListen(cc, id, fn) {
-    // One SDK ChannelListener hears every channel's events: kept to open channels here, to
-    // one channel in Python.  The SDK passes a null channel when it could not fetch one it
-    // did not hold (spec §5.3), so a message's own channel ID is the one used.
+    // One SDK ChannelListener hears every channel's events, open and group: routed to one
+    // channel in Python.  A throw would reach the SDK and keep its other listeners from
+    // hearing, so none leaves here.
     const listener = new cc.ChannelListener();
-    for (const [method, kind] of Object.entries(CHANNEL_EVENTS)) {
+    for (const [method, [kind, field]] of Object.entries(CHANNEL_EVENTS)) {
       listener[method] = (channel, item) => {
         try {
-          const message = kind.startsWith("message");
-          if (message ? item.channelType !== "open_channel"
-                      : !(channel && channel.ifOpenChannel())) return;
-          fn(JSON.stringify({kind, channel_id: message ? String(item.channelId || "")
-                                                        : String(channel.id || ""),
-                             message: message ? wireMessage(item) : null,
-                             user: message ? null : wirePerson(item)}));
+          const event = channelEvent(cc, kind, field, channel, item);
+          if (event) fn(JSON.stringify(event));
         } catch (e) {}
       };
     }
@@ -337,20 +437,25 @@ def socket_released(client, timeout):
     return _helper.socketReleased(client, int(timeout * 1000))
 
 
-async def channel_call(client, name, args, timeout):
-    """One open-channel call of the SDK (``get``, ``list``, ``join``, ``leave``, ``history``,
-    ``send``, ``message``, ``update``, ``delete``, ``participants``) with ``args`` a dict:
-    ``{"ok": True, "value": ...}`` of plain lists and dicts, or ``{"ok": False, "code",
-    "message"}``, code ``TIMEOUT`` after ``timeout`` seconds.  Never raises."""
-    text = await _helper.channelCall(client, name, json.dumps(args), int(timeout * 1000))
+async def channel_call(client, kind, name, args, timeout):
+    """One channel call of the SDK with ``args`` a dict.  ``kind`` ``"open"``: ``get``,
+    ``list``, ``join``; ``"group"``: ``create``, ``get``, ``my_list``, ``invite``, ``accept``,
+    ``decline``, ``read``, ``start_typing``, ``stop_typing``, ``unread_count``, ``read_all``;
+    both: ``leave``, ``history``, ``send``, ``message``, ``update``, ``delete``,
+    ``participants``.  ``{"ok": True, "value": ...}`` of plain lists and dicts, or ``{"ok":
+    False, "code", "message"}``, code ``TIMEOUT`` after ``timeout`` seconds.  Never raises."""
+    text = await _helper.channelCall(client, kind, name, json.dumps(args), int(timeout * 1000))
     return json.loads(str(text))
 
 
 def channel_listen(client, listener_id, fn):
     """Register ``fn(event)`` with the SDK as a ChannelListener: ``event`` is a dict with
-    ``kind`` (``message_received``, ``message_updated``, ``message_deleted``, ``joined``,
-    ``left``), ``channel_id``, and ``message`` or ``user``; open channels only.  One proxy,
-    which lives until ``channel_unlisten``."""
+    ``kind``, ``channel_type`` (``open``, ``group``), ``channel_id`` and one more field:
+    ``message`` (kinds ``message_received``, ``message_updated``, ``message_deleted``),
+    ``user`` (``joined``, ``left``, and for group channels ``invited``, ``declined``), and for
+    group channels only ``read_receipt`` (user ID → epoch seconds), ``user_ids`` (``typing``:
+    the others typing) or ``channel`` (``channel_updated``).  One proxy, which lives until
+    ``channel_unlisten``."""
     proxy = create_proxy(lambda text: fn(json.loads(str(text))))
     _proxies.append((listener_id, proxy))
     _helper.channelListen(client, listener_id, proxy)

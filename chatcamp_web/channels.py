@@ -1,4 +1,5 @@
-"""Open channels: rooms anyone in the app may join, with their messages and participants.
+"""What every channel has (messages, participants, listeners), and open channels: rooms anyone
+in the app may join.  Group channels (``group_channels.py``) build on this module.
 
     channel = await cc.open_channel("lobby")       # the SDK's OpenChannel.get
     await channel.join()
@@ -18,16 +19,17 @@ Why it is built the way it is (the SDK's quirks, met while reading ``ChatCamp.mi
   callback pending forever; so a call while not connected fails at once (NOT_CONNECTED) and
   every other one ends by its timeout.  A send that timed out may still have been delivered:
   the SDK cannot take it back, so it is not retried here either.
-* Join, leave, messages and queries read only the channel's ID from the SDK's OpenChannel
+* Join, leave, messages and queries read only the channel's ID from the SDK's channel
   object, so the FFI builds one from the ID for each call instead of ``OpenChannel.get``:
   that one answers from a cache the SDK empties on every reconnect, and would otherwise cost
   a round trip (and a second way to fail) in front of every call.
 * The SDK hands an error over sometimes as its ChatCampError and sometimes as the ack's raw
   ``{code, message}``; both carry the two fields, which is all that is read.  NOT_FOUND from
   a channel call is the channel, not the app (``errors.CHANNEL_CODES``).
-* One SDK ChannelListener hears every channel, group channels too, and for a channel it does
-  not hold it first asks the server for it and may then pass no channel at all: events are
-  routed here by the message's own channel ID, so a listener hears its channel only.
+* One SDK ChannelListener hears every channel, open and group, and for a channel it does not
+  hold it first asks the server for it and may then pass no channel at all: events are
+  routed here by the channel's type and the message's own channel ID, so a listener hears
+  its channel only (or, added with no channel, every group channel: an inbox).
 * The SDK's message query never moves its ``reference`` on (its participant query does), so
   ``previous_messages()`` keeps the oldest message's ID itself.
 * ``updateMessage`` leaves out an empty text without a word, and the SDK's callbacks of
@@ -46,9 +48,17 @@ from .state import ConnectionState
 
 CHANNEL_LISTENER_ID = "chatcamp_web.channels"
 
-_METHODS = {"message_received": "on_message_received", "message_updated": "on_message_updated",
-            "message_deleted": "on_message_deleted", "joined": "on_participant_joined",
-            "left": "on_participant_left"}
+OPEN = "open"
+GROUP = "group"
+
+_EVENTS = {"message_received": "on_message_received", "message_updated": "on_message_updated",
+           "message_deleted": "on_message_deleted", "joined": "on_participant_joined",
+           "left": "on_participant_left", "invited": "on_participant_invited",
+           "declined": "on_participant_declined", "read_receipt": "on_read_receipt",
+           "typing": "on_typing", "channel_updated": "on_channel_updated"}
+"""The FFI's event kinds → the listener method each calls."""
+_FIELDS = ("message", "user", "read_receipt", "user_ids", "channel")
+"""The fields an event may carry its item in, one per event."""
 
 
 class Message:
@@ -81,7 +91,8 @@ def _message(wire):
 
 def _person(wire):
     return User(str(wire["id"]), str(wire["display_name"]), str(wire["avatar_url"]),
-                is_online=wire.get("is_online") is True, last_seen=wire.get("last_seen") or 0)
+                is_online=wire.get("is_online") is True, last_seen=wire.get("last_seen") or 0,
+                status=str(wire.get("status") or ""))
 
 
 class ChannelListener:
@@ -104,8 +115,11 @@ class ChannelListener:
         pass
 
 
-class OpenChannel:
-    """An open channel as the server last described it, and the calls made in it."""
+class BaseChannel:
+    """What every kind of channel has: its messages, its participants and its listeners.
+    The fields are the server's when the object was made; ask again for fresh ones."""
+
+    kind = ""
 
     def __init__(self, cc, wire):
         self._cc = cc
@@ -117,15 +131,11 @@ class OpenChannel:
         self.inserted_at = wire.get("inserted_at", 0)
         self.updated_at = wire.get("updated_at", 0)
 
-    def __repr__(self):
-        return "OpenChannel(%r, name=%r)" % (self.id, self.name)
-
-    async def join(self, timeout=None):
-        """Become a participant (again is harmless): needed to send and read."""
-        await _call(self._cc, "join", {"id": self.id}, timeout)
+    def _ask(self, name, args, timeout):
+        return _call(self._cc, self.kind, name, args, timeout)
 
     async def leave(self, timeout=None):
-        await _call(self._cc, "leave", {"id": self.id}, timeout)
+        await self._ask("leave", {"id": self.id}, timeout)
 
     async def history(self, limit=20, before=None, timeout=None):
         """Up to ``limit`` messages, newest first, older than the message ``before`` (an ID
@@ -134,7 +144,7 @@ class OpenChannel:
         args = {"id": self.id, "limit": limit}
         if before is not None:
             args["reference"] = _message_id(before)
-        return [_message(m) for m in await _call(self._cc, "history", args, timeout)]
+        return [_message(m) for m in await self._ask("history", args, timeout)]
 
     def previous_messages(self, limit=20):
         """A query whose ``load()`` gives the next older page each time (the SDK's
@@ -145,22 +155,22 @@ class OpenChannel:
     async def send(self, text, timeout=None):
         """Post ``text``; the Message as the server stored it."""
         _check_text(text)
-        return _message(await _call(self._cc, "send", {"id": self.id, "text": text}, timeout))
+        return _message(await self._ask("send", {"id": self.id, "text": text}, timeout))
 
     async def get_message(self, message, timeout=None):
         args = {"id": self.id, "message_id": _message_id(message)}
-        return _message(await _call(self._cc, "message", args, timeout))
+        return _message(await self._ask("message", args, timeout))
 
     async def update(self, message, text, timeout=None):
         """Replace the text of one's own message (an ID or a Message); the updated Message."""
         _check_text(text)
         args = {"id": self.id, "message_id": _message_id(message), "text": text}
-        return _message(await _call(self._cc, "update", args, timeout))
+        return _message(await self._ask("update", args, timeout))
 
     async def delete(self, message, timeout=None):
         """Delete one's own message (an ID or a Message)."""
-        await _call(self._cc, "delete", {"id": self.id, "message_id": _message_id(message)},
-                    timeout)
+        await self._ask("delete", {"id": self.id, "message_id": _message_id(message)},
+                        timeout)
 
     async def participants(self, limit=20, after=None, timeout=None):
         """One page of the participants as Users, by user ID, after the user ID ``after``."""
@@ -168,14 +178,28 @@ class OpenChannel:
         args = {"id": self.id, "limit": limit}
         if after is not None:
             args["reference"] = str(after)
-        return [_person(u) for u in await _call(self._cc, "participants", args, timeout)]
+        return [_person(u) for u in await self._ask("participants", args, timeout)]
 
     def add_listener(self, listener):
-        """``listener`` (a ChannelListener) hears this channel's messages and participants."""
-        _hub(self._cc).add(listener, self.id)
+        """``listener`` hears this channel's messages and participants (and, for a group
+        channel, the rest of a GroupChannelListener's methods)."""
+        _hub(self._cc).add(listener, self.kind, self.id)
 
     def remove_listener(self, listener):
-        _hub(self._cc).remove(listener, self.id)
+        _hub(self._cc).remove(listener, self.kind, self.id)
+
+
+class OpenChannel(BaseChannel):
+    """An open channel as the server last described it, and the calls made in it."""
+
+    kind = OPEN
+
+    def __repr__(self):
+        return "OpenChannel(%r, name=%r)" % (self.id, self.name)
+
+    async def join(self, timeout=None):
+        """Become a participant (again is harmless): needed to send and read."""
+        await self._ask("join", {"id": self.id}, timeout)
 
 
 class PreviousMessageQuery:
@@ -201,7 +225,7 @@ class PreviousMessageQuery:
 async def get(cc, channel_id, timeout=None):
     """The open channel ``channel_id`` (ChannelNotFoundError if there is none)."""
     _check_channel_id(channel_id)
-    return OpenChannel(cc, await _call(cc, "get", {"id": channel_id}, timeout))
+    return OpenChannel(cc, await _call(cc, OPEN, "get", {"id": channel_id}, timeout))
 
 
 async def list_channels(cc, limit=20, after=None, timeout=None):
@@ -210,15 +234,16 @@ async def list_channels(cc, limit=20, after=None, timeout=None):
     args = {"limit": limit}
     if after is not None:
         args["reference"] = str(after)
-    return [OpenChannel(cc, c) for c in await _call(cc, "list", args, timeout)]
+    return [OpenChannel(cc, c) for c in await _call(cc, OPEN, "list", args, timeout)]
 
 
-async def _call(cc, name, args, timeout):
+async def _call(cc, kind, name, args, timeout):
+    """One SDK call of a channel of ``kind``: its value, or the error of the tree."""
     _check_timeout(timeout)
     if cc.state != ConnectionState.CONNECTED:
         raise InvalidStateError("not connected (%s): connect() first, or wait for the "
                                 "reconnect" % cc.state, "NOT_CONNECTED")
-    result = await _ffi.channel_call(cc._client, name, args,
+    result = await _ffi.channel_call(cc._client, kind, name, args,
                                      cc.timeout if timeout is None else timeout)
     if result.get("ok"):
         return result.get("value")
@@ -255,23 +280,26 @@ def _message_id(message):
 
 
 class Hub:
-    """A client's channel listeners: one SDK listener (one proxy) while there is any."""
+    """A client's channel listeners, of both kinds: one SDK listener (one proxy) while there
+    is any.  An entry is (listener, kind, channel ID), the ID None for every channel of the
+    kind."""
 
     def __init__(self, cc):
         self._cc = cc
         self._entries = []
         self._listening = False
 
-    def add(self, listener, channel_id):
-        if not any(entry[0] is listener and entry[1] == channel_id for entry in self._entries):
-            self._entries.append((listener, channel_id))
+    def add(self, listener, kind, channel_id):
+        if not any(entry[0] is listener and entry[1:] == (kind, channel_id)
+                   for entry in self._entries):
+            self._entries.append((listener, kind, channel_id))
         if not self._listening:
             _ffi.channel_listen(self._cc._client, CHANNEL_LISTENER_ID, self._on_event)
             self._listening = True
 
-    def remove(self, listener, channel_id):
+    def remove(self, listener, kind, channel_id):
         self._entries = [entry for entry in self._entries
-                         if not (entry[0] is listener and entry[1] == channel_id)]
+                         if not (entry[0] is listener and entry[1:] == (kind, channel_id))]
         if not self._entries:
             self.release()
 
@@ -282,24 +310,40 @@ class Hub:
             self._listening = False
 
     def _on_event(self, event):
-        method_name = _METHODS.get(event.get("kind"))
-        channel_id = event.get("channel_id")
+        method_name = _EVENTS.get(event.get("kind"))
+        kind, channel_id = event.get("channel_type"), event.get("channel_id")
         if method_name is None:
             return
-        item = (_message(event["message"]) if event.get("message")
-                else _person(event["user"]))
-        for listener, wanted in list(self._entries):
-            if wanted != channel_id:
-                continue
+        methods = []
+        for listener, wanted_kind, wanted_id in list(self._entries):
             method = getattr(listener, method_name, None)
-            if method is None:
-                continue
+            if method is not None and wanted_kind == kind and wanted_id in (None, channel_id):
+                methods.append((listener, method))
+        if not methods:
+            return  # a group channel's update carries all its members: not made for nobody
+        item = self._item(event)
+        for listener, method in methods:
             try:
                 outcome = method(channel_id, item)
                 if hasattr(outcome, "send"):
                     asyncio.create_task(outcome)
             except Exception as exc:  # a listener's bug must not break the others
                 print("chatcamp_web: channel listener %r raised %r" % (listener, exc))
+
+    def _item(self, event):
+        for field in _FIELDS:
+            value = event.get(field)
+            if value is None:
+                continue
+            if field == "message":
+                return _message(value)
+            if field == "user":
+                return _person(value)
+            if field == "channel":
+                from .group_channels import GroupChannel  # only group channels send one
+                return GroupChannel(self._cc, value)
+            return value
+        return None
 
 
 def _hub(cc):

@@ -38,17 +38,19 @@ _instance = None
 
 class User:
     """The connected user as the SDK holds it, or a channel's participant; a participant's
-    ``is_online`` says whether they have a live session now, and ``last_seen`` (seconds)
-    when their last one ended."""
+    ``is_online`` says whether they have a live session now, ``last_seen`` (seconds) when
+    their last one ended, and a group channel's ``status`` whether they are a member
+    (``ACCEPTED``) or only invited (``INVITED``)."""
 
     def __init__(self, id, display_name="", avatar_url="", access_token=None, is_online=False,
-                 last_seen=0):
+                 last_seen=0, status=""):
         self.id = id
         self.display_name = display_name
         self.avatar_url = avatar_url
         self.access_token = access_token
         self.is_online = is_online
         self.last_seen = last_seen
+        self.status = status
 
     def __repr__(self):
         return "User(%r, display_name=%r)" % (self.id, self.display_name)
@@ -135,7 +137,7 @@ class ChatCamp:
         self._notice = None
         """The server's last ``session.ended`` notice, until the event it explains uses it."""
         self._channel_hub = None
-        """The channel listeners (channels.Hub), made with the first one."""
+        """The channel listeners of both kinds (channels.Hub), made with the first one."""
         _ffi.listen(self._client, LISTENER_ID, self._on_sdk)
         _instance = self
 
@@ -199,6 +201,45 @@ class ChatCamp:
         """One page of the app's open channels, by ID, after the channel ID ``after``."""
         from . import channels
         return await channels.list_channels(self, limit, after, timeout)
+
+    # group channels (chatcamp_web.group_channels)
+
+    async def create_group_channel(self, name, participant_ids, distinct=False, timeout=None):
+        """A new group channel of ``participant_ids`` and this user, as a GroupChannel; with
+        ``distinct``, the one these members already have, if any."""
+        from . import group_channels
+        return await group_channels.create(self, name, participant_ids, distinct, timeout)
+
+    async def group_channel(self, channel_id, timeout=None):
+        """The group channel ``channel_id`` afresh from the server (the SDK's copy lags)."""
+        from . import group_channels
+        return await group_channels.get(self, channel_id, timeout)
+
+    async def my_group_channels(self, limit=20, after=None, status="ALL", timeout=None):
+        """One page of this user's group channels, the newest activity first, after the
+        channel ID ``after``; ``status`` ``ALL``, ``ACCEPTED`` or ``INVITED``."""
+        from . import group_channels
+        return await group_channels.my_channels(self, limit, after, status, timeout)
+
+    async def total_unread_count(self, timeout=None):
+        """Messages of others this user has not read, in all their group channels."""
+        from . import group_channels
+        return await group_channels.total_unread_count(self, timeout)
+
+    async def mark_all_read(self, timeout=None):
+        """Mark every group channel of this user's read."""
+        from . import group_channels
+        await group_channels.mark_all_read(self, timeout)
+
+    def add_group_channel_listener(self, listener):
+        """``listener`` (a GroupChannelListener) hears every group channel of this user's,
+        those it joins later too: what an inbox needs."""
+        from . import group_channels
+        group_channels.add_listener(self, listener)
+
+    def remove_group_channel_listener(self, listener):
+        from . import group_channels
+        group_channels.remove_listener(self, listener)
 
     # commands
 

@@ -8,17 +8,22 @@
     ├── ConnectTimeoutError       TIMEOUT: no answer within the timeout (a connect, or any
     │                             channel call: the SDK itself never gives up waiting)
     ├── InvalidArgumentError      INVALID_ARGUMENT and the like: a bad argument (a ValueError too);
-    │                             MESSAGE_TOO_LONG: a message's text over the server's limit
+    │                             MESSAGE_TOO_LONG: a message's text over the server's limit;
+    │                             USER_NOT_FOUND: a group channel for a user who does not exist
     ├── InvalidStateError         INVALID_STATE: the call does not fit the current state;
-    │                             NOT_CONNECTED: a channel call while not connected
+    │                             NOT_CONNECTED: a channel call while not connected;
+    │                             NOT_INVITED: accepting or declining without an invitation
     ├── NetworkError              NETWORK: the server or the token endpoint could not be reached
     ├── TokenFetchError           the token endpoint answered, but not with a token
     ├── RateLimitedError          RATE_LIMITED: too many messages too fast; retryable
     ├── ChannelNotFoundError      NOT_FOUND from a channel call: no channel with that ID
     ├── MessageNotFoundError      MESSAGE_NOT_FOUND: no message with that ID in the channel
-    ├── NotAParticipantError      NOT_A_PARTICIPANT: join the channel first
+    ├── NotAParticipantError      NOT_A_PARTICIPANT: join the channel (or be a member of the
+    │                             group channel) first
     ├── ForbiddenError            FORBIDDEN: e.g. changing another user's message
-    └── LimitReachedError         TOO_MANY_CHANNELS: the user is in as many channels as allowed
+    └── LimitReachedError         TOO_MANY_CHANNELS: the user is in as many channels as allowed;
+                                  CHANNEL_FULL, TOO_MANY_PARTICIPANTS: a group channel would
+                                  have more participants than allowed
 
 Runs unchanged on Pyodide and on MicroPython (no dataclasses, no enum, no typing).
 """
@@ -120,7 +125,10 @@ SERVER_CODES = {"NOT_AUTHORIZED": NotAuthorizedError, "TOKEN_EXPIRED": NotAuthor
                 "RATE_LIMITED": RateLimitedError, "MESSAGE_TOO_LONG": InvalidArgumentError,
                 "MESSAGE_NOT_FOUND": MessageNotFoundError,
                 "NOT_A_PARTICIPANT": NotAParticipantError, "FORBIDDEN": ForbiddenError,
-                "TOO_MANY_CHANNELS": LimitReachedError, "NOT_CONNECTED": InvalidStateError}
+                "TOO_MANY_CHANNELS": LimitReachedError, "CHANNEL_FULL": LimitReachedError,
+                "TOO_MANY_PARTICIPANTS": LimitReachedError,
+                "USER_NOT_FOUND": InvalidArgumentError, "NOT_INVITED": InvalidStateError,
+                "NOT_CONNECTED": InvalidStateError}
 
 CHANNEL_CODES = {"NOT_FOUND": ChannelNotFoundError}
 """Where a channel call's code means something else than a connect's: NOT_FOUND there is the

@@ -6,7 +6,8 @@ leaves the SDK's state unchanged until the server closes; NOT_AUTHORIZED and NOT
 auto-reconnect off; a closed socket is held until the reconnect timer fires, and a connect()
 meanwhile is queued; connect() while open answers with the current user, whoever was asked
 for; a drop resumes with the session key.  The server side is a script the test sets, and
-its open channels a small model of the server's (``FakeChannels``).
+its open and group channels small models of the server's (``FakeChannels``,
+``FakeGroupChannels``).
 
 ``install()`` puts it in ``sys.modules`` before ``chatcamp_web`` is imported.
 """
@@ -158,6 +159,160 @@ class FakeChannels:
         return True
 
 
+@dataclass
+class FakeGroupChannels:
+    """The server's group channels as the page's SDK would see them (spec §5.2–§5.4): members
+    ``ACCEPTED`` or ``INVITED``, messages for the accepted only, unread counts and read
+    receipts per member, a distinct channel once per set of members, the user's list the
+    newest activity first, paged by ``reference``.  Pushes go to every listener of the page,
+    as the server sends them to every member's sessions; the others' doings come from the
+    test (``post``, ``FakeSdk.push_channel``)."""
+
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Channel ID → user ID → status."""
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    read_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    refuse: dict[str, tuple[str, str]] = field(default_factory=dict)
+    silent: set[str] = field(default_factory=set)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(channel ID, call) → when the SDK last let that typing call go (the page's clock)."""
+    clock: float = 1_700_000_000.0
+
+    def make(self, name: str, members: dict[str, str], distinct: bool = False) -> str:
+        self.clock += 1
+        channel_id = f"g{len(self.channels) + 1}"
+        self.channels[channel_id] = {"id": channel_id, "name": name, "is_distinct": distinct,
+                                     "inserted_at": self.clock, "active_at": self.clock}
+        self.members[channel_id] = dict(members)
+        self.messages[channel_id] = []
+        self.read_at[channel_id] = {}
+        return channel_id
+
+    def post(self, channel_id: str, user_id: str, text: str) -> dict[str, Any]:
+        self.clock += 1
+        message = {"id": f"gm{sum(len(m) for m in self.messages.values()) + 1}",
+                   "type": "text", "text": text, "channel_id": channel_id,
+                   "channel_type": "group_channel", "user_id": user_id,
+                   "display_name": user_id.title(), "inserted_at": self.clock, "updated_at": 0}
+        self.messages[channel_id].append(message)
+        self.channels[channel_id]["active_at"] = self.clock
+        return message
+
+    def wire(self, channel_id: str, me: str) -> dict[str, Any]:
+        """The channel as ``me`` gets it in an ack."""
+        held, members = self.messages[channel_id], self.members[channel_id]
+        seen = self.read_at[channel_id].get(me, 0)
+        unread = [m for m in held if m["user_id"] != me and m["inserted_at"] > seen]
+        channel = self.channels[channel_id]
+        return {"id": channel_id, "name": channel["name"], "data": "", "avatar_url": "",
+                "participants_count": len(members), "inserted_at": channel["inserted_at"],
+                "updated_at": channel["inserted_at"], "is_active": True,
+                "is_read_only": False, "is_view_only": False,
+                "participants": [{"id": u, "display_name": u.title(), "avatar_url": "",
+                                  "is_online": False, "last_seen": 0, "status": status}
+                                 for u, status in sorted(members.items())],
+                "unread_count": len(unread) if members.get(me) == "ACCEPTED" else 0,
+                "last_message": held[-1] if held else False,
+                "my_status": members.get(me, "NONE"), "is_distinct": channel["is_distinct"],
+                "is_public": False, "read_receipt": dict(self.read_at[channel_id])}
+
+    def answer(self, sdk: FakeSdk, name: str, args: dict[str, Any]) -> Any:
+        """The value of the call's ack, or raises Refused with its error."""
+        self.calls.append((name, args))
+        if name in self.refuse:
+            raise Refused(*self.refuse[name])
+        me = sdk.user.id if sdk.user is not None else ""
+        mine = [c for c in self.channels if me in self.members[c]]
+        if name == "create":
+            wanted = {me, *args["participant_ids"]}
+            same = [c for c in mine if self.channels[c]["is_distinct"]
+                    and set(self.members[c]) == wanted]
+            if args["distinct"] and same:
+                return self.wire(same[0], me)
+            channel_id = self.make(args["name"], dict.fromkeys(wanted, "ACCEPTED"),
+                                   args["distinct"])
+            return self.wire(channel_id, me)
+        if name == "my_list":
+            wanted = [c for c in mine if args["status"] in ("ALL", self.members[c][me])]
+            wanted.sort(key=lambda c: -self.channels[c]["active_at"])
+            if "reference" in args:
+                wanted = wanted[wanted.index(args["reference"]) + 1:]
+            return [self.wire(c, me) for c in wanted[:args["limit"]]]
+        if name == "unread_count":
+            return sum(self.wire(c, me)["unread_count"] for c in mine)
+        if name == "read_all":
+            for channel_id in mine:
+                self.read_at[channel_id][me] = self.clock
+            return True
+        channel_id = args["id"]
+        if channel_id not in self.channels:
+            raise Refused("NOT_FOUND", "no such channel")
+        members = self.members[channel_id]
+        status = members.get(me)
+        if status is None:
+            raise Refused("NOT_A_PARTICIPANT", "not a member of this channel")
+        person = {"id": me, "display_name": me.title(), "avatar_url": "", "status": status}
+        if name == "get":
+            return self.wire(channel_id, me)
+        if status == "INVITED":
+            if name not in ("accept", "decline"):
+                raise Refused("NOT_A_PARTICIPANT", "accept the invitation first")
+            if name == "accept":
+                members[me] = "ACCEPTED"
+                self.read_at[channel_id][me] = self.clock
+            else:
+                del members[me]
+            sdk.push_channel("joined" if name == "accept" else "declined", channel_id,
+                             "group", user={**person, "status": members.get(me, "")})
+            return True
+        if name in ("accept", "decline"):
+            raise Refused("NOT_INVITED", "there is no invitation to answer")
+        if name == "invite":
+            for user_id in args["participant_ids"]:
+                if user_id not in members:
+                    members[user_id] = "INVITED"
+                    sdk.push_channel("invited", channel_id, "group",
+                                     user={"id": user_id, "display_name": user_id.title(),
+                                           "avatar_url": "", "status": "INVITED"})
+            return True
+        if name == "leave":
+            del members[me]
+            sdk.push_channel("left", channel_id, "group", user=person)
+            return True
+        if name == "read":
+            self.read_at[channel_id][me] = self.clock
+            sdk.push_channel("read_receipt", channel_id, "group",
+                             read_receipt=dict(self.read_at[channel_id]))
+            return dict(self.read_at[channel_id])
+        if name in ("start_typing", "stop_typing"):
+            now = asyncio.get_running_loop().time()
+            if now - self.typing_sent.get((channel_id, name), -10.0) < 10.0:
+                return False
+            self.typing_sent[(channel_id, name)] = now
+            return True
+        if name == "participants":
+            people = sorted(u for u in members if u > args.get("reference", ""))
+            return [{"id": u, "display_name": u.title(), "avatar_url": "",
+                     "status": members[u]} for u in people[:args["limit"]]]
+        held = self.messages[channel_id]
+        if name == "history":
+            newest_first = held[::-1]
+            if "reference" in args:
+                at = [m["id"] for m in newest_first].index(args["reference"])
+                newest_first = newest_first[at + 1:]
+            return newest_first[:args["limit"]]
+        assert name == "send", name
+        if len(args["text"]) > 4000:
+            raise Refused("MESSAGE_TOO_LONG", "the text is over 4000 characters")
+        message = self.post(channel_id, me, args["text"])
+        sdk.push_channel("message_received", channel_id, "group", message=message)
+        sdk.push_channel("channel_updated", channel_id, "group",
+                         channel=self.wire(channel_id, me))
+        return message
+
+
 class Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -189,13 +344,15 @@ class FakeSdk:
         self.in_flight: tuple[Answer, str | None, str | None] | None = None
         self._keys = 0
         self.open_channels = FakeChannels()
+        self.group_channels = FakeGroupChannels()
         self.channel_listeners: dict[str, Callable[[Any], Any]] = {}
 
-    def push_channel(self, kind: str, channel_id: str, message: dict[str, Any] | None = None,
-                     user: dict[str, Any] | None = None) -> None:
-        """A push of the server's, as the FFI's channel listener hands it over (JSON-made)."""
-        event = json.loads(json.dumps({"kind": kind, "channel_id": channel_id,
-                                       "message": message, "user": user}))
+    def push_channel(self, kind: str, channel_id: str, channel_type: str = "open",
+                     **item: Any) -> None:
+        """A push of the server's, as the FFI's channel listener hands it over (JSON-made):
+        ``item`` is its one field (``message=``, ``user=``, ``read_receipt=``, ...)."""
+        event = json.loads(json.dumps({"kind": kind, "channel_type": channel_type,
+                                       "channel_id": channel_id, **item}))
         for listener in list(self.channel_listeners.values()):
             asyncio.get_running_loop().call_soon(listener, event)
 
@@ -424,18 +581,19 @@ async def socket_released(client: FakeSdk, timeout: float) -> bool:
     return True
 
 
-async def channel_call(client: FakeSdk, name: str, args: dict[str, Any],
+async def channel_call(client: FakeSdk, kind: str, name: str, args: dict[str, Any],
                        timeout: float) -> dict[str, Any]:
     """As the FFI's: JSON both ways; a call while the socket is not open is dropped by the SDK,
     so it, like a call the server is silent to, ends only by the timeout."""
     args = json.loads(json.dumps(args))
-    if client.state != OPEN or name in client.open_channels.silent:
-        client.open_channels.calls.append((name, args))
+    server = client.open_channels if kind == "open" else client.group_channels
+    if client.state != OPEN or name in server.silent:
+        server.calls.append((name, args))
         await asyncio.sleep(timeout)
         return {"ok": False, "code": "TIMEOUT", "message": f"no answer within {timeout} s"}
     await asyncio.sleep(0)
     try:
-        value = client.open_channels.answer(client, name, args)
+        value = server.answer(client, name, args)
     except Refused as refused:
         return {"ok": False, "code": refused.code, "message": refused.message}
     return json.loads(json.dumps({"ok": True, "value": value}))

@@ -373,15 +373,16 @@ async def test_events_of_another_user_carry_their_names(web: Web) -> None:
                                                                  "<b>hi</b>\u202e\n")
 
 
-
 async def test_a_page_that_never_chats_never_imports_the_channels_module() -> None:
-    """``import chatcamp_web`` and connecting leave chatcamp_web.channels unloaded (the
-    widget's start does not pay for it); the first open_channel() loads it."""
+    """``import chatcamp_web`` and connecting leave chatcamp_web.channels and group_channels
+    unloaded (the widget's start does not pay for them); the first open_channel() loads
+    channels."""
     fake_ffi.reset()
     pkg = fake_ffi.install()
     cc = pkg.ChatCamp(APP)
     await cc.connect("alice")
     assert "chatcamp_web.channels" not in sys.modules
+    assert "chatcamp_web.group_channels" not in sys.modules
     with pytest.raises(pkg.ChannelNotFoundError):
         await cc.open_channel("lobby")
     assert "chatcamp_web.channels" in sys.modules

@@ -30,6 +30,8 @@
   // The limits chatcamp_web checks (its limits module), filled in by the server as it serves
   // this file.
   const LIMITS = {/* chatcamp_web.limits */};
+  // data-channel="inbox" asks for the user's group channels rather than an open channel.
+  const INBOX = "inbox";
   // One registry per page, shared by every copy of this script: the SDK, PyScript and the
   // interpreter are loaded once, and the widgets share the SDK's single session.
   const registry = window.chatcampWidget || (window.chatcampWidget = {count: 0, interpreter: ""});
@@ -102,6 +104,20 @@
                   border: 1px solid #8a8a8a; border-radius: 5px; padding: 4px 6px; margin: 0; }
     .send input:focus-visible { outline: 2px solid #1c449b; outline-offset: 1px; }
     .send input:disabled { background: #f0f0f0; }
+    .send[hidden], .log[hidden], .back[hidden], .empty[hidden], .unread[hidden],
+    .conversations[hidden] { display: none; }
+    .conversations { list-style: none; margin: 0 0 8px; padding: 0; max-height: 16rem;
+                     overflow-y: auto; }
+    .conversations li { margin: 0 0 4px; padding: 0; }
+    .conversation { display: grid; grid-template-columns: 1fr auto; gap: 0 6px; width: 100%;
+                    margin: 0; text-align: left; color: #1b1b1b; background: #f4f6fb;
+                    border-color: #c4c4c4; }
+    .conversation .name { font-weight: 600; overflow-wrap: anywhere; }
+    .conversation .last { grid-column: 1 / -1; color: #595959; white-space: nowrap;
+                          overflow: hidden; text-overflow: ellipsis; }
+    .unread { align-self: start; color: #fff; background: #2457c5; border-radius: 9px;
+              padding: 0 7px; font-size: 12px; font-weight: 600; }
+    .back { color: #1c449b; background: #fff; margin: 0 0 8px; }
   `;
 
   function element(tag, className, text) {
@@ -134,7 +150,7 @@
       buttons.append(button);
     }
     box.append(element("p", "title", "ChatCamp"), who, status, error, buttons);
-    if (options.channel) box.append(chat());
+    if (options.channel) box.append(options.channel === INBOX ? inbox() : chat());
     shadow.append(style, box);
     return {status, error};
   }
@@ -145,12 +161,49 @@
     const panel = element("section", "chat");
     panel.setAttribute("aria-label", "Chat");
     const title = element("p", "chat-title", "Channel: " + options.channel);
-    const messages = element("ol", "messages");
-    messages.setAttribute("role", "log");
-    messages.setAttribute("aria-label", "Messages");
-    const problem = element("p", "chat-error");
-    problem.setAttribute("role", "alert");
-    problem.hidden = true;
+    panel.append(title, messages(), chatError(), sendForm());
+    return panel;
+  }
+
+  // The inbox of data-channel="inbox": Python lists the user's conversations, and shows the
+  // chosen one in the same list of messages and form as the chat panel's, hidden till then.
+  function inbox() {
+    const panel = element("section", "chat inbox");
+    panel.setAttribute("aria-label", "Chat");
+    const title = element("p", "chat-title", "Conversations");
+    const back = element("button", "back", "Back to conversations");
+    back.type = "button";
+    back.hidden = true;
+    const list = element("ul", "conversations");
+    list.setAttribute("aria-label", "Conversations");
+    list.setAttribute("aria-busy", "true");
+    const empty = element("p", "empty", "No conversations yet");
+    empty.hidden = true;
+    const log = messages();
+    log.hidden = true;
+    const form = sendForm();
+    form.hidden = true;
+    panel.append(title, back, list, empty, log, chatError(), form);
+    return panel;
+  }
+
+  // The log holds the list rather than being it, so that its items stay a list's.
+  function messages() {
+    const log = element("div", "log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-label", "Messages");
+    log.append(element("ol", "messages"));
+    return log;
+  }
+
+  function chatError() {
+    const box = element("p", "chat-error");
+    box.setAttribute("role", "alert");
+    box.hidden = true;
+    return box;
+  }
+
+  function sendForm() {
     const form = element("form", "send");
     const label = element("label", "", "Message");
     label.htmlFor = "ccw-message";
@@ -162,8 +215,7 @@
     form.append(label, input, send);
     // Never a navigation of the host page, even before Python is listening.
     form.addEventListener("submit", (event) => event.preventDefault());
-    panel.append(title, messages, problem, form);
-    return panel;
+    return form;
   }
 
   function fail(view, message) {
@@ -201,20 +253,24 @@
     return registry.pyscript;
   }
 
-  // chatcamp_web.channels only when a widget on the page chats: PyScript fetches its files
-  // one after another, and that one more file cost the start of a widget without data-channel
-  // about 0.3x plain JS (bench/browser_start.py). PyScript takes the first widget's files for
-  // the page, so every widget tag present by then counts.
-  function chats() {
-    return registry.chats ?? (registry.chats = !!options.channel ||
-      [...document.querySelectorAll("script[data-channel]")].some(
-        (tag) => tag.src === script.src && tag.dataset.channel.trim()));
+  // chatcamp_web.channels only when a widget on the page chats, and group_channels only when
+  // one shows an inbox: PyScript fetches its files one after another, and that one more file
+  // cost the start of a widget without data-channel about 0.3x plain JS
+  // (bench/browser_start.py). PyScript takes the first widget's files for the page, so every
+  // widget tag present by then counts.
+  function asked() {
+    return registry.asked ?? (registry.asked = [options.channel, ...[
+      ...document.querySelectorAll("script[data-channel]")].filter(
+        (tag) => tag.src === script.src).map((tag) => tag.dataset.channel.trim())]
+      .filter(Boolean));
   }
+  const NEEDS = {channels: (channels) => channels.length > 0,
+                 group_channels: (channels) => channels.includes(INBOX)};
 
   function files(interpreter) {
     const files = {};
     for (const name of MODULES) {
-      if (name === "channels" && !chats()) continue;
+      if (Object.hasOwn(NEEDS, name) && !NEEDS[name](asked())) continue;
       files[origin + "/chatcamp_web/" + name + ".py"] = "./chatcamp_web/" + name + ".py";
     }
     files[origin + "/static/chatcamp_widget.py"] = "./chatcamp_widget.py";

@@ -285,6 +285,31 @@ async def test_a_message_sent_on_one_node_reaches_a_participant_on_the_other(
         await ws.close()
 
 
+async def test_more_messages_at_once_than_pooled_connections_are_all_stored(
+        healthy: Cluster, http: aiohttp.ClientSession) -> None:
+    """Sixteen members posting at once on one PostgreSQL node (its pool has ten connections)
+    all get their acks, and history holds every message once."""
+    cluster = healthy
+    channel = "cl-burst-" + uuid.uuid4().hex[:8]
+    await api(http, cluster.a, cluster.api_key, "open_channels.create", {"id": channel})
+    sockets = []
+    for _ in range(16):
+        user_id, token = await token_user(http, cluster)
+        _, ws = await logged_in(http, cluster.endpoint(cluster.a),
+                                token_query(cluster.app_id, user_id, token))
+        await _chat(ws, "open_channels.join", {"id": channel}, 1)
+        sockets.append(ws)
+    acks = await asyncio.gather(*(_chat(ws, "open_channels.message",
+                                        {"id": channel, "text": f"m{n}"}, 2)
+                                  for n, ws in enumerate(sockets)))
+    history = await _chat(sockets[0], "open_channels.history", {"id": channel, "limit": 20}, 3)
+    assert sorted(m["text"] for m in history["messages"]) == sorted(
+        a["message"]["text"] for a in acks)
+    assert len(history["messages"]) == 16
+    for ws in sockets:
+        await ws.close()
+
+
 async def test_a_group_channel_member_on_the_other_node_gets_every_push(
         healthy: Cluster, http: aiohttp.ClientSession) -> None:
     """A group channel made on node A: its member on node B is told of it, gets the message,

@@ -148,12 +148,15 @@ class ChannelKind:
         draft = Message(channel.app_id, channel.id, random_id(), type_, text, user_id, now, now,
                         metadata, extra, validation.custom_filter(data.get("custom_filter")))
         posted: dict[str, Any] = {}
+        # Whom to tell is read before the channel is held: on PostgreSQL, holding it holds a
+        # pooled connection, and a read from inside would wait for another one, which enough
+        # posts at once would all be holding.
+        target = Target(channel.app_id, except_session=except_session,
+                        user_ids=frozenset(await self.recipients(channel.app_id, channel.id)))
 
         async def push(stored: Message) -> None:
             posted.update(wire.message(stored, sender, self.wire_type))
-            ids = await self.recipients(channel.app_id, channel.id)
-            await self.bus.publish(Target(channel.app_id, user_ids=frozenset(ids),
-                                          except_session=except_session),
+            await self.bus.publish(target,
                                    wire.push(self.prefix + "message", {"message": posted}))
 
         if await self.store.add_message(draft, push) is None:

@@ -587,7 +587,9 @@ class Store(abc.ABC):
         """Store the message with the channel's next ``seq`` and return it as stored; None if
         there is no such channel.  ``then`` is awaited with it while the channel's order is
         still held (no other message of that channel, from any node, is stored before it
-        returns), so pushes made there leave in ``seq`` order.  If ``then`` raises, the
+        returns), so pushes made there leave in ``seq`` order.  ``then`` must not use the
+        store: on PostgreSQL the channel is held by a pooled connection, and enough messages
+        at once would hold every one while waiting for another.  If ``then`` raises, the
         message is not stored.  The channel's ``active_at`` becomes the message's
         ``inserted_at``."""
 

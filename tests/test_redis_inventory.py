@@ -117,6 +117,9 @@ async def test_every_node_lists_every_nodes_sessions_oldest_first(nodes: Start) 
     assert await b.for_user("a1", "ann") == [record(mine), record(theirs)]
     assert await a.is_online("a1", "bob") and not await a.is_online("a1", "carol")
     assert await a.find("a1", "ann", "s2") == record(theirs)
+    assert await a.online_among("a1", ["ann", "bob", "carol", "bob"]) == {"ann", "bob"}
+    assert await b.online_among("a1", ["ann", "carol"]) == {"ann"}
+    assert await a.online_among("a1", []) == set()
 
 
 async def _equal(ids: Callable[[], Awaitable[list[str]]], expected: list[str]) -> bool:
@@ -197,8 +200,8 @@ async def test_redis_restarting_empty_gets_every_nodes_sessions_again(
 
 async def test_with_redis_down_a_node_answers_for_its_own_sessions(
         nodes: Start, redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
-    """With Redis gone, for_user and is_online answer at once from this node's sessions,
-    never raise, and the outage is logged once."""
+    """With Redis gone, for_user, is_online and online_among answer at once from this node's
+    sessions, never raise, and the outage is logged once."""
     a, b = await nodes("a"), await nodes("b")
     a.live.add(session("s1", "ann", 1.0))
     b.live.add(session("s2", "ann", 2.0))
@@ -210,6 +213,7 @@ async def test_with_redis_down_a_node_answers_for_its_own_sessions(
         async with asyncio.timeout(1):
             assert await listed(a)() == ["s1"]
             assert not await a.is_online("a1", "bob") and await a.is_online("a1", "ann")
+            assert await a.online_among("a1", ["ann", "bob"]) == {"ann"}
     assert not a.healthy
     warnings = [r for r in caplog.records
                 if "inventory of node a: Redis unavailable" in r.getMessage()]

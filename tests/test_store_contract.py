@@ -1076,6 +1076,20 @@ async def test_participants_of_gives_every_row_by_user_id_with_status_and_read_s
     assert await store.participants_of(app().id, "nope") == []
 
 
+async def test_participants_of_channels_gives_each_channels_rows_in_one_call(
+        store: Store) -> None:
+    """participants_of_channels maps each named channel to what participants_of gives for
+    it, leaves out channels without participants and those not named."""
+    await with_users(store, "bo", "cy")
+    await make_group(store, "g", "ann", "bo", invited=("cy",))
+    await make_group(store, "h", "bo")
+    await make_group(store, "i", "cy")
+    found = await store.participants_of_channels(app().id, ["g", "h", "nope"])
+    assert found == {"g": await store.participants_of(app().id, "g"),
+                     "h": await store.participants_of(app().id, "h")}
+    assert await store.participants_of_channels(app().id, []) == {}
+
+
 async def test_accept_invite_accepts_only_the_invited_reading_up_to_the_last_seq(
         store: Store) -> None:
     """accept_invite makes an invited participant ACCEPTED with last_read_seq at the

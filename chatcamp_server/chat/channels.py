@@ -10,7 +10,6 @@ through the session bus to every live session of every recipient, on every node.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, Callable, Collection
 
@@ -83,9 +82,8 @@ class ChannelKind:
 
     async def presence(self, app_id: str, user_ids: Collection[str]) -> dict[str, bool]:
         """Whether each user has a live session anywhere, asked all at once."""
-        ids = list(dict.fromkeys(user_ids))
-        return dict(zip(ids, await asyncio.gather(
-            *(self.inventory.is_online(app_id, user_id) for user_id in ids))))
+        online = await self.inventory.online_among(app_id, user_ids)
+        return {user_id: user_id in online for user_id in user_ids}
 
     async def shown_messages(self, app_id: str, found: list[Message]) -> list[dict[str, Any]]:
         """Messages with their senders as users, in two queries however many there are."""

@@ -159,8 +159,8 @@ class GroupChannels(ChannelKind):
     async def _listed(self, app_id: str, found: list[MyChannel]) -> list[dict[str, Any]]:
         """A page of ``my_list``: each channel's members, and every sender and member shown
         from one lookup of users and presence for the whole page."""
-        rows = {mine.channel.id: await self.store.participants_of(app_id, mine.channel.id)
-                for mine in found}
+        rows = await self.store.participants_of_channels(
+            app_id, [mine.channel.id for mine in found])
         ids = {r.user_id for page in rows.values() for r in page}
         users = await self.store.get_users(app_id, ids)
         online = await self.presence(app_id, ids)
@@ -170,7 +170,7 @@ class GroupChannels(ChannelKind):
         by_id = {shown["id"]: shown for shown in lasts}
         listed = []
         for mine in found:
-            members = rows[mine.channel.id]
+            members = rows.get(mine.channel.id, [])
             last = mine.last_message if mine.me.status == ACCEPTED else None
             listed.append(wire.group_channel(
                 mine.channel,

@@ -8,7 +8,8 @@ cluster's inventory (``redis_inventory.py``) also answers for the sessions other
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable
+import asyncio
+from typing import Any, Callable, Collection
 
 from chatcamp_server.sessions.live import LiveSession, LiveSessions
 
@@ -55,6 +56,13 @@ class SessionInventory(abc.ABC):
     async def is_online(self, app_id: str, user_id: str) -> bool:
         """Whether the user has any live session."""
 
+    async def online_among(self, app_id: str, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` with any live session, asked all at once (a page of
+        channels shows its members' and senders' presence)."""
+        ids = list(dict.fromkeys(user_ids))
+        found = await asyncio.gather(*(self.is_online(app_id, user_id) for user_id in ids))
+        return {user_id for user_id, online in zip(ids, found) if online}
+
     async def reports(self) -> list[dict[str, Any]]:
         """Every live node's ``report``: this node's alone here; a cluster's inventory adds
         those the other nodes' heartbeats carry."""
@@ -72,3 +80,6 @@ class LocalInventory(SessionInventory):
 
     async def is_online(self, app_id: str, user_id: str) -> bool:
         return self.live.is_online(app_id, user_id)
+
+    async def online_among(self, app_id: str, user_ids: Collection[str]) -> set[str]:
+        return {user_id for user_id in user_ids if self.live.is_online(app_id, user_id)}

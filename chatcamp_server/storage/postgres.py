@@ -924,6 +924,17 @@ class PostgresStore(Store):
             f"SELECT {PARTICIPANT_OUTPUT} FROM participants p WHERE p.app_id = $1"
             f" AND p.channel_id = $2 ORDER BY {PARTICIPANT_ORDER}", app_id, channel_id)]
 
+    async def participants_of_channels(self, app_id: str, channel_ids: Collection[str]
+                                       ) -> dict[str, list[Participant]]:
+        found: dict[str, list[Participant]] = {}
+        for row in await self._fetch(
+                f"SELECT {PARTICIPANT_OUTPUT} FROM participants p WHERE p.app_id = $1"
+                f" AND p.channel_id = ANY($2::text[]) ORDER BY p.channel_id, {PARTICIPANT_ORDER}",
+                app_id, list(channel_ids)):
+            participant = participant_from(row)
+            found.setdefault(participant.channel_id, []).append(participant)
+        return found
+
     async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
         return await self._fetchrow(
             f"UPDATE participants p SET status = '{ACCEPTED}', last_read_seq = c.last_seq"

@@ -923,6 +923,17 @@ class SQLiteStore(Store):
                                " AND channel_id=? ORDER BY user_id", (app_id, channel_id),
                                participant_from)
 
+    async def participants_of_channels(self, app_id: str, channel_ids: Collection[str]
+                                       ) -> dict[str, list[Participant]]:
+        found: dict[str, list[Participant]] = {}
+        for row in await self._all(
+                f"SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE app_id=?"
+                " AND channel_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY channel_id, user_id", (app_id, json.dumps(list(channel_ids))),
+                participant_from):
+            found.setdefault(row.channel_id, []).append(row)
+        return found
+
     async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
         return await self._run(self._write, lambda db: db.execute(
             f"UPDATE participants SET status='{ACCEPTED}', last_read_seq=(SELECT c.last_seq"

@@ -538,6 +538,12 @@ class Store(abc.ABC):
         ID: its members' statuses and read receipts."""
 
     @abc.abstractmethod
+    async def participants_of_channels(self, app_id: str, channel_ids: Collection[str]
+                                       ) -> dict[str, list[Participant]]:
+        """``participants_of`` for several channels in one query (a page of a user's
+        channels shows each one's members); a channel without participants is left out."""
+
+    @abc.abstractmethod
     async def accept_invite(self, app_id: str, channel_id: str, user_id: str) -> bool:
         """Make an ``INVITED`` participant ``ACCEPTED``, its read state at the channel's
         ``last_seq`` (what came before the invite is not unread); False if not invited."""

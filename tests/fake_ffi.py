@@ -129,11 +129,7 @@ class FakeChannels:
             raise Refused("NOT_A_PARTICIPANT", "join the channel first")
         held = self.messages[channel_id]
         if name == "history":
-            newest_first = held[::-1]
-            if "reference" in args:
-                at = [m["id"] for m in newest_first].index(args["reference"])
-                newest_first = newest_first[at + 1:]
-            return newest_first[:args["limit"]]
+            return history_page(held, args)
         if name == "send":
             if len(args["text"]) > 4000:
                 raise Refused("MESSAGE_TOO_LONG", "the text is over 4000 characters")
@@ -298,11 +294,7 @@ class FakeGroupChannels:
                      "status": members[u]} for u in people[:args["limit"]]]
         held = self.messages[channel_id]
         if name == "history":
-            newest_first = held[::-1]
-            if "reference" in args:
-                at = [m["id"] for m in newest_first].index(args["reference"])
-                newest_first = newest_first[at + 1:]
-            return newest_first[:args["limit"]]
+            return history_page(held, args)
         assert name == "send", name
         if len(args["text"]) > 4000:
             raise Refused("MESSAGE_TOO_LONG", "the text is over 4000 characters")
@@ -312,6 +304,25 @@ class FakeGroupChannels:
                          channel=self.wire(channel_id, me))
         return message
 
+
+
+async def until(condition: Callable[[], Any], what: str, limit: float = 2.0) -> None:
+    """Wait for ``condition`` to hold (the fake's callbacks come on later loop turns)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.001)
+
+
+def history_page(held: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """A page of ``held`` (oldest first) as the SDK's query gives it: newest first, older
+    than ``args["reference"]`` when given, at most ``args["limit"]``."""
+    newest_first = held[::-1]
+    if "reference" in args:
+        at = [m["id"] for m in newest_first].index(args["reference"])
+        newest_first = newest_first[at + 1:]
+    return newest_first[:args["limit"]]
 
 class Refused(Exception):
     def __init__(self, code: str, message: str) -> None:

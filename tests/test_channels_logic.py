@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import fake_ffi
 import pytest
-from fake_ffi import FakeChannels, FakeSdk
+from fake_ffi import FakeChannels, FakeSdk, until
 
 APP = "1234567890"
 
@@ -66,14 +66,6 @@ class Recorder:
 
     def on_participant_left(self, channel_id: str, user: Any) -> None:
         self.heard.append(("left", channel_id, user.id))
-
-
-async def until(condition: Callable[[], Any], what: str, limit: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.001)
 
 
 # opening, joining, sending

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import fake_ffi
 import pytest
-from fake_ffi import Answer, FakeSdk
+from fake_ffi import Answer, FakeSdk, until
 
 APP = "1234567890"
 
@@ -47,14 +47,6 @@ class Web:
 @pytest.fixture
 def web() -> Web:
     return Web()
-
-
-async def until(condition: Callable[[], bool], what: str, limit: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.001)
 
 
 def first_token_then(error: Exception) -> tuple[Callable[[str], Any], list[str]]:

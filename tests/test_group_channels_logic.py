@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import fake_ffi
 import pytest
-from fake_ffi import FakeGroupChannels, FakeSdk
+from fake_ffi import FakeGroupChannels, FakeSdk, until
 
 APP = "1234567890"
 
@@ -78,14 +78,6 @@ class Recorder:
     def on_channel_updated(self, channel_id: str, channel: Any) -> None:
         self.heard.append(("updated", channel_id, (type(channel).__name__, channel.unread_count,
                                                    channel.last_message.text)))
-
-
-async def until(condition: Callable[[], Any], what: str, limit: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.001)
 
 
 # creating, getting, listing

@@ -39,6 +39,55 @@ def stalled_client(port: int, query: str) -> socket.socket:
     return sock
 
 
+def send_masked(sock: socket.socket, request: dict[str, object]) -> None:
+    """One client frame (masked, as RFC 6455 wants from a client), under 64 KiB."""
+    frame = json.dumps(request).encode()
+    mask = os.urandom(4)
+    header = (bytes([0x81, 0x80 | len(frame)]) if len(frame) < 126
+              else bytes([0x81, 0x80 | 126]) + len(frame).to_bytes(2, "big"))
+    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(frame)))
+
+
+async def test_a_client_that_asks_and_never_reads_is_dropped(tmp_path: Path) -> None:
+    """A client asking for page after page of history and reading none of it is dropped
+    once its answers pass the bound, and counted, as a reader too slow for pushes is."""
+    port = free_port()
+    server, created = await open_server(
+        Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32)),
+        PublicOrigins.default("127.0.0.1", port), LIMITS)
+    assert created is not None
+    app_id, api_key = created
+    site = TestServer(server.web_app, host="127.0.0.1", port=port)
+    await site.start_server()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(base + "/api/2.0/open_channels.create",
+                                 json={"id": "long"}, headers={"x-api-key": api_key}) as made:
+                assert made.status == 200
+            for _ in range(100):
+                async with http.post(base + "/api/2.0/open_channels.announce",
+                                     json={"id": "long", "text": TEXT},
+                                     headers={"x-api-key": api_key}) as said:
+                    assert said.status == 200
+            stalled = stalled_client(port, f"app_id={app_id}&user_id=asker")
+            while not server.live.is_online(app_id, "asker"):
+                await asyncio.sleep(0.01)
+            send_masked(stalled, {"t": "open_channels.join", "d": {"id": "long"}, "r": 1})
+            for rid in range(2, 40):
+                send_masked(stalled, {"t": "open_channels.history",
+                                      "d": {"id": "long", "limit": 100}, "r": rid})
+            async with asyncio.timeout(10):
+                while server.live.is_online(app_id, "asker"):
+                    await asyncio.sleep(0.01)
+            assert server.metrics.registry.get_sample_value(
+                "chatcamp_slow_clients_dropped_total") == 1
+            stalled.close()
+    finally:
+        await site.close()
+        await server.close()
+
+
 async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
         tmp_path: Path) -> None:
     """With a participant that never reads, every message still reaches a reading
@@ -71,11 +120,7 @@ async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
             stalled = stalled_client(port, f"app_id={app_id}&user_id=stalled")
             while not server.live.is_online(app_id, "stalled"):
                 await asyncio.sleep(0.01)
-            join = {"t": "open_channels.join", "d": {"id": "busy"}, "r": 1}
-            frame = json.dumps(join).encode()
-            mask = os.urandom(4)
-            stalled.sendall(bytes([0x81, 0x80 | len(frame)]) + mask
-                            + bytes(b ^ mask[i % 4] for i, b in enumerate(frame)))
+            send_masked(stalled, {"t": "open_channels.join", "d": {"id": "busy"}, "r": 1})
             while "stalled" not in await server.store.participant_ids(app_id, "busy"):
                 await asyncio.sleep(0.01)
 

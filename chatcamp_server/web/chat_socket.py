@@ -134,7 +134,7 @@ class ChatSocket:
                     served = chat.receive(message.data, time.monotonic())
                     if served is not None:
                         chat.reply(await self.router.serve(chat, served))
-                    socket.wake()
+                    socket.replied()
                 elif message.type == WSMsgType.BINARY:
                     log.debug("binary frame of %d bytes dropped", len(message.data))
         except asyncio.TimeoutError:
@@ -215,7 +215,8 @@ class _Socket:
     SDK to resume).  Nothing here raises: that a client has just gone away is no concern of
     the revocation or the message that was on its way to it."""
 
-    __slots__ = ("ws", "outbox", "request", "metrics", "flusher", "task", "ended_by_server")
+    __slots__ = ("ws", "outbox", "request", "metrics", "flusher", "task", "ended_by_server",
+                 "dropped")
 
     def __init__(self, ws: web.WebSocketResponse, outbox: Outbox, request: web.Request,
                  metrics: Metrics, flusher: Flusher) -> None:
@@ -226,6 +227,7 @@ class _Socket:
         self.flusher = flusher
         self.task: asyncio.Task[None] | None = None
         self.ended_by_server = False
+        self.dropped = False
 
     def push(self, data: bytes) -> None:
         if self.outbox.overflowed:
@@ -233,10 +235,25 @@ class _Socket:
         if self.outbox.put(data):
             self.wake()
         else:
-            log.info("a session's socket dropped: %d bytes waited for it to read",
-                     self.outbox.size)
-            self.metrics.slow_client()
-            self.abort()
+            self._drop()
+
+    def replied(self) -> None:
+        """After the session queued its own answer, which overflows like a push: a client
+        that asks for more than it reads is dropped too, not left waiting for an answer
+        that will never be written."""
+        if self.outbox.overflowed:
+            self._drop()
+        else:
+            self.wake()
+
+    def _drop(self) -> None:
+        if self.dropped:
+            return
+        self.dropped = True
+        log.info("a session's socket dropped: %d bytes waited for it to read",
+                 self.outbox.size)
+        self.metrics.slow_client()
+        self.abort()
 
     def wake(self) -> None:
         if self.task is None and len(self.outbox) and not self.outbox.overflowed:

@@ -91,7 +91,8 @@ async def test_racing_distinct_creates_make_one_channel_and_others_make_new_ones
 
 async def test_a_message_is_live_unread_then_read_with_a_receipt(people: Any) -> None:
     """The member gets the message live and counts it unread (the sender does not); reading
-    clears the count and the sender gets a read receipt at or after the message."""
+    clears the count and the sender gets a read receipt at or after the message; reading
+    again with nothing new tells nobody."""
     (u1, ws1), (u2, ws2) = await people(2)
     channel = (await create(ws1, [u2], distinct=True))["id"]
     await push(ws2, "group_channels.update.pub")
@@ -110,6 +111,9 @@ async def test_a_message_is_live_unread_then_read_with_a_receipt(people: Any) ->
     assert read["group_channel"]["unread_message_count"] == 0
     receipt = (await push(ws1, "group_channels.read.pub"))["group_channel"]["read_receipt"]
     assert receipt[u2] >= sent["inserted_at"]
+    again = await call(ws2, "group_channels.read", {"id": channel})
+    assert again["group_channel"]["read_receipt"][u2] == receipt[u2]
+    await nothing_came(ws1)
     total = await call(ws2, "users.get_total_unread_message_count", {})
     assert total["user"]["unread_message_count"] == 0
 
@@ -221,8 +225,6 @@ async def test_my_list_is_most_recent_chat_first_and_pages_without_repeats(
     assert sorted(seen) == sorted(made) and len(seen) == 5
     assert seen == [made[0], *reversed(made[1:])]
     assert len(await my_list(ws1, participant_state_filter="INVITED")) == 0
-    empty = await my_list(ws1, include_empty=False)
-    assert [c["id"] for c in empty] == [made[0]]
 
 
 async def test_mark_as_read_all_clears_every_unread_count(people: Any) -> None:
@@ -267,6 +269,8 @@ async def test_limits_and_bad_requests_get_clear_error_acks(people: Any,
         == "UNSUPPORTED_FILTER"
     assert await code("group_channels.my_list", {"order": "ALPHABETICAL"}) \
         == "UNSUPPORTED_ORDER"
+    assert await code("group_channels.my_list", {"include_empty": False}) \
+        == "UNSUPPORTED_FILTER"
     assert await code("group_channels.history", {"id": channel, "limit": 101}) \
         == "INVALID_LIMIT"
     assert await code("group_channels.get", {"id": "no-such-channel"}) == "NOT_FOUND"
@@ -321,3 +325,27 @@ async def test_the_server_api_manages_group_channels(people: Any, api: Any) -> N
     status, deleted = api("group_channels.delete", {"id": "gc-api-1"})
     assert status == 200
     assert (await push(ws2, "group_channels.delete.pub"))["group_channel"]["id"] == "gc-api-1"
+
+
+async def test_an_invite_that_overfills_the_channel_adds_and_tells_of_those_that_fit(
+        people: Any, api: Any) -> None:
+    """Inviting three into a channel with room for one adds the first, tells the members of
+    it, and answers CHANNEL_FULL for the rest."""
+    (u1, ws1), = await people(1)
+    fillers = [f"gc-fill-{next(NAMES)}" for _ in range(98)]
+    guests = [f"gc-guest-{next(NAMES)}" for _ in range(3)]
+    for user in fillers + guests:
+        assert api("users.create", {"id": user})[0] == 200
+    status, made = api("group_channels.create", {"participant_ids": [u1, *fillers]})
+    assert status == 200 and made["group_channel"]["participants_count"] == 99
+    channel = made["group_channel"]["id"]
+    await ws1.send_str(json.dumps({"t": "group_channels.invite", "r": 77, "d": {
+        "id": channel, "participant_ids": guests}}))
+    frames = []
+    while not frames or frames[-1].get("to") != 77:
+        frames.append(json.loads((await ws1.receive(timeout=5)).data))
+    *pushed, refused = frames
+    assert refused["d"]["error"]["code"] == "CHANNEL_FULL"
+    [told] = [f["d"] for f in pushed if f["t"] == "group_channels.invite.pub"]
+    assert [u["id"] for u in told["users"]] == guests[:1]
+    assert told["group_channel"]["participants_count"] == 100

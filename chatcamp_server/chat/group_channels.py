@@ -24,7 +24,7 @@ from chatcamp_server.chat import wire
 from chatcamp_server.chat.channels import DEFAULT_PAGE, ChannelKind
 from chatcamp_server.chat.router import Route
 from chatcamp_server.chat.session import ChatSession
-from chatcamp_server.errors import BadRequest, Forbidden, NotFound, RateLimited
+from chatcamp_server.errors import BadRequest, Forbidden, NotFound, RateLimited, ServerError
 from chatcamp_server.keys import random_id
 from chatcamp_server.sessions.live import Target
 from chatcamp_server.storage.store import (
@@ -211,6 +211,9 @@ class GroupChannels(ChannelKind):
                                  "UNSUPPORTED_FILTER")
         if data.get("order") not in (None, "RECENT_CHAT"):
             raise BadRequest("Only the RECENT_CHAT order is supported", "UNSUPPORTED_ORDER")
+        if data.get("include_empty") is False:
+            raise BadRequest("include_empty false is not supported by this server: every "
+                             "channel is listed", "UNSUPPORTED_FILTER")
         state = data.get("participant_state_filter", "ALL")
         if not isinstance(state, str) or state not in STATE_FILTERS:
             raise BadRequest("participant_state_filter is ALL, ACCEPTED or INVITED",
@@ -231,8 +234,6 @@ class GroupChannels(ChannelKind):
         found = await self.store.my_channels(app_id, user_id, GROUP_CHANNEL,
                                              status=STATE_FILTERS[state], after=after,
                                              limit=limit, channel_ids=channel_ids)
-        if data.get("include_empty") is False:
-            found = [mine for mine in found if mine.last_message is not None]
         return await self._listed(app_id, found)
 
     async def participants(self, session: ChatSession, data: dict[str, Any]
@@ -311,41 +312,46 @@ class GroupChannels(ChannelKind):
                                                   {"distinct_key": None}, channel.updated_at)
         return updated or channel
 
-    async def _add(self, channel: Channel, user_ids: list[str], status: str) -> list[str]:
-        """Add the users with ``status``; those newly added (already-participants are
-        left as they are)."""
-        added = []
+    async def _add(self, channel: Channel, user_ids: list[str], status: str
+                   ) -> tuple[list[str], ServerError | None]:
+        """Add the users with ``status`` until one cannot be: those newly added
+        (already-participants are left as they are), and why the rest were not.  The
+        caller tells of the added before it raises the refusal, so that nobody is in a
+        channel its members were not told of."""
+        added: list[str] = []
         for user_id in user_ids:
             outcome = await self.store.add_participant(
                 Participant(channel.app_id, channel.id, user_id, self.clock(), status),
                 self.limits.group_channels_per_user,
                 self.limits.group_channel_max_participants)
             if outcome == NO_CHANNEL:
-                raise self.missing(channel.id)
+                return added, self.missing(channel.id)
             if outcome == CHANNEL_FULL:
-                raise Forbidden(f"A group channel has at most "
-                                f"{self.limits.group_channel_max_participants} participants",
-                                "CHANNEL_FULL")
+                return added, Forbidden(
+                    f"A group channel has at most "
+                    f"{self.limits.group_channel_max_participants} participants",
+                    "CHANNEL_FULL")
             if outcome == TOO_MANY_CHANNELS:
-                raise Forbidden(f"{user_id!r} is already in "
-                                f"{self.limits.group_channels_per_user} group channels",
-                                "TOO_MANY_CHANNELS")
+                return added, Forbidden(f"{user_id!r} is already in "
+                                        f"{self.limits.group_channels_per_user} group channels",
+                                        "TOO_MANY_CHANNELS")
             if outcome == JOINED:
                 added.append(user_id)
-        return added
+        return added, None
 
     async def invite(self, session: ChatSession, data: dict[str, Any]) -> dict[str, Any]:
         self.spend(session)
         channel = await self.member_channel(session, data)
-        invited = await self._add(channel, await self._users(session.app_id,
-                                                             data.get("participant_ids")),
-                                  INVITED)
+        invited, refusal = await self._add(
+            channel, await self._users(session.app_id, data.get("participant_ids")), INVITED)
         if invited:
             channel = await self._members_changed(await self.channel(session.app_id,
                                                                      channel.id))
             everyone = await self.store.participant_ids(session.app_id, channel.id)
             await self._push_each(channel, "invite", everyone,
                                   {"users": await self._people(session.app_id, invited)})
+        if refusal is not None:
+            raise refusal
         return {"group_channel": await self._view(channel, session.user_id)}
 
     async def accept(self, session: ChatSession, data: dict[str, Any]) -> dict[str, Any]:
@@ -398,7 +404,14 @@ class GroupChannels(ChannelKind):
     # read state and typing
 
     async def read(self, session: ChatSession, data: dict[str, Any]) -> dict[str, Any]:
-        channel = await self.member_channel(session, data)
+        """Spends the message budget, and tells the members only when the read state moved:
+        each ``read.pub`` carries the whole channel to every member."""
+        self.spend(session)
+        channel, row = await self._row(session, data)
+        if row.status != ACCEPTED:
+            raise Forbidden("Accept the invitation first", "NOT_A_PARTICIPANT")
+        if row.read_at and row.last_read_seq >= channel.last_seq:
+            return {"group_channel": await self._view(channel, session.user_id)}
         if await self.store.mark_read(session.app_id, channel.id, session.user_id,
                                       self.clock()) is None:
             raise Forbidden("Accept the invitation first", "NOT_A_PARTICIPANT")
@@ -447,8 +460,13 @@ class GroupChannels(ChannelKind):
         return {"user": {"unread_group_channel_count": channels}}
 
     async def read_all(self, session: ChatSession, data: dict[str, Any]) -> dict[str, Any]:
-        for channel_id in await self.store.mark_all_read(session.app_id, session.user_id,
-                                                         GROUP_CHANNEL, self.clock()):
+        """Every channel is marked read; the read receipts are pushed for at most a page of
+        them (``Limits.list_page_max``), so one request costs a bounded number of pushes
+        however many channels the user has: the others show on the members' next read."""
+        self.spend(session)
+        changed = await self.store.mark_all_read(session.app_id, session.user_id,
+                                                 GROUP_CHANNEL, self.clock())
+        for channel_id in changed[:self.limits.list_page_max]:
             channel = await self.store.get_channel(session.app_id, channel_id)
             if channel is not None:
                 await self._push_read(channel, await self._view(channel, session.user_id))
@@ -504,12 +522,14 @@ class GroupChannels(ChannelKind):
     async def api_add(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
         """Make users members at once (no invitation); each is told with ``join.pub``."""
         channel = await self.channel(app.id, body.get("id"))
-        added = await self._add(channel, await self._users(app.id, body.get("participant_ids")),
-                                ACCEPTED)
+        added, refusal = await self._add(
+            channel, await self._users(app.id, body.get("participant_ids")), ACCEPTED)
         if added:
             channel = await self._members_changed(await self.channel(app.id, channel.id))
             for user_id in added:
                 await self._announce(channel, "join", user_id)
+        if refusal is not None:
+            raise refusal
         return {"group_channel": await self._api_view(channel), "added": added}
 
     async def api_remove(self, app: App, body: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import pytest
 from postgres_service import PostgresServer
 
-from chatcamp_server.errors import Conflict
+from chatcamp_server.errors import Conflict, Forbidden
 from chatcamp_server.storage.demo_table import DemoTable
 from chatcamp_server.storage.postgres import PostgresDemoTable, PostgresStore
 from chatcamp_server.storage.sqlite import (
@@ -1035,6 +1035,28 @@ async def test_the_channel_cap_counts_only_channels_of_the_joined_kind(store: St
     await store.remove_participant(app().id, "o0", "ann")
     assert await store.add_participant(member("g2", "ann"), 2) == TOO_MANY_CHANNELS
     assert await store.add_participant(Participant(app().id, "o2", "ann", NOW), 2) == JOINED
+
+
+async def test_a_create_counts_every_member_against_the_cap_and_makes_nothing_past_it(
+        store: Store) -> None:
+    """create_group_channel with max_channels refuses (TOO_MANY_CHANNELS, naming the user)
+    a channel that would put a member past the cap of the kind, leaving no channel or row
+    behind; under the cap, or for a distinct set that already has its channel, it goes on."""
+    await with_users(store, "bo")
+    for n in range(2):
+        await make_group(store, f"g{n}", "bo", distinct=n == 0)
+    with pytest.raises(Forbidden) as refused:
+        await store.create_group_channel(group("g2", "ann", "bo"),
+                                         [member("g2", "ann"), member("g2", "bo")], 2)
+    assert refused.value.code == "TOO_MANY_CHANNELS" and "'bo'" in refused.value.message
+    assert await store.get_channel(app().id, "g2") is None
+    assert await store.participants_of(app().id, "g2") == []
+    found, created = await store.create_group_channel(
+        group("g3", "bo", distinct=True), [member("g3", "bo")], 2)
+    assert (found.id, created) == ("g0", False)
+    made, created = await store.create_group_channel(group("g4", "ann"),
+                                                     [member("g4", "ann")], 2)
+    assert created and made.participants_count == 1
 
 
 async def test_twenty_racing_joins_of_a_channel_capped_at_five_join_exactly_five(

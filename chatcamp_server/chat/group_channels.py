@@ -283,7 +283,8 @@ class GroupChannels(ChannelKind):
                         distinct_key=distinct_key(members) if distinct else None,
                         active_at=now, **self.profile(data))
         return await self.store.create_group_channel(
-            draft, [Participant(app_id, draft.id, m, now) for m in members])
+            draft, [Participant(app_id, draft.id, m, now) for m in members],
+            self.limits.group_channels_per_user)
 
     async def update(self, session: ChatSession, data: dict[str, Any]) -> dict[str, Any]:
         self.spend(session)

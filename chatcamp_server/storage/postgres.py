@@ -85,6 +85,7 @@ from chatcamp_server.storage.store import (
     User,
     name_key,
     search_after,
+    too_many_channels,
 )
 
 T = TypeVar("T")
@@ -845,11 +846,13 @@ class PostgresStore(Store):
         return await self._fetchrow("DELETE FROM channels WHERE app_id = $1 AND id = $2"
                                     " RETURNING 1", app_id, channel_id) is not None
 
-    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
-                                   ) -> tuple[Channel, bool]:
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant],
+                                   max_channels: int | None = None) -> tuple[Channel, bool]:
         """When the insert does nothing, the channel of the key has committed, and the next
         statement's snapshot sees it; were it deleted or its key cleared in between, the
-        insert is tried again."""
+        insert is tried again.  The members' user rows are locked in ID order before they
+        are counted, as ``add_participant`` locks a joining user's, so creates and joins
+        of one user count one after the other and never deadlock."""
         try:
             async with self._transaction() as con:
                 while await con.fetchval(INSERT_DISTINCT, *channel_values(channel)) is None:
@@ -858,6 +861,15 @@ class PostgresStore(Store):
                         channel.app_id, channel.distinct_key)
                     if found is not None:
                         return channel_from(found), False
+                if max_channels is not None:
+                    ids = sorted(m.user_id for m in members)
+                    await con.execute("SELECT 1 FROM users WHERE app_id = $1"
+                                      " AND id = ANY($2::text[]) ORDER BY id COLLATE \"C\""
+                                      " FOR NO KEY UPDATE", channel.app_id, ids)
+                    for user_id in ids:
+                        if await con.fetchval(f"SELECT count(*) {MINE}", channel.app_id,
+                                              user_id, channel.kind) >= max_channels:
+                            raise too_many_channels(user_id, max_channels)
                 await con.executemany(INSERT_PARTICIPANT,
                                       [participant_values(m) for m in members])
                 return channel_from(await con.fetchrow(

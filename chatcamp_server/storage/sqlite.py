@@ -76,6 +76,7 @@ from chatcamp_server.storage.store import (
     Token,
     User,
     search_after,
+    too_many_channels,
 )
 
 T = TypeVar("T")
@@ -854,8 +855,8 @@ class SQLiteStore(Store):
                 "DELETE FROM channels WHERE app_id=? AND id=?",
                 (app_id, channel_id)).rowcount == 1)
 
-    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
-                                   ) -> tuple[Channel, bool]:
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant],
+                                   max_channels: int | None = None) -> tuple[Channel, bool]:
         """Racing creates are one after the other in the writer thread, and the unique
         index would refuse a second channel of the key even from another process."""
         key = (channel.app_id, channel.id)
@@ -870,6 +871,12 @@ class SQLiteStore(Store):
                 return channel_from(db.execute(
                     f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.distinct_key=?",
                     (channel.app_id, channel.distinct_key)).fetchone()), False
+            if max_channels is not None:
+                for member in members:
+                    if db.execute(f"SELECT count(*) {MINE}", {
+                            "app_id": channel.app_id, "user_id": member.user_id,
+                            "kind": channel.kind}).fetchone()[0] >= max_channels:
+                        raise too_many_channels(member.user_id, max_channels)
             db.executemany(INSERT_PARTICIPANT, [participant_values(m) for m in members])
             return channel_from(db.execute(f"{CHANNEL_SELECT} WHERE c.app_id=? AND c.id=?",
                                            key).fetchone()), True

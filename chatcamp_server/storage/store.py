@@ -14,6 +14,8 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Sequence, Union
 
+from chatcamp_server.errors import Forbidden
+
 
 @dataclass(frozen=True)
 class App:
@@ -233,6 +235,11 @@ ALREADY_JOINED = "already"
 TOO_MANY_CHANNELS = "too_many"
 NO_CHANNEL = "no_channel"
 CHANNEL_FULL = "full"
+
+
+def too_many_channels(user_id: str, max_channels: int) -> Forbidden:
+    return Forbidden(f"{user_id!r} is already in {max_channels} channels of this kind",
+                     "TOO_MANY_CHANNELS")
 
 
 def distinct_key(user_ids: Collection[str]) -> str:
@@ -506,12 +513,15 @@ class Store(abc.ABC):
         """Delete it with its participants and messages; False if there was none."""
 
     @abc.abstractmethod
-    async def create_group_channel(self, channel: Channel, members: Sequence[Participant]
-                                   ) -> tuple[Channel, bool]:
+    async def create_group_channel(self, channel: Channel, members: Sequence[Participant],
+                                   max_channels: int | None = None) -> tuple[Channel, bool]:
         """Store the channel and its first participants in one transaction and return it
         with True.  When ``channel.distinct_key`` is set and the app already has a channel
         with that key, return that one with False and change nothing, however many
-        creates race; a channel ID already taken is Conflict (``CHANNEL_EXISTS``)."""
+        creates race; a channel ID already taken is Conflict (``CHANNEL_EXISTS``); a member
+        already in ``max_channels`` (when given) channels of the kind is Forbidden
+        (``TOO_MANY_CHANNELS``), counted as ``add_participant`` counts, so that nobody is
+        put in more channels by others than they could join themselves."""
 
     @abc.abstractmethod
     async def add_participant(self, participant: Participant, max_channels: int,

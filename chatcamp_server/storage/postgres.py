@@ -956,10 +956,13 @@ class PostgresStore(Store):
 
     async def mark_read(self, app_id: str, channel_id: str, user_id: str,
                         now: float) -> Participant | None:
+        """The channel's row is share-locked to read its ``last_seq``: a message being
+        added holds that row until it commits, and it is pushed before then, so a read
+        answering the push waits for the commit and counts the message read."""
         return await self._one(
-            "UPDATE participants p SET last_read_seq = c.last_seq, read_at = $4"
-            " FROM channels c WHERE c.app_id = p.app_id AND c.id = p.channel_id"
-            " AND p.app_id = $1 AND p.channel_id = $2 AND p.user_id = $3"
+            "UPDATE participants p SET read_at = $4, last_read_seq = (SELECT c.last_seq"
+            " FROM channels c WHERE c.app_id = p.app_id AND c.id = p.channel_id FOR SHARE)"
+            " WHERE p.app_id = $1 AND p.channel_id = $2 AND p.user_id = $3"
             f" AND p.status = '{ACCEPTED}' RETURNING {PARTICIPANT_OUTPUT}",
             (app_id, channel_id, user_id, now), participant_from)
 

@@ -153,7 +153,8 @@ async def test_outsiders_and_invitees_read_nothing_until_they_accept(people: Any
 
 async def test_decline_and_leave_as_the_sdk_reports_them(people: Any) -> None:
     """Declining removes the invitation and tells the members; a member who leaves is told
-    with the rest and gets nothing more; the channel goes with its last participant."""
+    with the rest and gets nothing more; the channel goes with its last participants, two
+    leaving at once both answered."""
     (u1, ws1), (u2, ws2), (u3, ws3) = await people(3)
     channel = (await create(ws1, [u2]))["id"]
     await call(ws1, "group_channels.invite", {"id": channel, "participant_ids": [u3]})
@@ -178,8 +179,9 @@ async def test_decline_and_leave_as_the_sdk_reports_them(people: Any) -> None:
     (u4, ws4), = await people(1)
     await call(ws1, "group_channels.invite", {"id": channel, "participant_ids": [u4]})
     await call(ws4, "group_channels.accept", {"id": channel})
-    await call(ws1, "group_channels.leave", {"id": channel})
-    await call(ws4, "group_channels.leave", {"id": channel})
+    last = await asyncio.gather(call(ws1, "group_channels.leave", {"id": channel}),
+                                call(ws4, "group_channels.leave", {"id": channel}))
+    assert [reply["ok"] for reply in last] == [True, True]
     assert (await call(ws4, "group_channels.get", {"id": channel}))["error"]["code"] \
         == "NOT_FOUND"
 
@@ -210,7 +212,8 @@ async def test_typing_reaches_the_other_members_only_and_is_bounded(people: Any)
 async def test_my_list_is_most_recent_chat_first_and_pages_without_repeats(
         people: Any) -> None:
     """A new message moves its channel to the front; pages by reference cover every channel
-    once; the state filter keeps invitations apart."""
+    once; the state filter keeps invitations apart; another user's channel is no
+    reference."""
     (u1, ws1), (u2, ws2) = await people(2)
     made = [(await create(ws1, [u2], name=f"c{n}"))["id"] for n in range(5)]
     await send(ws1, made[0], "bump")
@@ -225,6 +228,9 @@ async def test_my_list_is_most_recent_chat_first_and_pages_without_repeats(
     assert sorted(seen) == sorted(made) and len(seen) == 5
     assert seen == [made[0], *reversed(made[1:])]
     assert len(await my_list(ws1, participant_state_filter="INVITED")) == 0
+    (u3, ws3), = await people(1)
+    refused = await call(ws3, "group_channels.my_list", {"reference": made[0]})
+    assert refused["error"]["code"] == "NOT_FOUND"
 
 
 async def test_mark_as_read_all_clears_every_unread_count(people: Any) -> None:

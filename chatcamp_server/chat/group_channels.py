@@ -223,8 +223,9 @@ class GroupChannels(ChannelKind):
         if data.get("reference") not in (None, ""):
             after = await self.store.get_channel(
                 app_id, validation.channel_id(data["reference"], self.limits, "reference"))
-            if after is None or after.kind != GROUP_CHANNEL:
-                raise NotFound("the reference channel does not exist", "NOT_FOUND")
+            if (after is None or after.kind != GROUP_CHANNEL or await self.store.get_participant(
+                    app_id, after.id, user_id) is None):
+                raise NotFound("the reference is none of the user's channels", "NOT_FOUND")
         channel_ids = None
         if data.get("channel_ids_filter") not in (None, []):
             if not isinstance(data["channel_ids_filter"], list):
@@ -385,11 +386,13 @@ class GroupChannels(ChannelKind):
         if not await self.store.remove_participant(channel.app_id, channel.id, user_id):
             return shown
         remaining = await self.store.participant_ids(channel.app_id, channel.id)
-        if not remaining:
+        current = await self.store.get_channel(channel.app_id, channel.id)
+        if not remaining or current is None:
+            # The last one out takes the channel; of two leaving at once, each may be.
             await self.store.delete_channel(channel.app_id, channel.id)
-            return shown
-        channel = await self._members_changed(await self.channel(channel.app_id, channel.id))
-        await self._announce(channel, what, user_id, also=user_id)
+            return {**shown, "my_status": "NONE"}
+        await self._announce(await self._members_changed(current), what, user_id,
+                             also=user_id)
         return {**shown, "my_status": "NONE"}
 
     async def _announce(self, channel: Channel, what: str, user_id: str,
@@ -398,9 +401,10 @@ class GroupChannels(ChannelKind):
         everyone = await self.store.participant_ids(channel.app_id, channel.id)
         if also is not None and also not in everyone:
             everyone.append(also)
-        channel = await self.channel(channel.app_id, channel.id)
-        await self._push_each(channel, what, everyone,
-                              {"users": await self._people(channel.app_id, [user_id])})
+        current = await self.store.get_channel(channel.app_id, channel.id)
+        if current is not None:
+            await self._push_each(current, what, everyone,
+                                  {"users": await self._people(channel.app_id, [user_id])})
 
     # read state and typing
 

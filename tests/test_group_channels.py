@@ -277,6 +277,8 @@ async def test_limits_and_bad_requests_get_clear_error_acks(people: Any,
         == "UNSUPPORTED_ORDER"
     assert await code("group_channels.my_list", {"include_empty": False}) \
         == "UNSUPPORTED_FILTER"
+    assert await code("group_channels.my_list", {"channel_ids_filter": ["x"] * 101}) \
+        == "INVALID_FIELD"
     assert await code("group_channels.history", {"id": channel, "limit": 101}) \
         == "INVALID_LIMIT"
     assert await code("group_channels.get", {"id": "no-such-channel"}) == "NOT_FOUND"

@@ -228,10 +228,12 @@ class GroupChannels(ChannelKind):
                 raise NotFound("the reference is none of the user's channels", "NOT_FOUND")
         channel_ids = None
         if data.get("channel_ids_filter") not in (None, []):
-            if not isinstance(data["channel_ids_filter"], list):
-                raise BadRequest("channel_ids_filter must be a list", "INVALID_FIELD")
+            if (not isinstance(data["channel_ids_filter"], list)
+                    or len(data["channel_ids_filter"]) > self.limits.list_page_max):
+                raise BadRequest(f"channel_ids_filter must be a list of at most "
+                                 f"{self.limits.list_page_max} IDs", "INVALID_FIELD")
             channel_ids = [validation.channel_id(v, self.limits, "channel_ids_filter")
-                           for v in data["channel_ids_filter"][:self.limits.list_page_max]]
+                           for v in data["channel_ids_filter"]]
         found = await self.store.my_channels(app_id, user_id, GROUP_CHANNEL,
                                              status=STATE_FILTERS[state], after=after,
                                              limit=limit, channel_ids=channel_ids)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
 import socket
 from pathlib import Path
+from typing import AsyncIterator
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 from server_process import free_port
 
-from chatcamp_server.app import open_server
+from chatcamp_server.app import Server, open_server
 from chatcamp_server.deployment import Deployment
 from chatcamp_server.policies import PublicOrigins
 from chatcamp_server.settings import Limits
@@ -39,6 +41,24 @@ def stalled_client(port: int, query: str) -> socket.socket:
     return sock
 
 
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path) -> AsyncIterator[tuple[Server, int, str, str]]:
+    """An in-process server on a free port under LIMITS: it, the port, the first app's ID
+    and its API key."""
+    port = free_port()
+    server, created = await open_server(
+        Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32)),
+        PublicOrigins.default("127.0.0.1", port), LIMITS)
+    assert created is not None
+    site = TestServer(server.web_app, host="127.0.0.1", port=port)
+    await site.start_server()
+    try:
+        yield server, port, *created
+    finally:
+        await site.close()
+        await server.close()
+
+
 def send_masked(sock: socket.socket, request: dict[str, object]) -> None:
     """One client frame (masked, as RFC 6455 wants from a client), under 64 KiB."""
     frame = json.dumps(request).encode()
@@ -51,16 +71,8 @@ def send_masked(sock: socket.socket, request: dict[str, object]) -> None:
 async def test_a_client_that_asks_and_never_reads_is_dropped(tmp_path: Path) -> None:
     """A client asking for page after page of history and reading none of it is dropped
     once its answers pass the bound, and counted, as a reader too slow for pushes is."""
-    port = free_port()
-    server, created = await open_server(
-        Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32)),
-        PublicOrigins.default("127.0.0.1", port), LIMITS)
-    assert created is not None
-    app_id, api_key = created
-    site = TestServer(server.web_app, host="127.0.0.1", port=port)
-    await site.start_server()
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(tmp_path) as (server, port, app_id, api_key):
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
             async with http.post(base + "/api/2.0/open_channels.create",
                                  json={"id": "long"}, headers={"x-api-key": api_key}) as made:
@@ -83,9 +95,6 @@ async def test_a_client_that_asks_and_never_reads_is_dropped(tmp_path: Path) -> 
             assert server.metrics.registry.get_sample_value(
                 "chatcamp_slow_clients_dropped_total") == 1
             stalled.close()
-    finally:
-        await site.close()
-        await server.close()
 
 
 async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
@@ -93,16 +102,8 @@ async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
     """With a participant that never reads, every message still reaches a reading
     participant; the stalled socket is dropped once its outbox passes the bound, and
     counted; the server's memory for it is released (its live session is gone)."""
-    port = free_port()
-    server, created = await open_server(
-        Deployment(str(tmp_path / "chat.sqlite3"), secrets.token_bytes(32)),
-        PublicOrigins.default("127.0.0.1", port), LIMITS)
-    assert created is not None
-    app_id, api_key = created
-    site = TestServer(server.web_app, host="127.0.0.1", port=port)
-    await site.start_server()
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(tmp_path) as (server, port, app_id, api_key):
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
             async with http.post(base + "/api/2.0/open_channels.create",
                                  json={"id": "busy"}, headers={"x-api-key": api_key}) as made:
@@ -145,6 +146,3 @@ async def test_a_reader_that_stops_is_dropped_and_the_others_get_everything(
             stalled.close()
             await writer.close()
             await reader.close()
-    finally:
-        await site.close()
-        await server.close()
